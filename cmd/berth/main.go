@@ -1,0 +1,60 @@
+// Command berth runs third-party addons and supervises containers.
+//
+// This package only parses flags and prints; everything it does lives in
+// the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// subcommands is filled by the init functions of the files in this package,
+// one file per command group, so that groups can be added independently.
+var subcommands []func() *cobra.Command
+
+// exitError carries a process exit status out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "berth",
+		Short: "Run other people's programs safely, and tell the host what happened",
+		Long: `berth runs addons (Docspell's addon format) with a choice of runners and
+sandboxes, supervises declared containers, and serves both as a daemon.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("config", "", "configuration file (default: ./berth.yaml, then $XDG_CONFIG_HOME/berth/berth.yaml, /etc/berth/berth.yaml)")
+	for _, sub := range subcommands {
+		root.AddCommand(sub())
+	}
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "berth:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.code)
+	}
+	os.Exit(1)
+}
