@@ -1,0 +1,391 @@
+package addon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// DescriptorFiles are the names a descriptor may have at the addon root,
+// in the order they are looked up (as Docspell does).
+var DescriptorFiles = []string{"docspell-addon.json", "docspell-addon.yaml", "docspell-addon.yml"}
+
+// Runner kinds an addon may enable.
+const (
+	RunnerNixFlake = "nix-flake"
+	RunnerDocker   = "docker"
+	RunnerTrivial  = "trivial"
+)
+
+// AllRunners lists every runner kind in berth's default preference order.
+var AllRunners = []string{RunnerNixFlake, RunnerDocker, RunnerTrivial}
+
+// Trigger is a lower-cased Docspell trigger name.
+type Trigger string
+
+// The triggers Docspell defines.
+const (
+	TriggerFinalProcessItem   Trigger = "final-process-item"
+	TriggerFinalReprocessItem Trigger = "final-reprocess-item"
+	TriggerExistingItem       Trigger = "existing-item"
+	TriggerScheduled          Trigger = "scheduled"
+)
+
+// Triggers lists every known trigger.
+var Triggers = []Trigger{TriggerFinalProcessItem, TriggerFinalReprocessItem, TriggerExistingItem, TriggerScheduled}
+
+// ParseTrigger accepts a trigger name in any letter case.
+func ParseTrigger(s string) (Trigger, error) {
+	t := Trigger(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(Triggers, t) {
+		return t, nil
+	}
+	names := make([]string, len(Triggers))
+	for i, k := range Triggers {
+		names[i] = string(k)
+	}
+	return "", fmt.Errorf("unknown trigger %q (known: %s)", s, strings.Join(names, ", "))
+}
+
+// Descriptor is a parsed and validated addon descriptor.
+type Descriptor struct {
+	Meta     Meta         `json:"meta"`
+	Triggers []Trigger    `json:"triggers,omitempty"`
+	Args     []string     `json:"args,omitempty"`
+	Runner   RunnerConfig `json:"runner"`
+	Options  Options      `json:"options"`
+}
+
+// Meta names an addon.
+type Meta struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+}
+
+// RunnerConfig is the descriptor's runner section. Enable fields are nil
+// when the descriptor does not say, which lets auto-detection decide.
+type RunnerConfig struct {
+	Nix     NixConfig     `json:"nix"`
+	Docker  DockerConfig  `json:"docker"`
+	Trivial TrivialConfig `json:"trivial"`
+}
+
+// NixConfig is runner.nix.
+type NixConfig struct {
+	Enable *bool `json:"enable,omitempty"`
+}
+
+// DockerConfig is runner.docker.
+type DockerConfig struct {
+	Enable *bool  `json:"enable,omitempty"`
+	Image  string `json:"image,omitempty"`
+	// Build is the Dockerfile path relative to the addon root; Docspell
+	// ignores it, berth honours it.
+	Build string `json:"build,omitempty"`
+}
+
+// TrivialConfig is runner.trivial.
+type TrivialConfig struct {
+	Enable bool   `json:"enable"`
+	Exec   string `json:"exec,omitempty"`
+}
+
+// Options is the descriptor's options section with defaults applied.
+type Options struct {
+	Networking    bool `json:"networking"`
+	CollectOutput bool `json:"collectOutput"`
+}
+
+// Pure reports whether the addon needs no network and only returns data:
+// such a run is safe to repeat and may be isolated completely.
+func (o Options) Pure() bool { return !o.Networking && o.CollectOutput }
+
+// DescriptorError says what is wrong with a descriptor: the file, the
+// field (dotted path) or the line of a syntax error, and why.
+type DescriptorError struct {
+	File   string
+	Field  string
+	Line   int
+	Reason string
+}
+
+func (e *DescriptorError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ": line %d", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// ErrNoDescriptor is returned (wrapped) when a directory holds none of
+// DescriptorFiles.
+var ErrNoDescriptor = errors.New("no addon descriptor found")
+
+// rawDescriptor mirrors the file; pointers tell "absent" from "false".
+// Unknown keys are ignored so berth and Docspell may add optional keys.
+type rawDescriptor struct {
+	Meta *struct {
+		Name        *string `yaml:"name"`
+		Version     any     `yaml:"version"`
+		Description string  `yaml:"description"`
+	} `yaml:"meta"`
+	Triggers []string `yaml:"triggers"`
+	Args     []string `yaml:"args"`
+	Runner   *struct {
+		Nix *struct {
+			Enable *bool `yaml:"enable"`
+		} `yaml:"nix"`
+		Docker *struct {
+			Enable *bool  `yaml:"enable"`
+			Image  string `yaml:"image"`
+			Build  string `yaml:"build"`
+		} `yaml:"docker"`
+		Trivial *struct {
+			Enable *bool  `yaml:"enable"`
+			Exec   string `yaml:"exec"`
+		} `yaml:"trivial"`
+	} `yaml:"runner"`
+	Options *struct {
+		Networking    *bool `yaml:"networking"`
+		CollectOutput *bool `yaml:"collectOutput"`
+	} `yaml:"options"`
+}
+
+// safeName is what name and version may hold: they become directory
+// names and image tags.
+var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+
+// ParseDescriptor parses descriptor bytes; file is used in errors only.
+// JSON is parsed as YAML, which it is a subset of.
+func ParseDescriptor(file string, data []byte) (Descriptor, error) {
+	var raw rawDescriptor
+	if err := yaml.UnmarshalWithOptions(data, &raw); err != nil {
+		return Descriptor{}, yamlError(file, err)
+	}
+	fail := func(field, format string, args ...any) (Descriptor, error) {
+		return Descriptor{}, &DescriptorError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	var d Descriptor
+	if raw.Meta == nil {
+		return fail("meta", "is required")
+	}
+	if raw.Meta.Name == nil || strings.TrimSpace(*raw.Meta.Name) == "" {
+		return fail("meta.name", "is required")
+	}
+	d.Meta.Name = strings.TrimSpace(*raw.Meta.Name)
+	if !safeName.MatchString(d.Meta.Name) {
+		return fail("meta.name", "%q may hold only letters, digits, '.', '_', '+' and '-', and must start with a letter or digit", d.Meta.Name)
+	}
+	switch v := raw.Meta.Version.(type) {
+	case nil:
+		return fail("meta.version", "is required")
+	case string:
+		d.Meta.Version = strings.TrimSpace(v)
+	case uint64, int64, float64, int:
+		// YAML reads `version: 1.2` as a number; Docspell reads it as text.
+		d.Meta.Version = fmt.Sprint(v)
+	default:
+		return fail("meta.version", "must be a string, got %T", v)
+	}
+	if d.Meta.Version == "" {
+		return fail("meta.version", "is required")
+	}
+	if !safeName.MatchString(d.Meta.Version) {
+		return fail("meta.version", "%q may hold only letters, digits, '.', '_', '+' and '-'", d.Meta.Version)
+	}
+	d.Meta.Description = raw.Meta.Description
+
+	for i, s := range raw.Triggers {
+		t, err := ParseTrigger(s)
+		if err != nil {
+			return fail(fmt.Sprintf("triggers[%d]", i), "%v", err)
+		}
+		if !slices.Contains(d.Triggers, t) {
+			d.Triggers = append(d.Triggers, t)
+		}
+	}
+	d.Args = raw.Args
+
+	if r := raw.Runner; r != nil {
+		if r.Nix != nil {
+			d.Runner.Nix.Enable = r.Nix.Enable
+		}
+		if r.Docker != nil {
+			d.Runner.Docker = DockerConfig{Enable: r.Docker.Enable, Image: r.Docker.Image, Build: r.Docker.Build}
+			if b := r.Docker.Build; b != "" && !localPath(b) {
+				return fail("runner.docker.build", "%q must be a relative path inside the addon", b)
+			}
+		}
+		if r.Trivial != nil {
+			d.Runner.Trivial.Exec = r.Trivial.Exec
+			d.Runner.Trivial.Enable = r.Trivial.Enable != nil && *r.Trivial.Enable
+			if d.Runner.Trivial.Enable {
+				switch {
+				case r.Trivial.Exec == "":
+					return fail("runner.trivial.exec", "is required when runner.trivial.enable is true")
+				case !localPath(r.Trivial.Exec):
+					return fail("runner.trivial.exec", "%q must be a relative path inside the addon", r.Trivial.Exec)
+				}
+			}
+		}
+	}
+
+	// Defaults as Docspell's: no network, collect output. Unlike Docspell,
+	// a key missing from a present options object takes its default too.
+	d.Options = Options{Networking: false, CollectOutput: true}
+	if o := raw.Options; o != nil {
+		if o.Networking != nil {
+			d.Options.Networking = *o.Networking
+		}
+		if o.CollectOutput != nil {
+			d.Options.CollectOutput = *o.CollectOutput
+		}
+	}
+	if !d.Options.Networking && !d.Options.CollectOutput {
+		return fail("options", "networking: false with collectOutput: false leaves the addon no way to have any effect; enable one of them")
+	}
+	return d, nil
+}
+
+// localPath reports whether p is relative and stays inside its root.
+func localPath(p string) bool {
+	return filepath.IsLocal(filepath.FromSlash(p))
+}
+
+var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
+
+// yamlError turns a YAML library error into a DescriptorError with the
+// line it names.
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	first, _, _ := strings.Cut(msg, "\n")
+	de := &DescriptorError{File: file, Reason: strings.TrimSpace(first)}
+	if m := yamlPos.FindStringSubmatch(first); m != nil {
+		fmt.Sscan(m[1], &de.Line)
+		de.Reason = strings.TrimSpace(first[len(m[0]):])
+	}
+	if de.Reason == "" {
+		de.Reason = "cannot be parsed"
+	}
+	return de
+}
+
+// Addon is an addon's files on disk with its descriptor.
+type Addon struct {
+	// Dir is the absolute directory holding the addon's files.
+	Dir string
+	// File is the absolute path of the descriptor.
+	File string
+	Descriptor
+}
+
+// ID is name-version, the directory name the contract gives an addon.
+func (a *Addon) ID() string { return a.Meta.Name + "-" + a.Meta.Version }
+
+// Pure reports whether the addon is pure (see Options.Pure).
+func (a *Addon) Pure() bool { return a.Options.Pure() }
+
+// Runners returns the runner kinds the addon enables, in AllRunners order.
+// nix-flake and docker are detected from flake.nix and Dockerfile (or a
+// docker image) unless the descriptor says; trivial only when enabled.
+func (a *Addon) Runners() []string {
+	var out []string
+	nix := exists(filepath.Join(a.Dir, "flake.nix"))
+	if e := a.Runner.Nix.Enable; e != nil {
+		nix = *e
+	}
+	if nix {
+		out = append(out, RunnerNixFlake)
+	}
+	dockerfile := a.Runner.Docker.Build
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	docker := a.Runner.Docker.Image != "" || exists(filepath.Join(a.Dir, filepath.FromSlash(dockerfile)))
+	if e := a.Runner.Docker.Enable; e != nil {
+		docker = *e
+	}
+	if docker {
+		out = append(out, RunnerDocker)
+	}
+	if a.Runner.Trivial.Enable {
+		out = append(out, RunnerTrivial)
+	}
+	return out
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// FindDescriptor returns the path of the descriptor in dir.
+func FindDescriptor(dir string) (string, error) {
+	for _, name := range DescriptorFiles {
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("reading %s: %w", p, err)
+		}
+	}
+	return "", fmt.Errorf("%s: %w (looked for %s)", dir, ErrNoDescriptor, strings.Join(DescriptorFiles, ", "))
+}
+
+// Load reads and validates the addon in dir. Files the descriptor names
+// (the trivial exec) must exist; the exec file is made executable, since
+// zips made on other systems often lose the bit.
+func Load(dir string) (*Addon, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	file, err := FindDescriptor(dir)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading descriptor: %w", err)
+	}
+	d, err := ParseDescriptor(file, data)
+	if err != nil {
+		return nil, err
+	}
+	a := &Addon{Dir: dir, File: file, Descriptor: d}
+	if d.Runner.Trivial.Enable {
+		exec := filepath.Join(dir, filepath.FromSlash(d.Runner.Trivial.Exec))
+		fi, err := os.Stat(exec)
+		switch {
+		case err != nil:
+			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q does not exist in the addon", d.Runner.Trivial.Exec)}
+		case !fi.Mode().IsRegular():
+			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q is not a regular file", d.Runner.Trivial.Exec)}
+		case fi.Mode().Perm()&0o111 != 0o111:
+			if err := os.Chmod(exec, fi.Mode().Perm()|0o555); err != nil {
+				return nil, fmt.Errorf("making %s executable: %w", exec, err)
+			}
+		}
+	}
+	if len(a.Runners()) == 0 {
+		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, or a flake.nix"}
+	}
+	return a, nil
+}

@@ -1,0 +1,155 @@
+package proc_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/proc"
+)
+
+func sh(script string) proc.Spec {
+	return proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, KillGrace: 200 * time.Millisecond}
+}
+
+// waitGone polls until pid no longer exists (or is a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return !strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z")
+}
+
+func readPids(t *testing.T, file string) []int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("reading pid file: %v", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("bad pid %q", f)
+		}
+		pids = append(pids, p)
+	}
+	if len(pids) == 0 {
+		t.Fatal("no pids recorded")
+	}
+	return pids
+}
+
+func TestRunReportsExitCodeAndOutput(t *testing.T) {
+	res, err := proc.Run(context.Background(), sh(`echo out; echo err1 >&2; echo err2 >&2; exit 3`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 3 {
+		t.Errorf("exit code = %d, want 3", res.ExitCode)
+	}
+	if string(res.Stdout) != "out\n" {
+		t.Errorf("stdout = %q", res.Stdout)
+	}
+	if strings.Join(res.StderrTail, "|") != "err1|err2" {
+		t.Errorf("stderr tail = %q", res.StderrTail)
+	}
+}
+
+func TestRunDoesNotInheritEnvironment(t *testing.T) {
+	t.Setenv("BERTH_SECRET_TEST", "leak")
+	res, err := proc.Run(context.Background(), sh(`env`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(res.Stdout), "leak") {
+		t.Errorf("host environment leaked: %s", res.Stdout)
+	}
+	if !strings.Contains(string(res.Stdout), proc.MarkerVar+"=") {
+		t.Errorf("marker variable missing: %s", res.Stdout)
+	}
+}
+
+func TestTimeoutKillsTheWholeTree(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pids")
+	// A child, a grandchild, and a daemon that left the session.
+	script := `sleep 300 & echo $! >> ` + pidfile + `
+(sleep 300 & echo $! >> ` + pidfile + `; wait) &
+setsid sh -c 'echo $$ >> ` + pidfile + `; exec sleep 300' &
+trap '' TERM
+sleep 300`
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	res, err := proc.Run(ctx, sh(script))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	if !res.Killed {
+		t.Error("result does not say the program was killed")
+	}
+	for _, p := range readPids(t, pidfile) {
+		if alive(p) {
+			t.Errorf("process %d survived the timeout", p)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+func TestDaemonsDieWhenTheProgramEnds(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pids")
+	script := `( setsid sh -c 'echo $$ >> ` + pidfile + `; exec sleep 300' >/dev/null 2>&1 & ) ; sleep 0.1; echo done`
+	res, err := proc.Run(context.Background(), sh(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || strings.TrimSpace(string(res.Stdout)) != "done" {
+		t.Fatalf("unexpected result %+v", res)
+	}
+	for _, p := range readPids(t, pidfile) {
+		if alive(p) {
+			t.Errorf("double-forked daemon %d outlived the program", p)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+func TestStdoutCapFailsTheRun(t *testing.T) {
+	spec := sh(`yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`)
+	spec.StdoutCap = 64 * 1024
+	res, err := proc.Run(context.Background(), spec)
+	if !errors.Is(err, proc.ErrOutputTooLarge) {
+		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	}
+	if int64(len(res.Stdout)) > spec.StdoutCap {
+		t.Errorf("kept %d bytes, more than the cap", len(res.Stdout))
+	}
+}
+
+func TestStartErrorNamesTheProgram(t *testing.T) {
+	_, err := proc.Run(context.Background(), proc.Spec{Path: "/nonexistent/prog"})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/prog") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLinesAreDeliveredLive(t *testing.T) {
+	var got []string
+	spec := sh(`echo a >&2; echo b >&2`)
+	spec.OnStderr = func(l string) { got = append(got, l) }
+	if _, err := proc.Run(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("lines = %q", got)
+	}
+}
