@@ -1,0 +1,555 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Backends berth can drive.
+const (
+	BackendDocker = "docker"
+	BackendPodman = "podman"
+)
+
+// File is a parsed, defaulted and validated services file.
+type File struct {
+	// Path is where the file was read from ("" when parsed from bytes).
+	Path string `json:"-"`
+	// Backend is "docker" or "podman"; default "podman", as in NixOS for
+	// stateVersion >= 22.05.
+	Backend    string                `json:"backend"`
+	Containers map[string]*Container `json:"containers"`
+}
+
+// Names returns the container names, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Containers))
+	for n := range f.Containers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Login is a registry login done before the image is pulled.
+type Login struct {
+	Registry     *string `json:"registry"`
+	Username     *string `json:"username"`
+	PasswordFile *string `json:"passwordFile"`
+}
+
+// Complete reports whether all three fields are set (NixOS's isValidLogin).
+func (l Login) Complete() bool {
+	return l.Registry != nil && l.Username != nil && l.PasswordFile != nil
+}
+
+// Podman holds the podman-only settings; it must be nil with docker.
+type Podman struct {
+	// Sdnotify is conmon (default), healthy or container.
+	Sdnotify string `json:"sdnotify"`
+	// User runs the container (default root).
+	User string `json:"user"`
+}
+
+// Backoff is the delay between restarts: Initial, doubled after each
+// failure up to Max, back to Initial once a run lasted ResetAfter.
+type Backoff struct {
+	Initial    Duration `json:"initial"`
+	Max        Duration `json:"max"`
+	ResetAfter Duration `json:"resetAfter"`
+}
+
+// StartLimit: Burst unplanned exits within Interval make the service
+// `failed` (no more restarts until `berth services restart NAME`).
+type StartLimit struct {
+	Burst    int      `json:"burst"`
+	Interval Duration `json:"interval"`
+}
+
+// Container is one declared container. Field names and JSON keys are
+// NixOS's; nullable NixOS options are pointers.
+type Container struct {
+	Image              string            `json:"image"`
+	ImageFile          *string           `json:"imageFile"`
+	ImageStream        *string           `json:"imageStream"`
+	Login              Login             `json:"login"`
+	Cmd                []string          `json:"cmd"`
+	Entrypoint         *string           `json:"entrypoint"`
+	Environment        map[string]string `json:"environment"`
+	EnvironmentFiles   []string          `json:"environmentFiles"`
+	LogDriver          string            `json:"log-driver"`
+	Ports              []string          `json:"ports"`
+	User               *string           `json:"user"`
+	Volumes            []string          `json:"volumes"`
+	Workdir            *string           `json:"workdir"`
+	DependsOn          []string          `json:"dependsOn"`
+	Hostname           *string           `json:"hostname"`
+	Labels             map[string]string `json:"labels"`
+	Networks           []string          `json:"networks"`
+	Capabilities       map[string]*bool  `json:"capabilities"`
+	Devices            []string          `json:"devices"`
+	Privileged         bool              `json:"privileged"`
+	Pull               string            `json:"pull"`
+	AutoRemoveOnStop   bool              `json:"autoRemoveOnStop"`
+	PreRunExtraOptions []string          `json:"preRunExtraOptions"`
+	ExtraOptions       []string          `json:"extraOptions"`
+	AutoStart          bool              `json:"autoStart"`
+	ServiceName        string            `json:"serviceName"`
+	Podman             *Podman           `json:"podman"`
+
+	// berth additions
+
+	// PreStart commands run in order after the built-in pre-start steps;
+	// one failing blocks the start.
+	PreStart       []Command  `json:"preStart"`
+	Restart        string     `json:"restart"`
+	StopTimeout    Duration   `json:"stopTimeout"`
+	RestartBackoff Backoff    `json:"restartBackoff"`
+	StartLimit     StartLimit `json:"startLimit"`
+}
+
+// Defaults of berth's additions.
+const (
+	DefaultStopTimeout       = 120 * time.Second
+	DefaultBackoffInitial    = 1 * time.Second
+	DefaultBackoffMax        = 30 * time.Second
+	DefaultBackoffResetAfter = 60 * time.Second
+	DefaultStartLimitBurst   = 5
+	DefaultStartLimitWindow  = 5 * time.Minute
+)
+
+// Command is one preStart entry: a string runs with /bin/sh -c (as a
+// NixOS script line would), a list is an argv run as is.
+type Command []string
+
+// IsShell reports whether c came from a string (run with /bin/sh -c).
+func (c Command) IsShell() bool { return len(c) == 3 && c[0] == "/bin/sh" && c[1] == "-c" }
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (c *Command) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err == nil && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("-")) {
+		*c = Command{"/bin/sh", "-c", s}
+		return nil
+	}
+	var l []string
+	if err := yaml.Unmarshal(b, &l); err != nil {
+		return fmt.Errorf("a command is a string (run with /bin/sh -c) or a list of strings: %w", err)
+	}
+	if len(l) == 0 {
+		return errors.New("a command list must not be empty")
+	}
+	*c = l
+	return nil
+}
+
+// Duration is a time.Duration written as "90s", "2m" or a number of seconds.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts "1m30s" or seconds (90, 0.5).
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	s = strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		*d = Duration(f * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("a duration is like 90s, 2m or a number of seconds: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// rawFile and rawContainer mirror File with pointers where a default
+// applies, so an absent key and an explicit value can be told apart.
+type rawFile struct {
+	Backend    *string                  `yaml:"backend"`
+	Containers map[string]*rawContainer `yaml:"containers"`
+}
+
+type rawContainer struct {
+	Image              *string           `yaml:"image"`
+	ImageFile          *string           `yaml:"imageFile"`
+	ImageStream        *string           `yaml:"imageStream"`
+	Login              *Login            `yaml:"login"`
+	Cmd                []string          `yaml:"cmd"`
+	Entrypoint         *string           `yaml:"entrypoint"`
+	Environment        map[string]string `yaml:"environment"`
+	EnvironmentFiles   []string          `yaml:"environmentFiles"`
+	LogDriver          *string           `yaml:"log-driver"`
+	Ports              []string          `yaml:"ports"`
+	User               *string           `yaml:"user"`
+	Volumes            []string          `yaml:"volumes"`
+	Workdir            *string           `yaml:"workdir"`
+	DependsOn          []string          `yaml:"dependsOn"`
+	Hostname           *string           `yaml:"hostname"`
+	Labels             map[string]string `yaml:"labels"`
+	Networks           []string          `yaml:"networks"`
+	Capabilities       map[string]*bool  `yaml:"capabilities"`
+	Devices            []string          `yaml:"devices"`
+	Privileged         *bool             `yaml:"privileged"`
+	Pull               *string           `yaml:"pull"`
+	AutoRemoveOnStop   *bool             `yaml:"autoRemoveOnStop"`
+	PreRunExtraOptions []string          `yaml:"preRunExtraOptions"`
+	ExtraOptions       []string          `yaml:"extraOptions"`
+	AutoStart          *bool             `yaml:"autoStart"`
+	ServiceName        *string           `yaml:"serviceName"`
+	Podman             *struct {
+		Sdnotify *string `yaml:"sdnotify"`
+		User     *string `yaml:"user"`
+	} `yaml:"podman"`
+
+	PreStart       []Command `yaml:"preStart"`
+	Restart        *string   `yaml:"restart"`
+	StopTimeout    *Duration `yaml:"stopTimeout"`
+	RestartBackoff *struct {
+		Initial    *Duration `yaml:"initial"`
+		Max        *Duration `yaml:"max"`
+		ResetAfter *Duration `yaml:"resetAfter"`
+	} `yaml:"restartBackoff"`
+	StartLimit *struct {
+		Burst    *int      `yaml:"burst"`
+		Interval *Duration `yaml:"interval"`
+	} `yaml:"startLimit"`
+}
+
+// Load reads, defaults and validates the services file at path (YAML or
+// JSON, including the output of
+// `nix eval --json .#nixosConfigurations.HOST.config.virtualisation.oci-containers`).
+// Relative paths in imageFile, imageStream, login.passwordFile and
+// environmentFiles are taken relative to the file's directory.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading services file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for bytes already read; path names the file in errors and
+// anchors relative paths ("" = current directory).
+func Parse(path string, data []byte) (*File, error) {
+	var raw rawFile
+	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.DisallowUnknownField()); err != nil {
+		return nil, &Error{File: path, Reason: yaml.FormatError(err, false, true)}
+	}
+	f := &File{Path: path, Backend: BackendPodman, Containers: map[string]*Container{}}
+	if raw.Backend != nil {
+		f.Backend = *raw.Backend
+	}
+	dir := filepath.Dir(path)
+	if path == "" {
+		dir = "."
+	}
+	for name, rc := range raw.Containers {
+		if rc == nil {
+			rc = &rawContainer{}
+		}
+		f.Containers[name] = rc.resolve(name, f.Backend, dir)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (r *rawContainer) resolve(name, backend, dir string) *Container {
+	c := &Container{
+		ImageFile: abs(dir, r.ImageFile), ImageStream: abs(dir, r.ImageStream),
+		Cmd: r.Cmd, Entrypoint: r.Entrypoint, Environment: r.Environment,
+		Ports: r.Ports, User: r.User, Volumes: r.Volumes, Workdir: r.Workdir,
+		DependsOn: r.DependsOn, Hostname: r.Hostname, Labels: r.Labels, Networks: r.Networks,
+		Capabilities: r.Capabilities, Devices: r.Devices,
+		PreRunExtraOptions: r.PreRunExtraOptions, ExtraOptions: r.ExtraOptions,
+		PreStart:  r.PreStart,
+		LogDriver: "journald", Pull: "missing", AutoRemoveOnStop: true, AutoStart: true,
+		ServiceName: backend + "-" + name, StopTimeout: Duration(DefaultStopTimeout),
+		RestartBackoff: Backoff{Duration(DefaultBackoffInitial), Duration(DefaultBackoffMax), Duration(DefaultBackoffResetAfter)},
+		StartLimit:     StartLimit{DefaultStartLimitBurst, Duration(DefaultStartLimitWindow)},
+	}
+	set(&c.Image, r.Image)
+	set(&c.LogDriver, r.LogDriver)
+	set(&c.Privileged, r.Privileged)
+	set(&c.Pull, r.Pull)
+	set(&c.AutoRemoveOnStop, r.AutoRemoveOnStop)
+	set(&c.AutoStart, r.AutoStart)
+	set(&c.ServiceName, r.ServiceName)
+	set(&c.StopTimeout, r.StopTimeout)
+	for _, f := range r.EnvironmentFiles {
+		c.EnvironmentFiles = append(c.EnvironmentFiles, *abs(dir, &f))
+	}
+	if r.Login != nil {
+		c.Login = *r.Login
+		c.Login.PasswordFile = abs(dir, c.Login.PasswordFile)
+	}
+	if r.Podman != nil {
+		c.Podman = &Podman{Sdnotify: "conmon", User: "root"}
+		set(&c.Podman.Sdnotify, r.Podman.Sdnotify)
+		set(&c.Podman.User, r.Podman.User)
+	} else if backend == BackendPodman {
+		// NixOS: podman = mkIf (backend == "podman") {} — defaults apply.
+		c.Podman = &Podman{Sdnotify: "conmon", User: "root"}
+	}
+	c.Restart = "on-failure"
+	if c.AutoStart {
+		c.Restart = "always"
+	}
+	set(&c.Restart, r.Restart)
+	if b := r.RestartBackoff; b != nil {
+		set(&c.RestartBackoff.Initial, b.Initial)
+		set(&c.RestartBackoff.Max, b.Max)
+		set(&c.RestartBackoff.ResetAfter, b.ResetAfter)
+	}
+	if l := r.StartLimit; l != nil {
+		set(&c.StartLimit.Burst, l.Burst)
+		set(&c.StartLimit.Interval, l.Interval)
+	}
+	return c
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func abs(dir string, p *string) *string {
+	if p == nil || *p == "" || filepath.IsAbs(*p) {
+		return p
+	}
+	v := filepath.Join(dir, *p)
+	if a, err := filepath.Abs(v); err == nil {
+		v = a
+	}
+	return &v
+}
+
+// Error is a problem in a services file, naming the container and field.
+type Error struct {
+	File      string
+	Container string
+	Field     string
+	Reason    string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
+	}
+	if e.Container != "" {
+		b.WriteString("containers." + e.Container)
+		if e.Field != "" {
+			b.WriteString("." + e.Field)
+		}
+		b.WriteString(": ")
+	} else if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Validate checks the whole file and returns every problem found (joined),
+// each an *Error naming container and field.
+func (f *File) Validate() error {
+	var errs []error
+	bad := func(container, field, format string, args ...any) {
+		errs = append(errs, &Error{File: f.Path, Container: container, Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if f.Backend != BackendDocker && f.Backend != BackendPodman {
+		bad("", "backend", "must be docker or podman, not %q", f.Backend)
+	}
+	for _, name := range f.Names() {
+		c := f.Containers[name]
+		if !nameRE.MatchString(name) {
+			bad(name, "", "the name must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (it becomes the container name)")
+		}
+		if c.Image == "" {
+			bad(name, "image", "is required")
+		}
+		if c.ImageFile != nil && c.ImageStream != nil {
+			bad(name, "imageStream", "you can only define one of imageFile and imageStream")
+		}
+		for _, field := range []struct {
+			name string
+			p    *string
+		}{{"imageFile", c.ImageFile}, {"imageStream", c.ImageStream}} {
+			if field.p != nil {
+				if _, err := os.Stat(*field.p); err != nil {
+					bad(name, field.name, "%v", err)
+				}
+			}
+		}
+		if f.Backend == BackendDocker && c.Podman != nil {
+			bad(name, "podman", "cannot set podman options when the backend is docker")
+		}
+		if c.Podman != nil && !oneOf(c.Podman.Sdnotify, "conmon", "healthy", "container") {
+			bad(name, "podman.sdnotify", "must be conmon, healthy or container, not %q", c.Podman.Sdnotify)
+		}
+		if !oneOf(c.Pull, "always", "missing", "never", "newer") {
+			bad(name, "pull", "must be always, missing, never or newer, not %q", c.Pull)
+		}
+		if !oneOf(c.Restart, "always", "on-failure", "no") {
+			bad(name, "restart", "must be always, on-failure or no, not %q", c.Restart)
+		}
+		l := c.Login
+		if l.Registry != nil || l.Username != nil || l.PasswordFile != nil {
+			switch {
+			case l.Registry == nil:
+				bad(name, "login.registry", "is required when login is set")
+			case l.Username == nil:
+				bad(name, "login.username", "is required when login is set")
+			case l.PasswordFile == nil:
+				bad(name, "login.passwordFile", "is required when login is set")
+			default:
+				if _, err := os.Stat(*l.PasswordFile); err != nil {
+					bad(name, "login.passwordFile", "%v", err)
+				}
+			}
+		}
+		if c.StopTimeout < 0 {
+			bad(name, "stopTimeout", "must not be negative")
+		}
+		if b := c.RestartBackoff; b.Initial <= 0 || b.Max < b.Initial || b.ResetAfter < 0 {
+			bad(name, "restartBackoff", "needs 0 < initial <= max and resetAfter >= 0 (got initial %s, max %s, resetAfter %s)",
+				b.Initial.D(), b.Max.D(), b.ResetAfter.D())
+		}
+		if c.StartLimit.Burst < 1 || c.StartLimit.Interval <= 0 {
+			bad(name, "startLimit", "needs burst >= 1 and interval > 0")
+		}
+		for _, d := range c.DependsOn {
+			if _, ok := f.Containers[d]; !ok {
+				bad(name, "dependsOn", "unknown container %q (declared: %s)", d, strings.Join(f.Names(), ", "))
+			}
+		}
+	}
+	if cycle := f.findCycle(); cycle != nil {
+		bad(cycle[0], "dependsOn", "dependency cycle: %s", strings.Join(cycle, " -> "))
+	}
+	return errors.Join(errs...)
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// findCycle returns one dependency cycle as a path that starts and ends
+// with the same name, or nil.
+func (f *File) findCycle() []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(n string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		deps := append([]string(nil), f.Containers[n].DependsOn...)
+		sort.Strings(deps)
+		for _, d := range deps {
+			if _, ok := f.Containers[d]; !ok {
+				continue
+			}
+			switch color[d] {
+			case grey:
+				for i, s := range stack {
+					if s == d {
+						found = append(append([]string(nil), stack[i:]...), d)
+						return true
+					}
+				}
+			case white:
+				if visit(d) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, n := range f.Names() {
+		if color[n] == white && visit(n) {
+			return found
+		}
+	}
+	return nil
+}
+
+// Layers returns the containers grouped by dependency depth: layer 0
+// depends on nothing, layer n only on earlier layers. Names are sorted
+// within a layer. The file must be valid (no cycles).
+func (f *File) Layers() [][]string {
+	depth := map[string]int{}
+	var get func(n string) int
+	get = func(n string) int {
+		if d, ok := depth[n]; ok {
+			return d
+		}
+		d := 0
+		for _, dep := range f.Containers[n].DependsOn {
+			if x := get(dep) + 1; x > d {
+				d = x
+			}
+		}
+		depth[n] = d
+		return d
+	}
+	var layers [][]string
+	for _, n := range f.Names() {
+		d := get(n)
+		for len(layers) <= d {
+			layers = append(layers, nil)
+		}
+		layers[d] = append(layers[d], n)
+	}
+	return layers
+}
+
+// Dependents returns the containers that list name in dependsOn, sorted.
+func (f *File) Dependents(name string) []string {
+	var out []string
+	for _, n := range f.Names() {
+		for _, d := range f.Containers[n].DependsOn {
+			if d == name {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}

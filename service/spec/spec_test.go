@@ -1,0 +1,228 @@
+package spec_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/service/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// golden compares got with testdata/name, line by line, or rewrites it.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	wl, gl := strings.Split(string(want), "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(wl) || i < len(gl); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			t.Errorf("%s line %d:\n got: %q\nwant: %q", path, i+1, g, w)
+		}
+	}
+}
+
+func TestRunArgsMatchGoldenFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/runargs/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f, err := spec.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, mode := range []struct {
+				name string
+				m    spec.Mode
+			}{{"supervised", spec.Supervised}, {"systemd", spec.Systemd}} {
+				for _, name := range f.Names() {
+					fmt.Fprintf(&b, "# %s %s\n", name, mode.name)
+					for _, a := range spec.RunArgs(name, f.Containers[name], spec.RunOptions{Backend: f.Backend, Mode: mode.m}) {
+						fmt.Fprintf(&b, "%s\n", a)
+					}
+				}
+			}
+			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", b.String())
+		})
+	}
+}
+
+func TestRunArgsOptions(t *testing.T) {
+	f, err := spec.Load("testdata/runargs/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Containers["hello"]
+	t.Run("journald is dropped when the host has no journald", func(t *testing.T) {
+		got := strings.Join(spec.RunArgs("hello", c, spec.RunOptions{Backend: "docker", NoJournald: true}), " ")
+		if strings.Contains(got, "--log-driver") {
+			t.Errorf("args = %s", got)
+		}
+	})
+	t.Run("berth labels follow the container's labels", func(t *testing.T) {
+		got := strings.Join(spec.RunArgs("hello", c, spec.RunOptions{Backend: "docker", Labels: map[string]string{"berth.hash": "x"}}), " ")
+		if !strings.Contains(got, "-l berth.hash=x --rm") {
+			t.Errorf("args = %s", got)
+		}
+	})
+}
+
+func TestDefaultsAreNixOSDefaults(t *testing.T) {
+	f, err := spec.Load("testdata/runargs/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Containers["hello"]
+	checks := []struct {
+		field     string
+		got, want any
+	}{
+		{"log-driver", c.LogDriver, "journald"},
+		{"pull", c.Pull, "missing"},
+		{"autoRemoveOnStop", c.AutoRemoveOnStop, true},
+		{"autoStart", c.AutoStart, true},
+		{"serviceName", c.ServiceName, "docker-hello"},
+		{"privileged", c.Privileged, false},
+		{"podman", c.Podman == nil, true},
+		{"restart", c.Restart, "always"},
+		{"stopTimeout", c.StopTimeout.D(), 120 * time.Second},
+		{"startLimit.burst", c.StartLimit.Burst, spec.DefaultStartLimitBurst},
+	}
+	for _, ch := range checks {
+		t.Run(ch.field+" defaults like NixOS", func(t *testing.T) {
+			if ch.got != ch.want {
+				t.Errorf("%s = %v, want %v", ch.field, ch.got, ch.want)
+			}
+		})
+	}
+	t.Run("the backend defaults to podman, with podman settings defaulted", func(t *testing.T) {
+		f, err := spec.Parse("", []byte("containers: {x: {image: i, autoStart: false}}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := f.Containers["x"]
+		if f.Backend != "podman" || x.Podman == nil || x.Podman.Sdnotify != "conmon" || x.Podman.User != "root" || x.ServiceName != "podman-x" {
+			t.Errorf("backend %s, podman %+v, serviceName %s", f.Backend, x.Podman, x.ServiceName)
+		}
+		if x.Restart != "on-failure" {
+			t.Errorf("restart without autoStart = %s, want on-failure", x.Restart)
+		}
+	})
+}
+
+func TestNixEvalJSONIsAcceptedAsIs(t *testing.T) {
+	f, err := spec.Load("testdata/nixos-eval.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := f.Containers["web"]
+	if web.ServiceName != "web-custom" || web.AutoStart || *web.Entrypoint != "/bin/web" || web.Podman != nil {
+		t.Errorf("web = %+v", web)
+	}
+	if got := f.Layers(); fmt.Sprint(got) != "[[db] [web]]" {
+		t.Errorf("Layers() = %v", got)
+	}
+	if c := web.Capabilities["SYS_TIME"]; c != nil {
+		t.Errorf("a null capability must stay null, got %v", *c)
+	}
+}
+
+func TestPreStartAcceptsStringsAndLists(t *testing.T) {
+	f, err := spec.Parse("", []byte(`
+backend: docker
+containers:
+  a:
+    image: i
+    preStart:
+      - "echo one: two"
+      - [/bin/touch, /tmp/x]
+    restartBackoff: {initial: 0.5, max: 2s}
+    stopTimeout: 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.Containers["a"]
+	if got := fmt.Sprintf("%q", a.PreStart); got != `[["/bin/sh" "-c" "echo one: two"] ["/bin/touch" "/tmp/x"]]` {
+		t.Errorf("preStart = %s", got)
+	}
+	if a.RestartBackoff.Initial.D() != 500*time.Millisecond || a.RestartBackoff.Max.D() != 2*time.Second || a.StopTimeout.D() != 3*time.Second {
+		t.Errorf("durations = %+v, %v", a.RestartBackoff, a.StopTimeout.D())
+	}
+}
+
+func TestValidationNamesContainerAndField(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"unknown-dependency", []string{"containers.app.dependsOn", `unknown container "dbb"`}},
+		{"cycle", []string{"containers.a.dependsOn", "dependency cycle: a -> b -> c -> a"}},
+		{"self-cycle", []string{"dependency cycle: a -> a"}},
+		{"image-file-and-stream", []string{"containers.app.imageStream", "only define one of imageFile and imageStream"}},
+		{"podman-with-docker", []string{"containers.app.podman", "backend is docker"}},
+		{"missing-password-file", []string{"containers.app.login.passwordFile", "no-such-password"}},
+		{"incomplete-login", []string{"containers.app.login.passwordFile", "required"}},
+		{"unknown-field", []string{"dependOn"}},
+		{"bad-enums", []string{"containers.app.pull", "sometimes", "containers.app.restart", "maybe"}},
+		{"no-image", []string{"containers.app.image", "required"}},
+		{"bad-backend", []string{"backend: must be docker or podman"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+" is refused with a clear message", func(t *testing.T) {
+			path := filepath.Join("testdata", "invalid", tt.file+".yaml")
+			_, err := spec.Load(path)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestHashChangesWithTheRunConfigurationOnly(t *testing.T) {
+	load := func(extra string) string {
+		f, err := spec.Parse("", []byte("backend: docker\ncontainers:\n  a:\n    image: i\n"+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec.Hash(f.Backend, "a", f.Containers["a"])
+	}
+	base := load("")
+	if load("    cmd: [x]\n") == base {
+		t.Error("changing cmd must change the hash")
+	}
+	if load("    restart: \"no\"\n    stopTimeout: 5s\n") != base {
+		t.Error("changing supervision settings must not change the hash")
+	}
+}
