@@ -19,6 +19,8 @@ type DecodeError struct {
 	Reason string
 }
 
+// Error returns "output: PATH: REASON", or "output: REASON" when Path is
+// empty.
 func (e *DecodeError) Error() string {
 	if e.Path == "" {
 		return "output: " + e.Reason
@@ -55,7 +57,7 @@ func Decode(stdout []byte) (Output, error) {
 				"stdout holds more than one JSON value (the second starts at byte %d); it must be exactly one object", off)}
 		}
 		return Output{}, &DecodeError{Reason: fmt.Sprintf(
-			"unexpected data after the JSON object at byte %d: %s", off, snippet(rest))}
+			"unexpected data after the JSON value at byte %d: %s", off, snippet(rest))}
 	}
 	m, ok := v.(map[string]any)
 	if !ok {

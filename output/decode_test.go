@@ -134,6 +134,12 @@ func TestDecodeAcceptsValidFixtures(t *testing.T) {
 			Files:    []ItemFile{{ItemID: "item", NewFiles: []NewFile{{File: "a.pdf"}}}},
 			NewItems: []NewItem{{Files: []string{"a.pdf"}}},
 		}},
+		{"empty ids are accepted, as Docspell's Ident accepts them", "empty-ids-as-docspell.json", Output{
+			Commands: []Command{{Command: CommandAttachmentUpdate, Actions: []Action{
+				{Action: ActionSetExtractedText, Text: ptr("")},
+			}}},
+			Files: []ItemFile{{}},
+		}},
 		{"tag sets drop repeats but file lists keep them", "repeated-tags.json", Output{
 			Commands: []Command{{Command: CommandItemUpdate, ItemID: "i", Actions: []Action{
 				{Action: ActionAddTags, Tags: []string{"a", "b"}},
@@ -163,8 +169,8 @@ func TestEveryValidFixtureIsInTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 9 {
-		t.Errorf("testdata/valid holds %d fixtures, TestDecodeAcceptsValidFixtures knows 9", len(files))
+	if len(files) != 10 {
+		t.Errorf("testdata/valid holds %d fixtures, TestDecodeAcceptsValidFixtures knows 10", len(files))
 	}
 }
 
@@ -281,7 +287,7 @@ func TestDecodeStdoutAsAWhole(t *testing.T) {
 		{"a truncated object is not JSON", `{"commands": [`, "stdout is not JSON (unexpected end of input)"},
 		{"two objects are rejected", "{}\n{}\n", "stdout holds more than one JSON value (the second starts at byte 3)"},
 		{"two objects on one line are rejected", `{"commands":[]}{"files":[]}`, "stdout holds more than one JSON value (the second starts at byte 15)"},
-		{"trailing garbage is rejected", "{} done.", `unexpected data after the JSON object at byte 3: "done."`},
+		{"trailing garbage is rejected", "{} done.", `unexpected data after the JSON value at byte 3: "done."`},
 		{"a bare string is not an object", `"ok"`, `stdout must be one JSON object, got string "ok"`},
 		{"a number is not an object", `42`, `stdout must be one JSON object, got number 42`},
 	}
