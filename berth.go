@@ -1,0 +1,61 @@
+package berth
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/trivial"
+)
+
+// Options adjust an Executor built from configuration.
+type Options struct {
+	// Stderr receives addons' stderr live (the CLI's -v).
+	Stderr io.Writer
+	Logger *slog.Logger
+}
+
+// Runners builds every runner kind berth has from cfg, keyed by name.
+// Whether each is usable here is for Runner.Available to say.
+func Runners(ctx context.Context, cfg config.Config) map[string]runner.Runner {
+	sb := Sandbox(ctx, cfg)
+	return map[string]runner.Runner{
+		addon.RunnerTrivial: trivial.New(sb),
+	}
+}
+
+// Sandbox returns the sandbox that process-based runners use.
+func Sandbox(_ context.Context, cfg config.Config) runner.Sandbox {
+	return runner.NoSandbox{}
+}
+
+// NewExecutor returns an executor for cfg.
+func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.Executor {
+	return &executor.Executor{
+		Runners:          Runners(ctx, cfg),
+		Preference:       cfg.Runners,
+		WorkRoot:         cfg.WorkingDir,
+		CacheRoot:        cfg.CacheDir,
+		Timeout:          cfg.RunTimeout.Std(),
+		StdoutCap:        int64(cfg.OutputCap),
+		KillGrace:        cfg.KillGrace.Std(),
+		Env:              func(name string) (map[string]string, error) { return cfg.AddonEnv(name, os.LookupEnv) },
+		RequireIsolation: cfg.RequireIsolation,
+		Stderr:           opt.Stderr,
+		Logger:           opt.Logger,
+	}
+}
+
+// UnpackLimits returns the zip limits of cfg.
+func UnpackLimits(cfg config.Config) addon.Limits {
+	return addon.Limits{
+		MaxEntries:       cfg.Unpack.MaxEntries,
+		MaxBytes:         int64(cfg.Unpack.MaxBytes),
+		MaxDownloadBytes: int64(cfg.Unpack.MaxDownloadBytes),
+	}
+}

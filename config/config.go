@@ -1,0 +1,237 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/berth-dev/berth/addon"
+)
+
+// Config is berth.yaml. Every key is listed with its default in
+// docs/configuration.md; keep the two in step.
+type Config struct {
+	// WorkingDir holds each run's WORK and temporary OUTPUT_DIR.
+	WorkingDir string `yaml:"working-dir"`
+	// CacheDir holds the CACHE_DIR of each addon (or cache key).
+	CacheDir string `yaml:"cache-dir"`
+	// DataDir holds the daemon's database and installed addons.
+	DataDir string `yaml:"data-dir"`
+	// Runners is the runner preference list.
+	Runners []string `yaml:"runners"`
+	// RunTimeout bounds each addon's run.
+	RunTimeout Duration `yaml:"run-timeout"`
+	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
+	KillGrace Duration `yaml:"kill-grace"`
+	// OutputCap bounds an addon's stdout.
+	OutputCap ByteSize `yaml:"output-cap"`
+	// Unpack bounds what unpacking an addon zip may create.
+	Unpack Unpack `yaml:"unpack"`
+	// Env holds operator-configured variables per addon name.
+	Env map[string]map[string]EnvVar `yaml:"env"`
+	// Sandbox is how process-based runners isolate: none, nspawn, builtin
+	// or auto (builtin where the kernel allows it, else none).
+	Sandbox string `yaml:"sandbox"`
+	// RequireIsolation refuses to run a pure addon unisolated.
+	RequireIsolation bool `yaml:"require-isolation"`
+	// Log configures berth's own logs.
+	Log Log `yaml:"log"`
+}
+
+// Unpack bounds zip extraction (zip bombs).
+type Unpack struct {
+	MaxEntries       int      `yaml:"max-entries"`
+	MaxBytes         ByteSize `yaml:"max-bytes"`
+	MaxDownloadBytes ByteSize `yaml:"max-download-bytes"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	tmp := filepath.Join(os.TempDir(), "berth")
+	return Config{
+		WorkingDir: filepath.Join(tmp, "work"),
+		CacheDir:   defaultCacheDir(),
+		DataDir:    defaultDataDir(),
+		Runners:    slices.Clone(addon.AllRunners),
+		RunTimeout: Duration(15 * time.Minute),
+		KillGrace:  Duration(3 * time.Second),
+		OutputCap:  16 << 20,
+		Unpack:     Unpack{MaxEntries: 10000, MaxBytes: 512 << 20, MaxDownloadBytes: 256 << 20},
+		Sandbox:    "auto",
+		Log:        Log{Level: "info", Format: "text"},
+	}
+}
+
+func defaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "berth")
+	}
+	return filepath.Join(os.TempDir(), "berth", "cache")
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "berth")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "berth")
+	}
+	return filepath.Join(os.TempDir(), "berth", "data")
+}
+
+// SearchPath lists where Load looks for berth.yaml when no file is given.
+func SearchPath() []string {
+	paths := []string{"berth.yaml"}
+	if d, err := os.UserConfigDir(); err == nil {
+		paths = append(paths, filepath.Join(d, "berth", "berth.yaml"))
+	}
+	return append(paths, "/etc/berth/berth.yaml")
+}
+
+// Error names the file and key of a bad setting.
+type Error struct {
+	File   string // the file, or "environment"
+	Key    string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", e.File, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Reason)
+}
+
+// Load returns the defaults overlaid with file (or the first file of
+// SearchPath that exists, when file is empty) and then with BERTH_*
+// variables from environ. It returns the file it read, or "".
+func Load(file string, environ []string) (Config, string, error) {
+	cfg := Default()
+	explicit := file != ""
+	if !explicit {
+		for _, p := range SearchPath() {
+			if _, err := os.Stat(p); err == nil {
+				file = p
+				break
+			}
+		}
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, "", fmt.Errorf("reading configuration: %w", err)
+		}
+		if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField()); err != nil {
+			return cfg, file, &Error{File: file, Reason: firstLine(yaml.FormatError(err, false, false))}
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, file, err
+	}
+	if err := cfg.Validate(file); err != nil {
+		return cfg, file, err
+	}
+	return cfg, file, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// Validate checks values that the types alone do not.
+func (c *Config) Validate(file string) error {
+	if file == "" {
+		file = "configuration"
+	}
+	bad := func(key, format string, args ...any) error {
+		return &Error{File: file, Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	if len(c.Runners) == 0 {
+		return bad("runners", "must name at least one of %s", strings.Join(addon.AllRunners, ", "))
+	}
+	for i, r := range c.Runners {
+		if !slices.Contains(addon.AllRunners, r) {
+			return bad(fmt.Sprintf("runners[%d]", i), "unknown runner %q (known: %s)", r, strings.Join(addon.AllRunners, ", "))
+		}
+	}
+	if c.RunTimeout <= 0 {
+		return bad("run-timeout", "must be positive")
+	}
+	if c.OutputCap <= 0 {
+		return bad("output-cap", "must be positive")
+	}
+	switch c.Sandbox {
+	case "auto", "none", "nspawn", "builtin":
+	default:
+		return bad("sandbox", "unknown sandbox %q (known: auto, none, nspawn, builtin)", c.Sandbox)
+	}
+	if c.WorkingDir == "" {
+		return bad("working-dir", "must not be empty")
+	}
+	for name, vars := range c.Env {
+		for k, v := range vars {
+			if v.Value != "" && v.From != "" {
+				return bad("env."+name+"."+k, "set either value or from, not both")
+			}
+		}
+	}
+	return nil
+}
+
+// EnvVar is an operator-configured variable: a literal value, or the
+// value of a variable of berth's own environment. In YAML a plain string
+// is a literal.
+type EnvVar struct {
+	Value    string `yaml:"value"`
+	From     string `yaml:"from"`
+	Optional bool   `yaml:"optional"`
+}
+
+// UnmarshalYAML accepts a plain string as a literal value.
+func (v *EnvVar) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err == nil {
+		*v = EnvVar{Value: s}
+		return nil
+	}
+	type plain EnvVar
+	return unmarshal((*plain)(v))
+}
+
+// ErrMissingEnv is wrapped when a required `from` variable is unset.
+var ErrMissingEnv = errors.New("required variable is not set")
+
+// AddonEnv resolves the variables configured for an addon name against
+// berth's environment (lookup is os.LookupEnv in production).
+func (c *Config) AddonEnv(name string, lookup func(string) (string, bool)) (map[string]string, error) {
+	vars := c.Env[name]
+	out := make(map[string]string, len(vars))
+	for k, v := range vars {
+		if v.From == "" {
+			out[k] = v.Value
+			continue
+		}
+		val, ok := lookup(v.From)
+		if !ok {
+			if v.Optional {
+				continue
+			}
+			return nil, fmt.Errorf("env.%s.%s: %w: $%s", name, k, ErrMissingEnv, v.From)
+		}
+		out[k] = val
+	}
+	return out, nil
+}

@@ -1,0 +1,240 @@
+package executor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// workspace is one run's directories on the host.
+type workspace struct {
+	root   string // removed at the end; holds dir and, by default, output
+	dir    string // WORK
+	output string // OUTPUT_DIR
+	cache  string // CACHE_DIR
+}
+
+var unsafeKey = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
+
+// layout creates WORK with its fixed sub-directories, OUTPUT_DIR, the
+// CACHE_DIR and the item input.
+func (e *Executor) layout(req Request) (*workspace, error) {
+	if e.WorkRoot == "" {
+		return nil, fmt.Errorf("%w: no working directory configured", ErrBadRequest)
+	}
+	if err := os.MkdirAll(e.WorkRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("creating working-dir: %w", err)
+	}
+	root, err := os.MkdirTemp(e.WorkRoot, "run-"+req.RunID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating run directory: %w", err)
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		return nil, err
+	}
+	w := &workspace{root: root, dir: filepath.Join(root, "work"), output: filepath.Join(root, "output")}
+	fail := func(err error) (*workspace, error) {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	for _, d := range []string{"addons", "arguments", "temp"} {
+		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o755); err != nil {
+			return fail(fmt.Errorf("creating working dir: %w", err))
+		}
+	}
+	if err := os.MkdirAll(w.output, 0o755); err != nil {
+		return fail(fmt.Errorf("creating output dir: %w", err))
+	}
+
+	key := req.CacheKey
+	if key == "" {
+		names := make([]string, len(req.Steps))
+		for i, s := range req.Steps {
+			names[i] = s.Addon.Meta.Name
+		}
+		key = strings.Join(names, "+")
+	}
+	key = strings.Trim(unsafeKey.ReplaceAllString(key, "_"), ".")
+	if key == "" {
+		return fail(fmt.Errorf("%w: cache key %q has no usable characters", ErrBadRequest, req.CacheKey))
+	}
+	cacheRoot := e.CacheRoot
+	if cacheRoot == "" {
+		cacheRoot = filepath.Join(e.WorkRoot, "cache")
+	}
+	w.cache = filepath.Join(cacheRoot, key)
+	if err := os.MkdirAll(w.cache, 0o755); err != nil {
+		return fail(fmt.Errorf("creating cache dir: %w", err))
+	}
+	if req.Item != nil {
+		if err := writeItem(filepath.Join(w.dir, "item"), req.Item); err != nil {
+			return fail(err)
+		}
+	}
+	return w, nil
+}
+
+func (w *workspace) cleanup(log *slog.Logger) {
+	if err := os.RemoveAll(w.root); err != nil {
+		log.Warn("removing run directory", "dir", w.root, "err", err)
+	}
+}
+
+// itemFile is an entry of item/pdf-files.json and item/source-files.json.
+type itemFile struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Position int    `json:"position"`
+	Mimetype string `json:"mimetype"`
+	Length   int64  `json:"length"`
+}
+
+// writeItem fills item/ as Docspell does: item-data.json,
+// given-data.json, the pdfs and originals, and a JSON list of each.
+func writeItem(dir string, it *Item) error {
+	for _, d := range []string{"pdfs", "originals"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("creating item dir: %w", err)
+		}
+	}
+	data, args := it.Data, it.Args
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	if len(args) == 0 {
+		args = []byte("{}")
+	}
+	for name, b := range map[string][]byte{"item-data.json": data, "given-data.json": args} {
+		if !json.Valid(b) {
+			return fmt.Errorf("%w: item %s is not valid JSON", ErrBadRequest, strings.TrimSuffix(name, ".json"))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, c := range []struct{ src, sub, list string }{
+		{it.PdfsDir, "pdfs", "pdf-files.json"},
+		{it.OriginalsDir, "originals", "source-files.json"},
+	} {
+		files := []itemFile{}
+		if c.src != "" {
+			entries, err := os.ReadDir(c.src)
+			if err != nil {
+				return fmt.Errorf("%w: item %s: %v", ErrBadRequest, c.sub, err)
+			}
+			for _, en := range entries {
+				if !en.Type().IsRegular() {
+					continue
+				}
+				dst := filepath.Join(dir, c.sub, en.Name())
+				n, err := copyFile(filepath.Join(c.src, en.Name()), dst, 0o644)
+				if err != nil {
+					return fmt.Errorf("copying item file: %w", err)
+				}
+				ext := filepath.Ext(en.Name())
+				mt := mime.TypeByExtension(ext)
+				if mt == "" {
+					mt = "application/octet-stream"
+				}
+				files = append(files, itemFile{ID: strings.TrimSuffix(en.Name(), ext), Name: en.Name(), Position: len(files), Mimetype: mt, Length: n})
+			}
+		}
+		b, _ := json.Marshal(files)
+		if err := os.WriteFile(filepath.Join(dir, c.list), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTree copies src into dst (which must not exist), keeping modes and
+// symbolic links.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if rel == ".git" && d.IsDir() {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			_, err := copyFile(p, target, info.Mode().Perm())
+			return err
+		}
+		return nil // sockets, devices: not part of an addon
+	})
+}
+
+func copyFile(src, dst string, perm fs.FileMode) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// listFiles returns the regular files under dir, relative, sorted.
+func listFiles(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// emptyDir removes everything inside dir, keeping dir.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, en := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, en.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
