@@ -1,0 +1,531 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/proc"
+	"github.com/berth-dev/berth/runner"
+)
+
+// buildTailLines is how many of a build's last output lines a failed
+// build reports.
+const buildTailLines = 30
+
+// availableFor is how long a successful Available answer is reused: the
+// executor asks before every run, and `docker info` is not free.
+const availableFor = 30 * time.Second
+
+// cleanupTimeout bounds removing a container after its run, on a context
+// of its own so that a cancelled run still cleans up.
+const cleanupTimeout = 30 * time.Second
+
+// Runner runs addons in docker or podman containers. It is safe for
+// concurrent use.
+type Runner struct {
+	cfg Config
+	eng *engine.Client
+	log *slog.Logger
+
+	mu      sync.Mutex
+	availOK time.Time
+}
+
+var _ runner.Runner = (*Runner)(nil)
+
+// Option configures a Runner.
+type Option func(*Runner)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
+
+// WithEngine makes the runner use c instead of a client built from
+// Config.Binary and Config.GlobalArgs.
+func WithEngine(c *engine.Client) Option { return func(r *Runner) { r.eng = c } }
+
+// New returns a docker runner for cfg. Zero Binary, Pull, BuildTimeout
+// and Network take their defaults; everything else is used as given, so
+// start from DefaultConfig. Check cfg with Config.Validate first.
+func New(cfg Config, opts ...Option) *Runner {
+	r := &Runner{cfg: cfg.withDefaults(), log: slog.Default()}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.eng == nil {
+		r.eng = engine.New(r.cfg.Binary, engine.WithGlobalArgs(r.cfg.GlobalArgs...), engine.WithLogger(r.log))
+	}
+	return r
+}
+
+// Name implements runner.Runner: "docker", whichever binary is used.
+func (r *Runner) Name() string { return addon.RunnerDocker }
+
+// Engine is the engine client the runner uses.
+func (r *Runner) Engine() *engine.Client { return r.eng }
+
+// Available implements runner.Runner: the binary must be found and its
+// daemon must answer. The error says how to fix what is missing.
+func (r *Runner) Available(ctx context.Context) error {
+	r.mu.Lock()
+	ok := time.Since(r.availOK) < availableFor
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	bin := r.eng.Binary
+	if _, err := exec.LookPath(bin); err != nil {
+		return fmt.Errorf("%s not found (%v): install it (apt-get install -y docker.io, or podman) or set docker.binary in berth.yaml", bin, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := r.eng.Ping(ctx); err != nil {
+		switch {
+		case errors.Is(err, engine.ErrDaemonUnreachable) && r.eng.Flavor() == "podman":
+			return fmt.Errorf("podman does not answer: %w; check `podman info` as the user berth runs as", err)
+		case errors.Is(err, engine.ErrDaemonUnreachable):
+			return fmt.Errorf("the docker daemon does not answer: %w; start it (systemctl start docker, or dockerd &) and make sure berth may use its socket (DOCKER_HOST, /var/run/docker.sock)", err)
+		}
+		return fmt.Errorf("%s info failed: %w", bin, err)
+	}
+	r.mu.Lock()
+	r.availOK = time.Now()
+	r.mu.Unlock()
+	return nil
+}
+
+// ImageError says that an addon's runner.docker.image cannot be had.
+type ImageError struct {
+	Addon  string // name-version
+	Image  string
+	Reason string
+	Err    error // the engine's error, may be nil; Reason has its gist
+}
+
+func (e *ImageError) Error() string {
+	return fmt.Sprintf("%s: runner.docker.image %s %s", e.Addon, e.Image, e.Reason) + fmt.Sprintf("; load it (docker load -i FILE), tag a local image as it (docker tag SOURCE %s), or make a registry reachable", e.Image)
+}
+
+func (e *ImageError) Unwrap() error { return e.Err }
+
+// Prepare implements runner.Runner: Build without progress output.
+func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, error) {
+	return r.Build(ctx, a, nil)
+}
+
+// Build makes the addon's image ready, writing progress to progress
+// (nil discards it); `berth addon build` calls it. With
+// runner.docker.image it checks or pulls that image per the pull policy;
+// otherwise it builds the Dockerfile (runner.docker.build, default
+// Dockerfile) with the addon dir as context and tags the image
+// ImageTag(name, version, content hash). When that tag exists nothing is
+// built and Prepared.Cached is true. A failed or timed-out build is a
+// *runner.BuildError holding the build's last output lines.
+func (r *Runner) Build(ctx context.Context, a *addon.Addon, progress io.Writer) (runner.Prepared, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	if !slices.Contains(a.Runners(), addon.RunnerDocker) {
+		return runner.Prepared{}, fmt.Errorf("%s does not enable the docker runner", a.ID())
+	}
+	if ref := a.Runner.Docker.Image; ref != "" {
+		return r.ensureImage(ctx, a, ref, progress)
+	}
+	return r.buildImage(ctx, a, progress)
+}
+
+func (r *Runner) ensureImage(ctx context.Context, a *addon.Addon, ref string, progress io.Writer) (runner.Prepared, error) {
+	if r.cfg.Pull != PullAlways {
+		ok, err := r.eng.ImageExists(ctx, ref)
+		if err != nil {
+			return runner.Prepared{}, fmt.Errorf("%s: looking for image %s: %w", a.ID(), ref, err)
+		}
+		if ok {
+			fmt.Fprintf(progress, "image %s is present\n", ref)
+			return runner.Prepared{Image: ref, Cached: true}, nil
+		}
+		if r.cfg.Pull == PullNever {
+			return runner.Prepared{}, &ImageError{Addon: a.ID(), Image: ref, Reason: "is not present locally and docker.pull is never"}
+		}
+	}
+	fmt.Fprintf(progress, "pulling %s\n", ref)
+	tail, err := r.stream(ctx, []string{"pull", ref}, progress)
+	if err != nil {
+		if ctx.Err() != nil {
+			return runner.Prepared{}, fmt.Errorf("%s: pulling %s: %w", a.ID(), ref, ctx.Err())
+		}
+		reason := "could not be pulled"
+		if len(tail) > 0 {
+			reason += " (" + tail[len(tail)-1] + ")"
+		}
+		return runner.Prepared{}, &ImageError{Addon: a.ID(), Image: ref, Reason: reason, Err: err}
+	}
+	return runner.Prepared{Image: ref}, nil
+}
+
+func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Writer) (runner.Prepared, error) {
+	dockerfile := a.Runner.Docker.Build
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	df := filepath.Join(a.Dir, filepath.FromSlash(dockerfile))
+	if fi, err := os.Stat(df); err != nil || !fi.Mode().IsRegular() {
+		return runner.Prepared{}, fmt.Errorf("%s: runner.docker.build: %q is not a file in the addon, and runner.docker.image is not set", a.File, dockerfile)
+	}
+	hash, err := addon.ContentHash(a.Dir)
+	if err != nil {
+		return runner.Prepared{}, err
+	}
+	tag := ImageTag(a.Meta.Name, a.Meta.Version, hash)
+	log := r.log.With("addon", a.ID(), "runner", addon.RunnerDocker, "image", tag)
+	ok, err := r.eng.ImageExists(ctx, tag)
+	if err != nil {
+		return runner.Prepared{}, fmt.Errorf("%s: looking for image %s: %w", a.ID(), tag, err)
+	}
+	if ok {
+		fmt.Fprintf(progress, "image %s is built already\n", tag)
+		log.Debug("image cached")
+		return runner.Prepared{Image: tag, Cached: true}, nil
+	}
+
+	fmt.Fprintf(progress, "building %s from %s\n", tag, dockerfile)
+	log.Info("building image", "dockerfile", dockerfile)
+	bctx, cancel := context.WithTimeout(ctx, r.cfg.BuildTimeout)
+	defer cancel()
+	labels := map[string]string{
+		LabelAddon:   a.Meta.Name,
+		LabelVersion: a.Meta.Version,
+		LabelHash:    hash,
+	}
+	start := time.Now()
+	tail, err := r.stream(bctx, BuildArgs(df, tag, labels, a.Dir), progress)
+	if err != nil {
+		var cause error
+		var ee *engine.Error
+		switch {
+		case ctx.Err() != nil:
+			cause = fmt.Errorf("building %s: %w", tag, ctx.Err())
+		case bctx.Err() != nil:
+			cause = fmt.Errorf("building %s: timed out after %v (docker.buildTimeout): %w", tag, r.cfg.BuildTimeout, bctx.Err())
+		case errors.As(err, &ee):
+			cause = fmt.Errorf("building %s from %s: exit status %d: %w", tag, dockerfile, ee.ExitCode, ee.Kind)
+		default:
+			cause = fmt.Errorf("building %s from %s: %w", tag, dockerfile, err)
+		}
+		log.Warn("build failed", "err", cause)
+		return runner.Prepared{BuildLog: tail}, &runner.BuildError{Runner: addon.RunnerDocker, Err: cause, Tail: tail}
+	}
+	log.Info("image built", "duration", time.Since(start))
+	return runner.Prepared{Image: tag, BuildLog: tail}, nil
+}
+
+// stream runs an engine command whose stdout and stderr are progress
+// (build, pull) and returns the last lines of both.
+func (r *Runner) stream(ctx context.Context, args []string, progress io.Writer) ([]string, error) {
+	tail := &lineTail{max: buildTailLines}
+	w := io.MultiWriter(tail, progress)
+	p, err := r.eng.Start(ctx, args, engine.StartOpts{Stdout: w, Stderr: w})
+	if err != nil {
+		return nil, err
+	}
+	err = p.Wait()
+	return tail.lines(), err
+}
+
+// Run implements runner.Runner: one container per run, removed
+// afterwards whatever happened.
+func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocation) (runner.Exit, error) {
+	a := inv.Addon
+	if p.Image == "" {
+		return runner.Exit{}, fmt.Errorf("%s: docker runner: nothing prepared (no image)", a.ID())
+	}
+	name := ContainerName(a.Meta.Name, a.Meta.Version)
+	log := inv.Logger
+	if log == nil {
+		log = r.log
+	}
+	log = log.With("addon", a.ID(), "run", inv.RunID, "runner", addon.RunnerDocker, "container", name)
+
+	pure := a.Pure()
+	network := r.cfg.Network
+	if pure {
+		network = "none"
+	}
+	user := r.cfg.user()
+	if err := shareDirs(user, inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
+		return runner.Exit{}, err
+	}
+	env := containerEnv(inv)
+	envFile, removeEnvFile, err := writeEnvFile(inv.Env, env)
+	if err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+	defer removeEnvFile()
+
+	args, err := RunArgs(RunSpec{
+		Name: name, Image: p.Image,
+		RunID: inv.RunID, Addon: a.Meta.Name, Version: a.Meta.Version,
+		Network: network, User: user,
+		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot,
+		Limits:    r.cfg.limitsFor(a.Meta.Name),
+		WorkDir:   r.cfg.DaemonPath(inv.WorkDir),
+		OutputDir: r.cfg.DaemonPath(inv.OutputDir),
+		CacheDir:  r.cfg.DaemonPath(inv.CacheDir),
+		Env:       env, EnvFile: envFile,
+		Args: runner.Args(a, ""),
+	})
+	if err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+
+	log.Debug("starting container", "image", p.Image, "network", network)
+	res, runErr := proc.Run(ctx, proc.Spec{
+		Path: r.eng.Binary,
+		Args: r.eng.Args(args...),
+		// The CLI's environment, not the addon's: DOCKER_HOST, HOME
+		// (client config) and XDG_RUNTIME_DIR matter to it. The addon
+		// gets only --env and --env-file.
+		Env:       os.Environ(),
+		StdoutCap: inv.StdoutCap,
+		KillGrace: inv.KillGrace,
+		Marker:    name,
+		OnStdout:  func(l string) { log.Debug("stdout", "line", l) },
+		OnStderr: func(l string) {
+			log.Debug("stderr", "line", l)
+			if inv.Stderr != nil {
+				fmt.Fprintf(inv.Stderr, "[%s] %s\n", a.Meta.Name, l)
+			}
+		},
+	})
+	// From here on the container must go, on a context of its own: ctx
+	// may be the very thing that was cancelled.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	exit := runner.Exit{Code: res.ExitCode, Stdout: res.Stdout, StderrTail: res.StderrTail, Isolated: pure}
+	if runErr != nil {
+		r.kill(cctx, name, log)
+		return exit, fmt.Errorf("%s: container %s: %w", a.ID(), name, runErr)
+	}
+	defer r.remove(cctx, name, log)
+
+	switch res.ExitCode {
+	case 125, 126, 127, 137:
+		// 125-127 are also how the CLI says the container could not be
+		// created or started; 137 may be the OOM killer. Ask the engine.
+		st, err := r.inspectState(cctx, name)
+		if err != nil || st.StartedAt.IsZero() {
+			return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
+		}
+		exit.OutOfMemory = st.OOMKilled
+		if st.OOMKilled {
+			log.Warn("container killed for its memory limit", "memory", r.cfg.limitsFor(a.Meta.Name).Memory)
+		}
+	}
+	return exit, nil
+}
+
+// startError explains a container that never started, with the fix for
+// the common host-path case.
+func startError(bin, id, name string, stderr []string) error {
+	msg := strings.Join(stderr, "; ")
+	hint := ""
+	if strings.Contains(msg, "bind source path does not exist") || strings.Contains(msg, "statfs") {
+		hint = "; the engine daemon cannot see berth's working directories: when berth runs in a container, set docker.pathMap in berth.yaml and check with `berth doctor`"
+	}
+	return fmt.Errorf("%s: %s could not start container %s: %s%s", id, bin, name, msg, hint)
+}
+
+type containerState struct {
+	OOMKilled bool
+	StartedAt time.Time
+	Error     string
+}
+
+func (r *Runner) inspectState(ctx context.Context, name string) (containerState, error) {
+	out, err := r.eng.Run(ctx, []string{"container", "inspect", "--format", "{{json .State}}", name}, engine.RunOpts{})
+	if err != nil {
+		return containerState{}, err
+	}
+	var st containerState
+	if err := json.Unmarshal(bytes.TrimSpace(out), &st); err != nil {
+		return containerState{}, fmt.Errorf("decoding the state of %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// kill stops a container whose run was cut short, then removes it.
+func (r *Runner) kill(ctx context.Context, name string, log *slog.Logger) {
+	if err := r.eng.KillContainer(ctx, name, "KILL"); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		log.Debug("kill", "err", err)
+	}
+	r.remove(ctx, name, log)
+	// A CLI killed while the daemon was still creating the container can
+	// leave it to appear after the first removal: look once more.
+	time.Sleep(200 * time.Millisecond)
+	r.remove(ctx, name, log)
+}
+
+func (r *Runner) remove(ctx context.Context, name string, log *slog.Logger) {
+	if err := r.eng.RemoveContainer(ctx, name, true); err != nil {
+		log.Warn("removing container", "err", err)
+	}
+}
+
+// containerEnv is the contract environment as the container sees it:
+// paths under /mnt, ADDON_DIR and TMPDIR relative to WORK (as Docspell),
+// locale from berth but not PATH, which is the image's business.
+func containerEnv(inv runner.Invocation) []string {
+	view := inv
+	view.Env = nil
+	view.PathEnv = nil
+	for _, kv := range inv.PathEnv {
+		if !strings.HasPrefix(kv, "PATH=") {
+			view.PathEnv = append(view.PathEnv, kv)
+		}
+	}
+	return runner.ContractEnv(view, runner.Paths{Work: MountWork, Output: MountOutput, Cache: MountCache, Relative: true})
+}
+
+// writeEnvFile writes the operator's variables, which may hold secrets,
+// to a private file for --env-file, leaving out those the contract sets.
+func writeEnvFile(vars map[string]string, contract []string) (string, func(), error) {
+	nop := func() {}
+	taken := map[string]bool{}
+	for _, kv := range contract {
+		k, _, _ := strings.Cut(kv, "=")
+		taken[k] = true
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		if !taken[k] {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "", nop, nil
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v := vars[k]
+		if k == "" || strings.ContainsAny(k, "= \t\n#") {
+			return "", nop, fmt.Errorf("environment variable %q: the name cannot be passed to a container", k)
+		}
+		if strings.ContainsAny(v, "\n\r\x00") {
+			return "", nop, fmt.Errorf("environment variable %s: a value with a line break cannot be passed to a container", k)
+		}
+		b.WriteString(k + "=" + v + "\n")
+	}
+	f, err := os.CreateTemp("", "berth-env-*")
+	if err != nil {
+		return "", nop, err
+	}
+	remove := func() { os.Remove(f.Name()) }
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		remove()
+		return "", nop, err
+	}
+	if err := f.Close(); err != nil {
+		remove()
+		return "", nop, err
+	}
+	return f.Name(), remove, nil
+}
+
+// shareDirs hands the run's directories to the container user when berth
+// runs as root and the containers run as another numeric uid, so the
+// addon can write its output and the files end up owned by that user.
+// Without root, the directories must already be writable by the user.
+func shareDirs(user string, dirs ...string) error {
+	if os.Geteuid() != 0 || user == "" {
+		return nil
+	}
+	us, gs, _ := strings.Cut(user, ":")
+	uid, err := strconv.Atoi(us)
+	if err != nil || uid == 0 {
+		return nil
+	}
+	gid := -1
+	if gs != "" {
+		if gid, err = strconv.Atoi(gs); err != nil {
+			gid = -1
+		}
+	}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		err := filepath.WalkDir(d, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, uid, gid)
+		})
+		if err != nil {
+			return fmt.Errorf("giving %s to the container user %s: %w", d, user, err)
+		}
+	}
+	return nil
+}
+
+// lineTail keeps the last max lines written to it.
+type lineTail struct {
+	mu      sync.Mutex
+	max     int
+	partial []byte
+	buf     []string
+}
+
+func (t *lineTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		t.add(string(bytes.TrimRight(t.partial[:i], "\r")))
+		t.partial = t.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (t *lineTail) add(s string) {
+	if strings.TrimSpace(s) == "" {
+		return
+	}
+	if len(t.buf) == t.max {
+		t.buf = append(t.buf[:0], t.buf[1:]...)
+	}
+	t.buf = append(t.buf, s)
+}
+
+func (t *lineTail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := slices.Clone(t.buf)
+	if s := strings.TrimSpace(string(t.partial)); s != "" {
+		out = append(out, s)
+		if len(out) > t.max {
+			out = out[1:]
+		}
+	}
+	return out
+}
