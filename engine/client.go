@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,9 @@ type Client struct {
 	GlobalArgs []string
 	// Logger receives one debug record per command (args redacted).
 	Logger *slog.Logger
+	// Env is added to the environment of every command, e.g.
+	// DOCKER_CONFIG or REGISTRY_AUTH_FILE to keep credentials apart.
+	Env []string
 	// StopDelay is how long a started process gets between SIGTERM (on
 	// context cancel) and SIGKILL. Default 10s.
 	StopDelay time.Duration
@@ -55,6 +59,9 @@ func WithRuntime(runtime string) Option {
 		}
 	}
 }
+
+// WithEnv adds environment variables ("KEY=value") to every command.
+func WithEnv(kv ...string) Option { return func(c *Client) { c.Env = append(c.Env, kv...) } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.Logger = l } }
@@ -120,6 +127,7 @@ func (c *Client) Run(ctx context.Context, args []string, opt RunOpts) ([]byte, e
 		cmd.Stderr = io.MultiWriter(tail, opt.Stderr)
 	}
 	cmd.Stdin = opt.Stdin
+	cmd.Env = c.env()
 	cmd.WaitDelay = c.stopDelay()
 	start := time.Now()
 	err := cmd.Run()
@@ -129,6 +137,13 @@ func (c *Client) Run(ctx context.Context, args []string, opt RunOpts) ([]byte, e
 		return stdout.Bytes(), c.wrap(ctx, full, err, tail.String())
 	}
 	return stdout.Bytes(), nil
+}
+
+func (c *Client) env() []string {
+	if len(c.Env) == 0 {
+		return nil // inherit
+	}
+	return append(os.Environ(), c.Env...)
 }
 
 func (c *Client) stopDelay() time.Duration {
@@ -183,6 +198,7 @@ func (c *Client) Start(ctx context.Context, args []string, opt StartOpts) (*Proc
 	cmd := exec.CommandContext(ctx, c.Binary, full...)
 	tail := &tailBuffer{max: stderrTailSize}
 	cmd.Stdin = opt.Stdin
+	cmd.Env = c.env()
 	cmd.Stdout = opt.Stdout
 	if cmd.Stdout == nil {
 		cmd.Stdout = io.Discard
@@ -193,6 +209,10 @@ func (c *Client) Start(ctx context.Context, args []string, opt StartOpts) (*Proc
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = c.stopDelay()
+	// Its own process group: a Ctrl-C on the terminal goes to the
+	// supervisor, which stops containers in order, and not straight to
+	// every `docker run`, which would forward it to its container.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.Logger.Debug("engine start", "binary", c.Binary, "args", redact(full))
 	if err := cmd.Start(); err != nil {
 		return nil, c.wrap(ctx, full, err, "")

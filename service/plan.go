@@ -1,0 +1,144 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/service/spec"
+)
+
+// Labels berth puts on the containers it starts.
+const (
+	LabelProject = "berth.project"
+	LabelService = "berth.service"
+	LabelHash    = "berth.spec-hash"
+)
+
+// Action is what `up` does to one container.
+type Action string
+
+// The plan actions.
+const (
+	Create    Action = "create"
+	Recreate  Action = "recreate"
+	Remove    Action = "remove"
+	Unchanged Action = "unchanged"
+)
+
+// Change is one line of a plan.
+type Change struct {
+	Name    string `json:"name"`
+	Action  Action `json:"action"`
+	Reason  string `json:"reason,omitempty"`
+	Hash    string `json:"hash,omitempty"`
+	OldHash string `json:"oldHash,omitempty"`
+}
+
+// Plan is what `up` would do against what runs now, in start order
+// (removals last).
+type Plan struct {
+	Project string   `json:"project"`
+	Changes []Change `json:"changes"`
+}
+
+// Selected returns the containers `up NAMES...` manages: the named ones,
+// or when none are named every autoStart container, plus (transitively)
+// what they depend on — as systemd's Requires= pulls units in.
+func Selected(f *spec.File, names []string) ([]string, error) {
+	if len(names) == 0 {
+		for _, n := range f.Names() {
+			if f.Containers[n].AutoStart {
+				names = append(names, n)
+			}
+		}
+	}
+	sel := map[string]bool{}
+	var add func(n string)
+	add = func(n string) {
+		if sel[n] {
+			return
+		}
+		sel[n] = true
+		for _, d := range f.Containers[n].DependsOn {
+			add(d)
+		}
+	}
+	for _, n := range names {
+		if _, ok := f.Containers[n]; !ok {
+			return nil, fmt.Errorf("no container %q in %s (declared: %v)", n, f.Path, f.Names())
+		}
+		add(n)
+	}
+	var out []string
+	for _, layer := range f.Layers() {
+		for _, n := range layer {
+			if sel[n] {
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ComputePlan compares the selected containers of f with the containers
+// the engine has now. A container is recreated when it is missing a
+// matching berth.spec-hash label, is not running, or a dependency is
+// (re)created; containers labelled with project but no longer declared are
+// removed.
+func ComputePlan(ctx context.Context, eng *engine.Client, f *spec.File, project string, names []string) (*Plan, error) {
+	sel, err := Selected(f, names)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Project: project}
+	touched := map[string]bool{}
+	for _, n := range sel {
+		c := f.Containers[n]
+		ch := Change{Name: n, Hash: spec.Hash(f.Backend, n, c)}
+		info, err := eng.InspectContainer(ctx, n)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			ch.Action, ch.Reason = Create, "no container "+n
+		case err != nil:
+			return nil, fmt.Errorf("planning %s: %w", n, err)
+		default:
+			ch.OldHash = info.Labels[LabelHash]
+			switch {
+			case info.Labels[LabelProject] != project:
+				ch.Action, ch.Reason = Recreate, fmt.Sprintf("container %s exists but is not managed by berth project %s", n, project)
+			case ch.OldHash != ch.Hash:
+				ch.Action, ch.Reason = Recreate, fmt.Sprintf("configuration changed (spec hash %s -> %s)", ch.OldHash, ch.Hash)
+			case !info.Running:
+				ch.Action, ch.Reason = Recreate, "container exists but is not running"
+			default:
+				for _, d := range c.DependsOn {
+					if touched[d] {
+						ch.Action, ch.Reason = Recreate, "dependency "+d+" is (re)created"
+						break
+					}
+				}
+				if ch.Action == "" {
+					ch.Action = Unchanged
+				}
+			}
+		}
+		if ch.Action != Unchanged {
+			touched[n] = true
+		}
+		p.Changes = append(p.Changes, ch)
+	}
+	existing, err := eng.ListContainers(ctx, LabelProject+"="+project)
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
+	}
+	sort.Strings(existing)
+	for _, n := range existing {
+		if _, declared := f.Containers[n]; !declared {
+			p.Changes = append(p.Changes, Change{Name: n, Action: Remove, Reason: "no longer declared"})
+		}
+	}
+	return p, nil
+}

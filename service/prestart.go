@@ -1,0 +1,102 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/service/spec"
+)
+
+// PreStartError is a pre-start step that failed and blocked the start.
+type PreStartError struct {
+	Container string
+	Step      string // "login", "imageFile", "imageStream", "preStart[2]", ...
+	Err       error
+}
+
+func (e *PreStartError) Error() string {
+	return fmt.Sprintf("container %s: pre-start %s: %v", e.Container, e.Step, e.Err)
+}
+func (e *PreStartError) Unwrap() error { return e.Err }
+
+// preStart runs the pre-start steps of container name in NixOS's order:
+// remove a stale container of that name; log in when login is complete
+// (password on stdin), going on after a failed login only when the image is
+// already present; load imageFile or imageStream; then the user's preStart
+// commands in order. Output goes to log.
+func preStart(ctx context.Context, eng *engine.Client, name string, c *spec.Container, log *serviceLog) error {
+	log.note("pre-start: removing stale container %s", name)
+	if err := eng.RemoveContainer(ctx, name, true); err != nil {
+		return &PreStartError{name, "remove stale container", err}
+	}
+	if c.Login.Complete() {
+		if err := login(ctx, eng, c, log); err != nil {
+			ok, ierr := eng.ImageExists(ctx, c.Image)
+			if ierr != nil || !ok {
+				return &PreStartError{name, "login", fmt.Errorf("image %s doesn't exist locally and login failed: %w", c.Image, err)}
+			}
+			log.note("pre-start: login to %s failed (%v); image %s is present locally, going on", *c.Login.Registry, err, c.Image)
+		}
+	}
+	if c.ImageFile != nil {
+		log.note("pre-start: loading image file %s", *c.ImageFile)
+		if err := eng.LoadImageFile(ctx, *c.ImageFile); err != nil {
+			return &PreStartError{name, "imageFile", err}
+		}
+	}
+	if c.ImageStream != nil {
+		log.note("pre-start: loading image stream %s", *c.ImageStream)
+		if err := loadStream(ctx, eng, *c.ImageStream, log); err != nil {
+			return &PreStartError{name, "imageStream", err}
+		}
+	}
+	for i, cmd := range c.PreStart {
+		log.note("pre-start: running preStart[%d]: %s", i, strings.Join(cmd, " "))
+		x := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
+		x.Stdout, x.Stderr = log, log
+		x.Env = append(os.Environ(), "BERTH_CONTAINER="+name, "BERTH_IMAGE="+c.Image)
+		if err := x.Run(); err != nil {
+			return &PreStartError{name, fmt.Sprintf("preStart[%d] (%s)", i, strings.Join(cmd, " ")), err}
+		}
+	}
+	return nil
+}
+
+func login(ctx context.Context, eng *engine.Client, c *spec.Container, log *serviceLog) error {
+	f, err := os.Open(*c.Login.PasswordFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	log.note("pre-start: logging in to %s as %s (password from %s)", *c.Login.Registry, *c.Login.Username, *c.Login.PasswordFile)
+	return eng.Login(ctx, *c.Login.Registry, *c.Login.Username, f)
+}
+
+// loadStream runs the imageStream program and pipes its stdout into
+// `<engine> load`, as NixOS's `${imageStream} | docker load` does.
+func loadStream(ctx context.Context, eng *engine.Client, program string, log *serviceLog) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	x := exec.CommandContext(ctx, program)
+	x.Stderr = log
+	out, err := x.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := x.Start(); err != nil {
+		return err
+	}
+	loadErr := eng.LoadImage(ctx, out)
+	if loadErr != nil {
+		cancel()
+	}
+	waitErr := x.Wait()
+	if waitErr != nil && loadErr == nil {
+		return fmt.Errorf("%s: %w", program, waitErr)
+	}
+	return loadErr
+}

@@ -1,0 +1,133 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// State is where a service is in its life.
+type State string
+
+// The states a service goes through.
+const (
+	Waiting  State = "waiting"  // for a dependency to run (After=)
+	Starting State = "starting" // pre-start steps and `run`
+	Running  State = "running"
+	Backoff  State = "backoff" // exited; restarting at NextTry
+	Failed   State = "failed"  // start limit hit; `restart NAME` resets it
+	Stopped  State = "stopped"
+)
+
+// Status is what berth knows of one service; it is what `status` prints.
+type Status struct {
+	Name         string    `json:"name"`
+	State        State     `json:"state"`
+	Since        time.Time `json:"since"`
+	Reason       string    `json:"reason,omitempty"`
+	ContainerID  string    `json:"containerId,omitempty"`
+	Pid          int       `json:"pid,omitempty"`
+	Attempt      int       `json:"attempt,omitempty"`
+	NextTry      time.Time `json:"nextTry,omitzero"`
+	LastExitCode *int      `json:"lastExitCode,omitempty"`
+	LastError    string    `json:"lastError,omitempty"`
+	LastLog      []string  `json:"lastLog,omitempty"`
+	Restarts     int       `json:"restarts"`
+}
+
+// Snapshot is the content of STATE_DIR/state.json.
+type Snapshot struct {
+	Pid      int       `json:"pid"`
+	Project  string    `json:"project"`
+	SpecFile string    `json:"specFile"`
+	Backend  string    `json:"backend"`
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
+	// Alive is set by ReadSnapshot: whether the supervisor still holds the lock.
+	Alive    bool     `json:"alive"`
+	Services []Status `json:"services"`
+}
+
+// State directory layout.
+const (
+	stateFile   = "state.json"
+	lockFile    = "lock"
+	controlSock = "control.sock"
+	logDir      = "logs"
+)
+
+// LogPath is the log file of service name in stateDir.
+func LogPath(stateDir, name string) string {
+	return filepath.Join(stateDir, logDir, name+".log")
+}
+
+// ErrNoState means no supervisor ever ran with this state directory.
+var ErrNoState = errors.New("no berth services state here (is `berth services up` running?)")
+
+// ReadSnapshot reads stateDir/state.json and checks whether its
+// supervisor is still alive.
+func ReadSnapshot(stateDir string) (*Snapshot, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", stateDir, ErrNoState)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Snapshot
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", filepath.Join(stateDir, stateFile), err)
+	}
+	s.Alive = Locked(stateDir)
+	return &s, nil
+}
+
+func writeSnapshot(stateDir string, s *Snapshot) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(stateDir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(stateDir, stateFile))
+}
+
+// Locked reports whether a supervisor holds stateDir's lock.
+func Locked(stateDir string) bool {
+	f, err := os.Open(filepath.Join(stateDir, lockFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// lockStateDir takes the supervisor lock, failing when another holds it.
+func lockStateDir(stateDir string) (func(), error) {
+	if err := os.MkdirAll(filepath.Join(stateDir, logDir), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(stateDir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		pid := "?"
+		if s, err := ReadSnapshot(stateDir); err == nil {
+			pid = fmt.Sprint(s.Pid)
+		}
+		return nil, fmt.Errorf("another supervisor (pid %s) is running with state directory %s", pid, stateDir)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

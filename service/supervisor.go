@@ -1,0 +1,520 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/service/spec"
+)
+
+// Config is what a Supervisor needs.
+type Config struct {
+	Spec   *spec.File
+	Engine *engine.Client
+	// StateDir holds state.json, the lock, control.sock and logs/NAME.log.
+	StateDir string
+	// Project labels every container (berth.project) so that plan can
+	// find the ones no longer declared.
+	Project string
+	// Names limits `up` to these containers and their dependencies.
+	Names []string
+	// NoJournald drops log-driver journald (engine default applies); the
+	// caller decides, from whether journald runs on this host.
+	NoJournald bool
+	Logger     *slog.Logger
+	// OnChange, when set, is called (serialised) after every state change.
+	OnChange func(Status)
+	// PollInterval is how often a starting container is inspected until it
+	// runs. Default 50ms.
+	PollInterval time.Duration
+}
+
+// Supervisor keeps the selected containers of a spec running.
+type Supervisor struct {
+	cfg     Config
+	log     *slog.Logger
+	order   []string // start order
+	svcs    map[string]*svc
+	plan    *Plan
+	started time.Time
+
+	mu       sync.Mutex
+	changed  chan struct{}
+	snapErr  error
+	stopping bool // shutdown began: nothing starts any more
+}
+
+type svc struct {
+	name    string
+	c       *spec.Container
+	hash    string
+	adopt   bool // first start attaches to the running, unchanged container
+	log     *serviceLog
+	done    chan struct{}
+	st      Status
+	want    bool
+	restart bool // a restart was requested
+	fails   []time.Time
+	backoff int
+	procAt  time.Time
+}
+
+// New checks cfg and prepares a supervisor; nothing is started.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Spec == nil || cfg.Engine == nil || cfg.StateDir == "" || cfg.Project == "" {
+		return nil, errors.New("service.New: Spec, Engine, StateDir and Project are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	order, err := Selected(cfg.Spec, cfg.Names)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, order: order, svcs: map[string]*svc{}, changed: make(chan struct{})}
+	for _, n := range order {
+		c := cfg.Spec.Containers[n]
+		s.svcs[n] = &svc{name: n, c: c, hash: spec.Hash(cfg.Spec.Backend, n, c), done: make(chan struct{}),
+			st: Status{Name: n, State: Stopped, Since: time.Now()}}
+	}
+	return s, nil
+}
+
+// Plan returns the plan Run applied (nil before Run).
+func (s *Supervisor) Plan() *Plan { return s.plan }
+
+// Run applies the plan and supervises until ctx is cancelled (or Down is
+// requested through the control socket); then it stops every service in
+// reverse dependency order, removes their containers, and returns.
+func (s *Supervisor) Run(ctx context.Context) error {
+	unlock, err := lockStateDir(s.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.started = time.Now()
+	for _, v := range s.svcs {
+		if v.log, err = openServiceLog(s.cfg.StateDir, v.name); err != nil {
+			return err
+		}
+		defer v.log.Close()
+	}
+	// Engine commands outlive ctx so that the shutdown can still stop
+	// containers; runCtx is cancelled last, as a backstop.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+
+	plan, err := ComputePlan(runCtx, s.cfg.Engine, s.cfg.Spec, s.cfg.Project, s.cfg.Names)
+	if err != nil {
+		return err
+	}
+	s.plan = plan
+	for _, ch := range plan.Changes {
+		switch ch.Action {
+		case Remove:
+			s.log.Info("removing container no longer declared", "service", ch.Name)
+			if err := s.stopContainer(runCtx, ch.Name, spec.DefaultStopTimeout); err != nil {
+				return fmt.Errorf("removing %s: %w", ch.Name, err)
+			}
+		case Unchanged:
+			s.svcs[ch.Name].adopt = true
+		}
+	}
+
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	requestStop := func() { stopOnce.Do(func() { close(stop) }) }
+	ctl, err := s.serveControl(requestStop)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+
+	s.mu.Lock()
+	for _, n := range s.order {
+		s.svcs[n].want = true
+	}
+	s.notifyLocked(nil)
+	s.mu.Unlock()
+	for _, n := range s.order {
+		go s.loop(runCtx, s.svcs[n])
+	}
+
+	select {
+	case <-ctx.Done():
+	case <-stop:
+	}
+	s.log.Info("stopping services in reverse dependency order")
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	for i := len(s.order) - 1; i >= 0; i-- {
+		// Stop a whole dependency layer at once, deepest first.
+		layer := s.layerOf(s.order[i])
+		var names []string
+		for ; i >= 0 && s.layerOf(s.order[i]) == layer; i-- {
+			names = append(names, s.order[i])
+		}
+		i++
+		s.mu.Lock()
+		for _, n := range names {
+			s.svcs[n].want = false
+		}
+		s.notifyLocked(nil)
+		s.mu.Unlock()
+		for _, n := range names {
+			<-s.svcs[n].done
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notifyLocked(nil)
+	return s.snapErr
+}
+
+func (s *Supervisor) layerOf(name string) int {
+	for i, l := range s.cfg.Spec.Layers() {
+		for _, n := range l {
+			if n == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// Status returns the state of every supervised service, in start order.
+func (s *Supervisor) Status() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
+func (s *Supervisor) statusLocked() []Status {
+	out := make([]Status, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, s.svcs[n].st)
+	}
+	return out
+}
+
+// Restart stops name's container (and so its dependents) and starts it
+// again at once; a failed service gets a fresh start limit.
+func (s *Supervisor) Restart(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.svcs[name]
+	if !ok {
+		return fmt.Errorf("%s is not supervised here (supervised: %s)", name, strings.Join(s.order, ", "))
+	}
+	v.restart = true
+	s.notifyLocked(nil)
+	return nil
+}
+
+// notifyLocked records a state change of v (nil: none), wakes every
+// waiting loop, and rewrites state.json.
+func (s *Supervisor) notifyLocked(v *svc) {
+	close(s.changed)
+	s.changed = make(chan struct{})
+	snap := &Snapshot{Pid: os.Getpid(), Project: s.cfg.Project, SpecFile: s.cfg.Spec.Path, Backend: s.cfg.Spec.Backend,
+		Started: s.started, Updated: time.Now(), Services: s.statusLocked()}
+	if err := writeSnapshot(s.cfg.StateDir, snap); err != nil && s.snapErr == nil {
+		s.snapErr = fmt.Errorf("writing state: %w", err)
+	}
+	if v != nil && s.cfg.OnChange != nil {
+		s.cfg.OnChange(v.st)
+	}
+}
+
+// setLocked moves v to state st, keeping what the state does not reset.
+// edit, when given, fills state-specific fields before anyone sees them.
+func (s *Supervisor) setLocked(v *svc, st State, reason string, edit ...func(*Status)) {
+	prev := v.st
+	v.st = Status{Name: v.name, State: st, Since: time.Now(), Reason: reason,
+		LastExitCode: prev.LastExitCode, LastError: prev.LastError, Restarts: prev.Restarts}
+	if st == Backoff || st == Failed || st == Stopped {
+		v.st.LastLog = v.log.lastLines()
+	}
+	for _, e := range edit {
+		e(&v.st)
+	}
+	s.log.Info("service state", "service", v.name, "state", st, "reason", reason)
+	v.log.note("state %s %s", st, reason)
+	s.notifyLocked(v)
+}
+
+// missingDepsLocked lists v's dependencies that are not running.
+func (s *Supervisor) missingDepsLocked(v *svc) []string {
+	var out []string
+	for _, d := range v.c.DependsOn {
+		if s.svcs[d].st.State != Running {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// waitLocked waits (unlocking meanwhile) for the next state change or
+// until timeout (0: none). It returns with s.mu held.
+func (s *Supervisor) waitLocked(timeout time.Duration) {
+	ch := s.changed
+	s.mu.Unlock()
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		<-ch
+	}
+	s.mu.Lock()
+}
+
+// loop is one service's life: wait for dependencies, pre-start, run,
+// watch, and after an exit restart with backoff or give up.
+func (s *Supervisor) loop(ctx context.Context, v *svc) {
+	defer close(v.done)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if !v.want {
+			s.setLocked(v, Stopped, "")
+			return
+		}
+		if v.restart {
+			v.restart, v.fails, v.backoff = false, nil, 0
+		}
+		if missing := s.missingDepsLocked(v); len(missing) > 0 {
+			if v.st.State != Waiting || v.st.Reason != "waiting for "+strings.Join(missing, ", ") {
+				s.setLocked(v, Waiting, "waiting for "+strings.Join(missing, ", "))
+			}
+			s.waitLocked(0)
+			continue
+		}
+		if s.stopping {
+			s.waitLocked(0)
+			continue
+		}
+		adopt := v.adopt
+		v.adopt = false
+		if adopt {
+			s.setLocked(v, Starting, "adopting the running container (plan: unchanged)")
+		} else {
+			s.setLocked(v, Starting, "")
+		}
+		s.mu.Unlock()
+		code, err, planned := s.runOnce(ctx, v, adopt)
+		s.mu.Lock()
+		if planned {
+			continue
+		}
+		// An exit nobody asked for: the restart policy decides.
+		if code >= 0 {
+			c := code
+			v.st.LastExitCode = &c
+		} else {
+			v.st.LastExitCode = nil
+		}
+		v.st.LastError = ""
+		if err != nil && code < 0 {
+			v.st.LastError = err.Error()
+		}
+		if !v.want {
+			continue
+		}
+		if v.c.Restart == "no" || (v.c.Restart == "on-failure" && code == 0 && err == nil) {
+			s.setLocked(v, Stopped, fmt.Sprintf("exited with %d; restart=%s", code, v.c.Restart))
+			for v.want && !v.restart {
+				s.waitLocked(0)
+			}
+			continue
+		}
+		now := time.Now()
+		if !v.procAt.IsZero() && now.Sub(v.procAt) >= v.c.RestartBackoff.ResetAfter.D() {
+			v.backoff = 0
+		}
+		window := v.c.StartLimit.Interval.D()
+		kept := v.fails[:0]
+		for _, t := range v.fails {
+			if now.Sub(t) < window {
+				kept = append(kept, t)
+			}
+		}
+		v.fails = append(kept, now)
+		if len(v.fails) >= v.c.StartLimit.Burst {
+			s.setLocked(v, Failed, fmt.Sprintf("start limit hit: %d exits within %s; `berth services restart %s` tries again",
+				len(v.fails), window, v.name))
+			for v.want && !v.restart {
+				s.waitLocked(0)
+			}
+			continue
+		}
+		v.backoff++
+		delay := v.c.RestartBackoff.Initial.D()
+		for i := 1; i < v.backoff && delay < v.c.RestartBackoff.Max.D(); i++ {
+			delay *= 2
+		}
+		delay = min(delay, v.c.RestartBackoff.Max.D())
+		v.st.Restarts++
+		s.setLocked(v, Backoff, fmt.Sprintf("exit %s; restarting in %s", exitText(code, err), delay), func(st *Status) {
+			st.Attempt, st.NextTry = v.backoff, now.Add(delay)
+		})
+		for v.want && !v.restart && time.Now().Before(v.st.NextTry) {
+			s.waitLocked(time.Until(v.st.NextTry))
+		}
+	}
+}
+
+func exitText(code int, err error) string {
+	if code >= 0 {
+		return fmt.Sprint(code)
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return "unknown"
+}
+
+// runOnce runs pre-start and the container (or attaches to the adopted
+// one) until it exits or is stopped on purpose. code is the container's
+// exit status (-1 when it never ran); planned is true when berth stopped
+// it (shutdown, restart request, a dependency gone).
+func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int, err error, planned bool) {
+	eng := s.cfg.Engine
+	var args []string
+	if adopt {
+		args = []string{"attach", "--no-stdin", "--sig-proxy=false", v.name}
+	} else {
+		if err := preStart(ctx, eng, v.name, v.c, v.log); err != nil {
+			v.log.note("%v", err)
+			return -1, err, false
+		}
+		args = spec.RunArgs(v.name, v.c, spec.RunOptions{Backend: s.cfg.Spec.Backend, Mode: spec.Supervised,
+			NoJournald: s.cfg.NoJournald,
+			Labels:     map[string]string{LabelProject: s.cfg.Project, LabelService: v.name, LabelHash: v.hash}})
+	}
+	proc, err := eng.Start(ctx, args, engine.StartOpts{Stdout: v.log, Stderr: v.log})
+	if err != nil {
+		return -1, err, false
+	}
+	v.procAt = time.Now()
+	exited := make(chan error, 1)
+	go func() { exited <- proc.Wait() }()
+
+	// starting -> running once the engine says the container runs.
+	tick := time.NewTicker(s.cfg.PollInterval)
+	defer tick.Stop()
+	var exitErr error
+	running := false
+	for !running {
+		select {
+		case exitErr = <-exited:
+			return exitCode(exitErr), exitErr, false
+		case <-tick.C:
+			info, ierr := eng.InspectContainer(ctx, v.name)
+			if ierr == nil && info.Running {
+				running = true
+				s.mu.Lock()
+				s.setLocked(v, Running, "", func(st *Status) { st.ContainerID, st.Pid = shortID(info.ID), info.Pid })
+				s.mu.Unlock()
+			}
+		}
+		s.mu.Lock()
+		stopNow := !v.want || v.restart
+		s.mu.Unlock()
+		if stopNow {
+			break
+		}
+	}
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		reason := ""
+		switch {
+		case !v.want:
+			reason = "shutting down"
+		case v.restart:
+			reason = "restart requested"
+		default:
+			if missing := s.missingDepsLocked(v); len(missing) > 0 {
+				reason = "dependency " + strings.Join(missing, ", ") + " stopped (Requires=)"
+			}
+		}
+		s.mu.Unlock()
+		if reason != "" {
+			v.log.note("stopping: %s", reason)
+			s.stopUntilExited(ctx, v, proc, exited)
+			s.mu.Lock()
+			if v.want && !v.restart {
+				s.setLocked(v, Stopped, reason)
+			}
+			s.mu.Unlock()
+			return -1, nil, true
+		}
+		select {
+		case exitErr = <-exited:
+			return exitCode(exitErr), exitErr, false
+		case <-ch:
+		}
+	}
+}
+
+// stopUntilExited stops v's container until its `run` process exits. The
+// container may not exist yet when `run` is still creating it, so stop is
+// retried; after a minute of that the CLI process is killed.
+func (s *Supervisor) stopUntilExited(ctx context.Context, v *svc, proc *engine.Process, exited <-chan error) {
+	for i := 0; ; i++ {
+		if err := s.stopContainer(ctx, v.name, v.c.StopTimeout.D()); err != nil {
+			s.log.Warn("stopping container", "service", v.name, "err", err)
+		}
+		if i == 60 {
+			proc.Signal(syscall.SIGKILL)
+		}
+		select {
+		case <-exited:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// stopContainer is NixOS's ExecStop + ExecStopPost: stop -t, then rm -f.
+func (s *Supervisor) stopContainer(ctx context.Context, name string, timeout time.Duration) error {
+	err := s.cfg.Engine.StopContainer(ctx, name, timeout)
+	return errors.Join(err, s.cfg.Engine.RemoveContainer(ctx, name, true))
+}
+
+// exitCode is the container's exit status from `run`/`attach`'s error.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e *engine.Error
+	if errors.As(err, &e) && e.ExitCode >= 0 {
+		return e.ExitCode
+	}
+	return -1
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,177 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/engine/enginetest"
+	"github.com/berth-dev/berth/service"
+)
+
+var engines = map[string]func(testing.TB) *engine.Client{
+	"docker": enginetest.RequireDocker,
+	"podman": enginetest.RequirePodman,
+}
+
+const twoServices = `
+backend: {{BACKEND}}
+containers:
+  {{P}}db:
+    image: {{IMG}}
+    cmd: ["sh", "-c", "trap 'exit 0' TERM; echo db ready; busybox httpd -f -p 8080 & wait"]
+    stopTimeout: 5s
+  {{P}}app:
+    image: {{IMG}}
+    dependsOn: ["{{P}}db"]
+    cmd: ` + loop + `
+    stopTimeout: 5s
+`
+
+func TestTwoServiceStackStartsInOrderAndStopsInReverse(t *testing.T) {
+	for name, require := range engines {
+		t.Run("on "+name, func(t *testing.T) {
+			t.Parallel()
+			eng := require(t)
+			s := newStack(t, eng, twoServices)
+			db, app := s.p+"db", s.p+"app"
+			sup, stop := s.up()
+			s.waitState(sup, app, service.Running)
+			st := s.waitState(sup, db, service.Running)
+			if st.ContainerID == "" || st.Pid == 0 {
+				t.Errorf("running status lacks container id or pid: %+v", st)
+			}
+			if s.index(db, service.Running) > s.index(app, service.Starting) {
+				t.Errorf("app started before db was running: events %v", s.events)
+			}
+			info, err := eng.InspectContainer(context.Background(), app)
+			if err != nil || info.Labels[service.LabelProject] != s.project || info.Labels[service.LabelHash] == "" {
+				t.Errorf("app container lacks berth labels: %+v, %v", info.Labels, err)
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if a, d := s.lastIndex(app, service.Stopped), s.lastIndex(db, service.Stopped); a < 0 || d < 0 || a > d {
+				t.Errorf("stop order: app stopped at event %d, db at %d; want app first", a, d)
+			}
+			if left := s.leftovers(); len(left) != 0 {
+				t.Errorf("containers left behind: %v", left)
+			}
+			if !strings.Contains(s.logOf(db), "db ready") {
+				t.Errorf("db log lacks its output:\n%s", s.logOf(db))
+			}
+			snap, err := service.ReadSnapshot(filepath.Join(s.dir, "state"))
+			if err != nil || snap.Alive || len(snap.Services) != 2 {
+				t.Errorf("snapshot after stop = %+v, %v", snap, err)
+			}
+		})
+	}
+}
+
+func TestCrashLoopBacksOffThenFailsAndRestartResetsIt(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}crash:
+    image: {{IMG}}
+    cmd: ["sh", "-c", "echo about to crash; exit 3"]
+    restartBackoff: {initial: 50ms, max: 200ms}
+    startLimit: {burst: 3, interval: 10m}
+`)
+	name := s.p + "crash"
+	sup, stop := s.up()
+	b := s.wait(sup, name, "backoff attempt 2", func(st service.Status) bool { return st.State == service.Backoff && st.Attempt == 2 })
+	if b.LastExitCode == nil || *b.LastExitCode != 3 || b.NextTry.IsZero() {
+		t.Errorf("backoff status = %+v; want exit 3 and a next try", b)
+	}
+	f := s.waitState(sup, name, service.Failed)
+	if !strings.Contains(strings.Join(f.LastLog, "\n"), "about to crash") {
+		t.Errorf("failed status lacks the last log lines: %q", f.LastLog)
+	}
+	if !strings.Contains(f.Reason, "start limit") {
+		t.Errorf("reason = %q", f.Reason)
+	}
+	if err := service.Control(context.Background(), filepath.Join(s.dir, "state"), "restart", name); err != nil {
+		t.Fatalf("restart over the control socket: %v", err)
+	}
+	s.wait(sup, name, "restarted after failed", func(st service.Status) bool { return st.State != service.Failed })
+	s.waitState(sup, name, service.Failed)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKilledDependencyStopsDependentAndRestartsItAfter(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, strings.ReplaceAll(twoServices, "stopTimeout: 5s", "stopTimeout: 5s\n    restartBackoff: {initial: 100ms, max: 1s}"))
+	db, app := s.p+"db", s.p+"app"
+	sup, stop := s.up()
+	before := s.waitState(sup, app, service.Running)
+	s.waitState(sup, db, service.Running)
+	if err := eng.KillContainer(context.Background(), db, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	after := s.wait(sup, app, "running again", func(st service.Status) bool {
+		return st.State == service.Running && st.ContainerID != before.ContainerID
+	})
+	if !s.seen(app, service.Stopped, "dependency "+db+" stopped") {
+		t.Errorf("app was not stopped for its dependency; events %+v", s.events)
+	}
+	d := s.waitState(sup, db, service.Running)
+	if d.Restarts != 1 || d.LastExitCode == nil || *d.LastExitCode != 137 {
+		t.Errorf("db status = %+v; want one restart after exit 137", d)
+	}
+	if after.ContainerID == before.ContainerID {
+		t.Error("app was not restarted")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreStartHooksRunInOrderAndAFailingHookBlocksTheStart(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}ok:
+    image: {{IMG}}
+    cmd: `+loop+`
+    preStart:
+      - "echo one >> {{DIR}}/ok.hooks"
+      - ["/bin/sh", "-c", "echo two $BERTH_CONTAINER >> {{DIR}}/ok.hooks"]
+  {{P}}blocked:
+    image: {{IMG}}
+    cmd: `+loop+`
+    restart: "no"
+    preStart:
+      - "echo first >> {{DIR}}/blocked.hooks"
+      - "exit 7"
+      - "echo never >> {{DIR}}/blocked.hooks"
+`)
+	sup, stop := s.up()
+	s.waitState(sup, s.p+"ok", service.Running)
+	b := s.waitState(sup, s.p+"blocked", service.Stopped)
+	got, _ := os.ReadFile(filepath.Join(s.dir, "ok.hooks"))
+	if string(got) != "one\ntwo "+s.p+"ok\n" {
+		t.Errorf("ok hooks wrote %q", got)
+	}
+	got, _ = os.ReadFile(filepath.Join(s.dir, "blocked.hooks"))
+	if string(got) != "first\n" {
+		t.Errorf("blocked hooks wrote %q; the hook after the failing one must not run", got)
+	}
+	if !strings.Contains(b.LastError, "preStart[1]") || !strings.Contains(b.LastError, "exit status 7") {
+		t.Errorf("LastError = %q", b.LastError)
+	}
+	if _, err := eng.InspectContainer(context.Background(), s.p+"blocked"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("a container was created despite the failing hook: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
