@@ -323,18 +323,19 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	}
 	defer r.remove(cctx, name, log)
 
-	switch res.ExitCode {
-	case 125, 126, 127, 137:
-		// 125-127 are also how the CLI says the container could not be
-		// created or started; 137 may be the OOM killer. Ask the engine.
-		st, err := r.inspectState(cctx, name)
-		if err != nil || st.StartedAt.IsZero() {
-			return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
-		}
-		exit.OutOfMemory = st.OOMKilled
-		if st.OOMKilled {
-			log.Warn("container killed for its memory limit", "memory", r.cfg.limitsFor(a.Meta.Name).Memory)
-		}
+	if res.ExitCode == 0 {
+		return exit, nil
+	}
+	// A non-zero status may be the addon's, the OOM killer's, or the
+	// CLI's way (125-127) of saying the container never started: ask the
+	// engine. Failures are rare enough to afford the extra command.
+	st, err := r.inspectState(cctx, name)
+	if err != nil || st.StartedAt.IsZero() {
+		return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
+	}
+	exit.OutOfMemory = st.OOMKilled
+	if st.OOMKilled {
+		log.Warn("container killed for its memory limit", "memory", r.cfg.limitsFor(a.Meta.Name).Memory)
 	}
 	return exit, nil
 }
