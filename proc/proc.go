@@ -86,6 +86,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	becomeSubreaper()
 
 	outR, outW, err := os.Pipe()
 	if err != nil {

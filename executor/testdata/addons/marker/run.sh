@@ -1,0 +1,2 @@
+#!/bin/sh
+touch "$CACHE_DIR/marker-ran"; echo "{}"
