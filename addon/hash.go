@@ -68,6 +68,7 @@ func ContentHash(dir string) (string, error) {
 
 	h := sha256.New()
 	io.WriteString(h, contentHashVersion)
+	buf := make([]byte, 64<<10)
 	for _, it := range items {
 		if it.mode&fs.ModeSymlink != 0 {
 			target, err := fs.ReadLink(fsys, it.path)
@@ -79,7 +80,7 @@ func ContentHash(dir string) (string, error) {
 			hashField(h, target)
 			continue
 		}
-		sum, err := fileSHA256(fsys, it.path)
+		sum, err := fileSHA256(fsys, it.path, buf)
 		if err != nil {
 			return "", fmt.Errorf("hashing addon directory %s: %w", dir, err)
 		}
@@ -101,14 +102,16 @@ func hashField(h hash.Hash, s string) {
 	io.WriteString(h, s)
 }
 
-func fileSHA256(fsys fs.FS, name string) ([]byte, error) {
+// fileSHA256 hashes one file, reusing buf (io.Copy would allocate 32 KiB
+// per file through os.File's WriteTo).
+func fileSHA256(fsys fs.FS, name string, buf []byte) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
 		return nil, err
 	}
 	return h.Sum(nil), nil

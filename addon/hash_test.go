@@ -1,6 +1,10 @@
 package addon
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -178,3 +182,37 @@ func TestContentHashErrors(t *testing.T) {
 }
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
+
+// BenchmarkContentHash compares ContentHash with the baseline of reading and
+// hashing the same files in walk order with no framing, sorting or modes.
+func BenchmarkContentHash(b *testing.B) {
+	dir := b.TempDir()
+	body := bytes.Repeat([]byte("echo berth benchmark line\n"), 160) // ~4 KiB
+	for i := range 200 {
+		sub := filepath.Join(dir, fmt.Sprint("d", i%10))
+		must(b, os.MkdirAll(sub, 0o755))
+		must(b, os.WriteFile(filepath.Join(sub, fmt.Sprint("f", i, ".sh")), body, 0o755))
+	}
+	b.Run("baseline sha256 of all files", func(b *testing.B) {
+		for b.Loop() {
+			h := sha256.New()
+			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				data, err := os.ReadFile(p)
+				h.Write(data)
+				return err
+			})
+			must(b, err)
+			h.Sum(nil)
+		}
+	})
+	b.Run("ContentHash", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ContentHash(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

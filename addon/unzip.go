@@ -152,7 +152,7 @@ func cleanZipName(raw string) (name, reason string) {
 		return "", "has an empty name"
 	case strings.ContainsRune(n, 0):
 		return "", "has a NUL byte in its name"
-	case path.IsAbs(n) || filepath.VolumeName(n) != "" || (len(n) >= 2 && n[1] == ':'):
+	case path.IsAbs(n) || windowsDrive(n):
 		return "", "absolute paths are not allowed"
 	}
 	for _, seg := range strings.Split(n, "/") {
@@ -168,6 +168,16 @@ func cleanZipName(raw string) (name, reason string) {
 		return "", "path escapes the target directory"
 	}
 	return n, ""
+}
+
+// windowsDrive reports whether n starts with a drive letter ("C:" or
+// "C:/..."), which Windows tools would treat as absolute.
+func windowsDrive(n string) bool {
+	if len(n) < 2 || n[1] != ':' {
+		return false
+	}
+	c := n[0] | 0x20
+	return 'a' <= c && c <= 'z' && (len(n) == 2 || n[2] == '/')
 }
 
 // zipPerm returns the permission bits stored in the zip, or def when the

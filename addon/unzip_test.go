@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -493,4 +494,168 @@ func TestUnzipRefusesBadInput(t *testing.T) {
 			t.Fatalf("got %v, want fs.ErrNotExist", err)
 		}
 	})
+}
+
+func TestCleanZipName(t *testing.T) {
+	tests := []struct{ raw, name, reason string }{
+		{"a/b.txt", "a/b.txt", ""},
+		{"a//b/./c", "a/b/c", ""},
+		{"dir/", "dir", ""},
+		{"./", "", ""},
+		{"a:b.txt", "a:b.txt", ""},
+		{`win\dir\file`, "win/dir/file", ""},
+		{"..", "", "path escapes the target directory"},
+		{"a/../b", "", "path escapes the target directory"},
+		{"/etc/passwd", "", "absolute paths are not allowed"},
+		{"C:/Windows", "", "absolute paths are not allowed"},
+		{`c:\evil`, "", "absolute paths are not allowed"},
+		{"", "", "has an empty name"},
+		{"a\x00b", "", "has a NUL byte in its name"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q is cleaned to %q", tt.raw, tt.name), func(t *testing.T) {
+			name, reason := cleanZipName(tt.raw)
+			if name != tt.name || reason != tt.reason {
+				t.Errorf("cleanZipName(%q) = %q, %q; want %q, %q", tt.raw, name, reason, tt.name, tt.reason)
+			}
+		})
+	}
+}
+
+func FuzzCleanZipName(f *testing.F) {
+	for _, s := range []string{"a/b", "../x", `..\x`, "/x", "a/./../b", "C:x", "./", "a/b/../../.."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, reason := cleanZipName(raw)
+		if reason != "" || name == "" {
+			return
+		}
+		if !filepath.IsLocal(name) || strings.Contains("/"+name+"/", "/../") || strings.HasPrefix(name, "/") {
+			t.Errorf("cleanZipName(%q) accepted %q", raw, name)
+		}
+	})
+}
+
+// FuzzUnzip feeds mutated archives to Unzip and checks the invariants that
+// matter whatever the input: nothing appears next to dst, and no symlink
+// left in dst leads out of it.
+func FuzzUnzip(f *testing.F) {
+	seeds := [][]zipItem{
+		{{name: "a/b", body: "x", mode: 0o755}, link("a/l", "b")},
+		{{name: "../evil", body: "x"}},
+		{link("up", ".."), link("x/y", "../../z")},
+		{link("here", "."), link("out", "here/../sibling")},
+		{{name: "d/", mode: fs.ModeDir | 0o555}, {name: "d/f", body: "y"}},
+	}
+	dir := f.TempDir()
+	for i, items := range seeds {
+		data, err := os.ReadFile(writeZip(f, filepath.Join(dir, fmt.Sprint(i, ".zip")), items...))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		base := t.TempDir()
+		dst := filepath.Join(base, "dst")
+		must(t, os.Mkdir(dst, 0o755))
+		zipPath := filepath.Join(base, "in.zip")
+		must(t, os.WriteFile(zipPath, data, 0o644))
+
+		err := Unzip(context.Background(), zipPath, dst, Limits{MaxEntries: 50, MaxBytes: 1 << 20})
+
+		if got := listTree(t, base); len(got) < 2 || got[0] != "dst drwxr-xr-x" || got[len(got)-1] != "in.zip -rw-r--r--" {
+			t.Fatalf("base holds %q", got)
+		}
+		if err != nil {
+			if got := listTree(t, dst); len(got) != 0 {
+				t.Fatalf("failed Unzip (%v) left %q", err, got)
+			}
+			return
+		}
+		root, err := os.OpenRoot(dst)
+		must(t, err)
+		defer root.Close()
+		filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type()&fs.ModeSymlink != 0 {
+				rel, _ := filepath.Rel(dst, p)
+				if _, err := root.Stat(rel); err != nil && strings.Contains(err.Error(), "escapes") {
+					t.Errorf("symlink %s leads out of dst: %v", rel, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// benchZip writes a zip of n files of size bytes each, spread over a few
+// directories, like a small addon with vendored scripts.
+func benchZip(b *testing.B, n, size int) string {
+	items := make([]zipItem, 0, n)
+	body := strings.Repeat("echo berth benchmark line\n", size/26+1)[:size]
+	for i := range n {
+		items = append(items, zipItem{name: fmt.Sprintf("addon/d%d/f%d.sh", i%10, i), body: body, mode: 0o755})
+	}
+	return writeZip(b, filepath.Join(b.TempDir(), "bench.zip"), items...)
+}
+
+// naiveUnzip is the baseline: archive/zip straight to disk with no checks
+// at all (what a zip-slip-vulnerable extractor does).
+func naiveUnzip(zipPath, dst string) error {
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		p := filepath.Join(dst, f.Name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, f.Mode().Perm())
+		if err != nil {
+			rc.Close()
+			return err
+		}
+		_, err = io.Copy(out, rc)
+		rc.Close()
+		out.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkUnzip compares Unzip (os.Root, limits, symlink checks, undo) with
+// the unchecked baseline on the same archive: 200 files of 4 KiB.
+func BenchmarkUnzip(b *testing.B) {
+	zipPath := benchZip(b, 200, 4096)
+	for _, bc := range []struct {
+		name  string
+		unzip func(dst string) error
+	}{
+		{"baseline naive archive/zip", func(dst string) error { return naiveUnzip(zipPath, dst) }},
+		{"Unzip", func(dst string) error { return Unzip(context.Background(), zipPath, dst, Limits{}) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			base := b.TempDir()
+			i := 0
+			for b.Loop() {
+				dst := filepath.Join(base, fmt.Sprint(i))
+				i++
+				if err := os.Mkdir(dst, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				if err := bc.unzip(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
