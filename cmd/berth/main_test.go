@@ -1,0 +1,226 @@
+package main_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/runner/runnertest"
+)
+
+var berthBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "berth-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	berthBin = filepath.Join(dir, "berth")
+	if out, err := exec.Command("go", "build", "-o", berthBin, ".").CombinedOutput(); err != nil {
+		panic("building berth: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// berth runs the CLI with an isolated working and cache dir.
+func berth(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(berthBin, args...)
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"), "BERTH_SANDBOX=none")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cliResult{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
+}
+
+func TestAddonRunExitCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"the bundled example succeeds", []string{"addon", "run", "../../examples/hello", "--args", "hi"}, 0, "result: success", ""},
+		{"a non-zero exit is execution-error", []string{"addon", "run", "testdata/addons/exit3"}, 3, "something broke", "execution-error"},
+		{"stdout that is not JSON is decoding-error", []string{"addon", "run", "testdata/addons/notjson"}, 5, "not JSON", "decoding-error"},
+		{"an unknown action is decoding-error naming the path", []string{"addon", "run", "testdata/addons/unknown-action"}, 5, `commands[0].actions[0].action: unknown action "frobnicate"`, ""},
+		{"stdout over the cap is execution-failed", []string{"addon", "run", "testdata/addons/bigout"}, 4, "cap", "execution-failed"},
+		{"a timeout is execution-failed", []string{"addon", "run", "testdata/addons/sleeper", "--timeout", "300ms"}, 4, "timed out", ""},
+		{"a missing source is bad input", []string{"addon", "run", "testdata/addons/does-not-exist"}, 2, "", "does-not-exist"},
+		{"an unknown runner is bad input", []string{"addon", "run", "../../examples/hello", "--runners", "teleport"}, 2, "", `unknown runner "teleport"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := berth(t, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stdout %q / stderr %q do not contain %q / %q", r.stdout, r.stderr, tt.stdout, tt.stderr)
+			}
+		})
+	}
+	if left := runnertest.ProcessesWithArg("987123"); len(left) > 0 {
+		t.Errorf("the timed-out addon left processes: %v", left)
+	}
+}
+
+func TestAddonRunJSON(t *testing.T) {
+	item := filepath.Join(t.TempDir(), "item.json")
+	os.WriteFile(item, []byte(`{"id":"item-42","name":"Invoice"}`), 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	r := berth(t, "addon", "run", "../../examples/hello", "--args", "Hi", "--item-data", item, "--json", "--output-dir", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	var res struct {
+		Addon, Runner, Result string
+		Pure, Isolated        bool
+		OutputFiles           []string
+		Output                struct {
+			Commands []struct {
+				ItemID  string
+				Actions []struct{ Action string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("--json printed no JSON object: %v\n%s", err, r.stdout)
+	}
+	if res.Addon != "hello-1.0.0" || res.Runner != "trivial" || res.Result != "success" || !res.Pure {
+		t.Errorf("result = %+v", res)
+	}
+	if len(res.Output.Commands) != 1 || res.Output.Commands[0].ItemID != "item-42" {
+		t.Errorf("output = %+v", res.Output)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "greeting.txt")); err != nil || strings.TrimSpace(string(b)) != "Hi" {
+		t.Errorf("greeting.txt = %q, %v", b, err)
+	}
+}
+
+// zipDir zips dir with a top-level directory, as GitHub archives do.
+func zipDir(t *testing.T, dir, top string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, _ := d.Info()
+		h, _ := zip.FileInfoHeader(info)
+		h.Name = top + "/" + rel
+		h.Method = zip.Deflate
+		w, _ := zw.CreateHeader(h)
+		b, _ := os.ReadFile(p)
+		w.Write(b)
+		return nil
+	})
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestAddonRunFromZipAndURL(t *testing.T) {
+	data := zipDir(t, "../../examples/hello", "hello-main")
+	zipFile := filepath.Join(t.TempDir(), "hello.zip")
+	os.WriteFile(zipFile, data, 0o644)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/hello.zip" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	for _, src := range []string{zipFile, srv.URL + "/hello.zip"} {
+		r := berth(t, "addon", "run", src, "--args", "zipped")
+		if r.code != 0 || !strings.Contains(r.stdout, "result: success") {
+			t.Errorf("%s: exit %d\n%s\n%s", src, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := berth(t, "addon", "run", srv.URL+"/missing.zip")
+	if r.code != 2 || !strings.Contains(r.stderr, "404") {
+		t.Errorf("missing URL: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestHostileZipIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("../escaped.txt")
+	w.Write([]byte("gotcha"))
+	zw.Close()
+	dir := t.TempDir()
+	zipFile := filepath.Join(dir, "evil.zip")
+	os.WriteFile(zipFile, buf.Bytes(), 0o644)
+	r := berth(t, "addon", "check", zipFile)
+	if r.code != 2 || !strings.Contains(r.stderr, "../escaped.txt") {
+		t.Errorf("exit %d, stderr %q: want exit 2 naming the entry", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "escaped.txt")); err == nil {
+		t.Error("the zip wrote outside its target")
+	}
+}
+
+func TestAddonCheck(t *testing.T) {
+	r := berth(t, "addon", "check", "../../examples/hello")
+	for _, want := range []string{"name:     hello", "version:  1.0.0", "existing-item", "runners:  trivial", "pure"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "docspell-addon.yaml"), []byte("meta:\n  name: x\n  version: '1'\ntriggers: [sometimes]\n"), 0o644)
+	r = berth(t, "addon", "check", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "docspell-addon.yaml: triggers[0]: unknown trigger") {
+		t.Errorf("exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestAddonNewScaffoldsARunnableAddon(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "fresh")
+	if r := berth(t, "addon", "new", "fresh", "--dir", dir); r.code != 0 {
+		t.Fatalf("new: %d %s", r.code, r.stderr)
+	}
+	if r := berth(t, "addon", "run", dir, "--args", "x"); r.code != 0 {
+		t.Fatalf("running the scaffold: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestChainFailureReturnsNoOutput(t *testing.T) {
+	r := berth(t, "addon", "run", "../../examples/hello", "testdata/addons/exit3", "testdata/addons/notjson", "--json")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3", r.code)
+	}
+	var res struct {
+		Output *json.RawMessage
+		Addons []struct{ Addon string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Output != nil || len(res.Addons) != 2 {
+		t.Errorf("output %v, addons %v: want no output and the third addon not run", res.Output, res.Addons)
+	}
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "something broke" >&2; exit 3

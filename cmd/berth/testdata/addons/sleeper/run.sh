@@ -1,0 +1,2 @@
+#!/bin/sh
+sleep 987123 & (sleep 987123 &) ; sleep 987123

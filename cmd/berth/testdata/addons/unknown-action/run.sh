@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "{\"commands\":[{\"command\":\"item-update\",\"itemId\":\"x\",\"actions\":[{\"action\":\"frobnicate\"}]}]}"
