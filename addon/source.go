@@ -218,7 +218,11 @@ func download(ctx context.Context, u *url.URL, file string, max int64) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &SourceError{Source: display, Reason: fmt.Sprintf("download failed: GET %s answered %s", display, resp.Status)}
+		reason := "download failed: the server answered " + resp.Status
+		if final := resp.Request.URL.Redacted(); final != display {
+			reason += " at " + final // after redirects
+		}
+		return &SourceError{Source: display, Reason: reason}
 	}
 	if resp.ContentLength > max {
 		return &SourceError{Source: display, Reason: fmt.Sprintf("download is %d bytes, more than the limit of %d bytes", resp.ContentLength, max)}

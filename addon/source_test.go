@@ -3,6 +3,7 @@ package addon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +57,7 @@ func zipServer(t *testing.T, dir string) *httptest.Server {
 			w.(http.Flusher).Flush()
 		}
 	})
+	mux.Handle("GET /moved.zip", http.RedirectHandler("/zips/gone.zip", http.StatusFound))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -164,6 +166,12 @@ func TestFetchGoodSources(t *testing.T) {
 			if got := listTree(t, dir); !slices.Equal(got, tt.want) {
 				t.Errorf("fetched tree\n%q\nwant\n%q", got, tt.want)
 			}
+			if slices.Equal(tt.want, helloTree) {
+				want, _ := ContentHash(helloDir(t))
+				if got, err := ContentHash(dir); got != want {
+					t.Errorf("ContentHash of the fetched addon = %s (%v), want %s as for the directory", got, err, want)
+				}
+			}
 
 			cleanup()
 			if got, _ := os.ReadDir(tmpRoot); len(got) != 0 {
@@ -232,7 +240,12 @@ func TestFetchRefusesBadSources(t *testing.T) {
 		{
 			name:   "a URL answering 404 is refused with the URL and status",
 			source: func(_ *testing.T, _, srv string) string { return srv + "/zips/missing.zip" },
-			want:   []string{"/zips/missing.zip: download failed: GET http://", "/zips/missing.zip answered 404 Not Found"},
+			want:   []string{"addon source http://127.0.0.1:", "/zips/missing.zip: download failed: the server answered 404 Not Found"},
+		},
+		{
+			name:   "a redirect to a missing zip names where it ended",
+			source: func(_ *testing.T, _, srv string) string { return srv + "/moved.zip" },
+			want:   []string{"/moved.zip: download failed: the server answered 404 Not Found at http://127.0.0.1:", "/zips/gone.zip"},
 		},
 		{
 			name: "a download with a Content-Length over the limit is refused",
@@ -329,4 +342,27 @@ func TestFetchStopsADownloadWhenCancelled(t *testing.T) {
 	if got, _ := os.ReadDir(tmpRoot); len(got) != 0 {
 		t.Errorf("tmpRoot holds %d entries after a cancelled Fetch, want none", len(got))
 	}
+}
+
+func ExampleSourceError() {
+	err := &SourceError{Source: "x.zip", Entry: "../evil", Reason: "path escapes the target directory"}
+	fmt.Println(err)
+	// Output: addon source x.zip: entry "../evil": path escapes the target directory
+}
+
+func ExampleFetch() {
+	ctx := context.Background()
+	dir, cleanup, err := Fetch(ctx, "testdata/sources/hello", os.TempDir(), Limits{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cleanup()
+	sum, err := ContentHash(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("berth-addon/hello:0.1.0-%s\n", sum[:12])
+	// Output: berth-addon/hello:0.1.0-880b1ee2b675
 }
