@@ -2,6 +2,7 @@ package berth
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -29,10 +30,38 @@ func Runners(ctx context.Context, cfg config.Config) map[string]runner.Runner {
 	}
 }
 
-// Sandbox returns the sandbox that process-based runners use.
-func Sandbox(_ context.Context, cfg config.Config) runner.Sandbox {
-	return runner.NoSandbox{}
+// SandboxKinds lists the sandboxes berth has.
+var SandboxKinds = []string{"none"}
+
+// Sandbox returns the sandbox that process-based runners use: the
+// configured kind, or for "auto" the best one this machine allows.
+func Sandbox(ctx context.Context, cfg config.Config) runner.Sandbox {
+	sb, err := NewSandbox(ctx, cfg, cfg.Sandbox)
+	if err != nil {
+		return unusableSandbox{kind: cfg.Sandbox, err: err}
+	}
+	return sb
 }
+
+// NewSandbox builds the sandbox of the given kind from cfg.
+func NewSandbox(_ context.Context, cfg config.Config, kind string) (runner.Sandbox, error) {
+	switch kind {
+	case "none", "auto":
+		return runner.NoSandbox{}, nil
+	}
+	return nil, fmt.Errorf("sandbox %q is not available in this build", kind)
+}
+
+// unusableSandbox stands in for a configured sandbox that could not be
+// built, so that runners report why instead of running unsandboxed.
+type unusableSandbox struct {
+	runner.NoSandbox
+	kind string
+	err  error
+}
+
+func (u unusableSandbox) Name() string                    { return u.kind }
+func (u unusableSandbox) Available(context.Context) error { return u.err }
 
 // NewExecutor returns an executor for cfg.
 func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.Executor {

@@ -1,0 +1,72 @@
+package berth
+
+import (
+	"context"
+	"slices"
+
+	"github.com/berth-dev/berth/config"
+)
+
+// Check is one line of `berth doctor`: whether something berth can use is
+// usable here, and if not, why and what fixes it.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// fixes are the commands that make a runner or sandbox usable on a
+// Debian-like machine; berth doctor prints them next to a failed check.
+var fixes = map[string]string{
+	"runner docker":    "apt-get install -y docker.io && dockerd & (or set docker.binary: podman)",
+	"runner nix-flake": "apt-get install -y nix-bin (flakes are enabled on the command line)",
+	"sandbox nspawn":   "apt-get install -y systemd-container; without systemd as PID 1: mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn",
+	"sandbox builtin":  "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04) or run berth as root",
+}
+
+// doctorProbe is what a runner or sandbox may add to the doctor's
+// report beyond Available: deeper checks such as host path visibility.
+type doctorProbe interface {
+	Doctor(ctx context.Context) []Check
+}
+
+// Doctor checks every runner and sandbox berth has against this machine.
+func Doctor(ctx context.Context, cfg config.Config) []Check {
+	var checks []Check
+	runners := Runners(ctx, cfg)
+	names := make([]string, 0, len(runners))
+	for n := range runners {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		r := runners[n]
+		c := Check{Name: "runner " + n, OK: true, Detail: "usable"}
+		if !slices.Contains(cfg.Runners, n) {
+			c.Detail = "usable, but not in the configured runners list"
+		}
+		if err := r.Available(ctx); err != nil {
+			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
+		}
+		checks = append(checks, c)
+		if p, ok := r.(doctorProbe); ok && c.OK {
+			checks = append(checks, p.Doctor(ctx)...)
+		}
+	}
+	for _, kind := range SandboxKinds {
+		sb, err := NewSandbox(ctx, cfg, kind)
+		c := Check{Name: "sandbox " + kind, OK: true, Detail: "usable"}
+		if err == nil {
+			err = sb.Available(ctx)
+		}
+		if err != nil {
+			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
+		}
+		if kind == "none" {
+			c.Detail = "usable; pure addons run unisolated (\"isolated\": false)"
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
