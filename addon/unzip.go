@@ -26,7 +26,7 @@ import (
 // dropped; directories always stay owner-writable so they can be filled and
 // removed); entries without Unix modes get 0644 (files) and 0755
 // (directories).
-func Unzip(ctx context.Context, zipPath, dst string, lim Limits) (err error) {
+func Unzip(ctx context.Context, zipPath, dst string, lim Limits) error {
 	lim = lim.orDefaults()
 	zr, err := zip.OpenReader(zipPath)
 	// ErrInsecurePath only says some name is not local; the checks below
@@ -55,15 +55,21 @@ func Unzip(ctx context.Context, zipPath, dst string, lim Limits) (err error) {
 		remaining: lim.MaxBytes,
 		maxBytes:  lim.MaxBytes,
 	}
-	defer func() {
-		if err != nil {
-			x.undo()
-		}
-	}()
+	if err := x.extract(entries); err != nil {
+		x.undo()
+		return err
+	}
+	return nil
+}
+
+// extract creates entries in order, then checks the symlinks and sets
+// directory modes; the caller undoes everything on error.
+func (x *zipExtractor) extract(entries []zipEntry) error {
 	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("unzipping %s: %w", zipPath, err)
+		if err := x.ctx.Err(); err != nil {
+			return fmt.Errorf("unzipping %s: %w", x.src, err)
 		}
+		var err error
 		switch e.kind {
 		case zipDir:
 			err = x.dir(e)
