@@ -55,7 +55,9 @@ func (c *Client) RemoveContainer(ctx context.Context, name string, force bool) e
 		args = append(args, "-f")
 	}
 	_, err := c.Run(ctx, append(args, name), RunOpts{})
-	if errors.Is(err, ErrNotFound) {
+	var e *Error
+	if errors.Is(err, ErrNotFound) || (errors.As(err, &e) && strings.Contains(e.Stderr, "already in progress")) {
+		// gone, or going (docker's --rm removal racing with ours)
 		return nil
 	}
 	return err

@@ -142,3 +142,31 @@ func ComputePlan(ctx context.Context, eng *engine.Client, f *spec.File, project 
 	}
 	return p, nil
 }
+
+// RemoveProject stops and removes every container labelled with project,
+// dependents first when f (may be nil) declares them. It is `down`'s
+// cleanup when no supervisor is running, e.g. after one was killed.
+func RemoveProject(ctx context.Context, eng *engine.Client, f *spec.File, project string) ([]string, error) {
+	names, err := eng.ListContainers(ctx, LabelProject+"="+project)
+	if err != nil {
+		return nil, err
+	}
+	rank := map[string]int{}
+	if f != nil {
+		for i, layer := range f.Layers() {
+			for _, n := range layer {
+				rank[n] = i
+			}
+		}
+	}
+	sort.SliceStable(names, func(i, j int) bool { return rank[names[i]] > rank[names[j]] })
+	var errs []error
+	for _, n := range names {
+		timeout := spec.DefaultStopTimeout
+		if f != nil && f.Containers[n] != nil {
+			timeout = f.Containers[n].StopTimeout.D()
+		}
+		errs = append(errs, eng.StopContainer(ctx, n, timeout), eng.RemoveContainer(ctx, n, true))
+	}
+	return names, errors.Join(errs...)
+}

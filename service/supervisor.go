@@ -461,7 +461,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			v.log.note("stopping: %s", reason)
 			s.stopUntilExited(ctx, v, proc, exited)
 			s.mu.Lock()
-			if v.want && !v.restart {
+			if v.want {
 				s.setLocked(v, Stopped, reason)
 			}
 			s.mu.Unlock()

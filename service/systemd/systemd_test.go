@@ -72,7 +72,7 @@ func TestUnitsFollowNixOSRules(t *testing.T) {
 	}
 	checks := []struct {
 		name, unit, line string
-		present         bool
+		present          bool
 	}{
 		{"a dependency is After= and Requires=", "docker-app.service", "Requires=docker-db.service", true},
 		{"docker units start after docker", "docker-db.service", "After=docker.service docker.socket network-online.target", true},

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/service"
+	"github.com/berth-dev/berth/service/spec"
+	"github.com/berth-dev/berth/service/systemd"
+)
+
+func init() { subcommands = append(subcommands, newServicesCmd) }
+
+// servicesFlags are shared by every `berth services` subcommand.
+type servicesFlags struct {
+	file     string
+	stateDir string
+	project  string
+	engine   string
+	runtime  string
+	verbose  bool
+}
+
+func (f *servicesFlags) dir() string {
+	if f.stateDir != "" {
+		return f.stateDir
+	}
+	return filepath.Join("/run/berth/services", f.project)
+}
+
+func (f *servicesFlags) load() (*spec.File, error) {
+	sf, err := spec.Load(f.file)
+	if err != nil {
+		return nil, &exitError{exitBadInput, err}
+	}
+	return sf, nil
+}
+
+// client returns the engine client for backend ("" = from the state).
+func (f *servicesFlags) client(backend string, log *slog.Logger) *engine.Client {
+	bin := f.engine
+	if bin == "" {
+		bin = backend
+	}
+	return engine.New(bin, engine.WithRuntime(f.runtime), engine.WithLogger(log))
+}
+
+func newServicesCmd() *cobra.Command {
+	f := &servicesFlags{}
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "Keep declared containers running (NixOS oci-containers compatible)",
+		Long: `berth services reads a services file (YAML or JSON; the JSON of
+nix eval --json ...config.virtualisation.oci-containers is accepted as is)
+and keeps its containers running in dependency order, with or without
+systemd. See docs/services.md.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.project, "project", "default", "project name: labels the containers (berth.project) and names the state directory")
+	pf.StringVar(&f.stateDir, "state-dir", "", "state directory (default /run/berth/services/PROJECT)")
+	pf.StringVar(&f.engine, "engine", "", "docker/podman binary (default: the file's backend, from PATH)")
+	pf.StringVar(&f.runtime, "runtime", os.Getenv("BERTH_PODMAN_RUNTIME"), "podman OCI runtime (--runtime), e.g. runc where crun refuses hybrid cgroups; $BERTH_PODMAN_RUNTIME")
+	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log what berth does")
+	// -f is the services file, except for logs, where it is --follow.
+	for _, sub := range []*cobra.Command{newServicesUpCmd(f), newServicesDownCmd(f), newServicesPlanCmd(f)} {
+		sub.Flags().StringVarP(&f.file, "file", "f", "services.yaml", "services file (YAML or JSON)")
+		cmd.AddCommand(sub)
+	}
+	cmd.AddCommand(newServicesStatusCmd(f), newServicesLogsCmd(f), newServicesRestartCmd(f), newServicesGenerateCmd(f))
+	return cmd
+}
+
+func servicesLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// journaldRunning reports whether journald listens on this host.
+func journaldRunning() bool {
+	_, err := os.Stat("/run/systemd/journal/socket")
+	return err == nil
+}
+
+func newServicesUpCmd(f *servicesFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "up [NAME...]",
+		Short: "Start the containers (all autoStart ones, or NAME and its dependencies) and supervise them in the foreground",
+		Long: `up applies the plan (see plan), then keeps every container running: in
+dependency order, restarting with backoff, until SIGINT/SIGTERM or
+'berth services down'; then it stops them in reverse order and removes them.`,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			sf, err := f.load()
+			if err != nil {
+				return err
+			}
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			noJournald := !journaldRunning()
+			if noJournald {
+				for _, n := range sf.Names() {
+					if sf.Containers[n].LogDriver == "journald" {
+						fmt.Fprintf(cmd.ErrOrStderr(), "berth: journald is not running here: containers with log-driver journald use %s's default log driver\n", sf.Backend)
+						break
+					}
+				}
+			}
+			out := cmd.ErrOrStderr()
+			sup, err := service.New(service.Config{
+				Spec: sf, Engine: f.client(sf.Backend, log), StateDir: f.dir(), Project: f.project, Names: names,
+				NoJournald: noJournald, Logger: log,
+				OnChange: func(st service.Status) {
+					fmt.Fprintf(out, "%s %-20s %-8s %s\n", time.Now().Format(time.TimeOnly), st.Name, st.State, statusDetail(st))
+				},
+			})
+			if err != nil {
+				return &exitError{exitBadInput, err}
+			}
+			fmt.Fprintf(out, "berth: supervising %s (state in %s); Ctrl-C stops everything\n", sf.Path, f.dir())
+			err = sup.Run(cmd.Context())
+			if p := sup.Plan(); p != nil && f.verbose {
+				printPlan(out, p)
+			}
+			return err
+		},
+	}
+}
+
+func newServicesDownCmd(f *servicesFlags) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the running supervisor and remove every container of the project",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			sf, _ := spec.Load(f.file) // optional: orders the cleanup
+			backend := ""
+			if sf != nil {
+				backend = sf.Backend
+			} else if snap, err := service.ReadSnapshot(f.dir()); err == nil {
+				backend = snap.Backend
+			}
+			if backend == "" && f.engine == "" {
+				return badInput("cannot tell the backend: no readable %s and no state in %s (use --engine)", f.file, f.dir())
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			eng := f.client(backend, log)
+			return service.Down(ctx, f.dir(), func(ctx context.Context) error {
+				removed, err := service.RemoveProject(ctx, eng, sf, f.project)
+				for _, n := range removed {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", n)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for everything to stop")
+	return cmd
+}
+
+func newServicesStatusCmd(f *servicesFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the state of every supervised container",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			snap, err := service.ReadSnapshot(f.dir())
+			if err != nil {
+				return &exitError{3, err}
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), snap)
+			}
+			w := cmd.OutOrStdout()
+			if !snap.Alive {
+				fmt.Fprintf(w, "supervisor not running; last state from %s:\n", snap.Updated.Format(time.DateTime))
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tDETAIL")
+			for _, st := range snap.Services {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st.Name, st.State, st.Since.Format(time.TimeOnly), statusDetail(st))
+			}
+			tw.Flush()
+			for _, st := range snap.Services {
+				if (st.State == service.Backoff || st.State == service.Failed) && len(st.LastLog) > 0 {
+					fmt.Fprintf(w, "\nlast log lines of %s:\n  %s\n", st.Name, strings.Join(st.LastLog, "\n  "))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state as JSON")
+	return cmd
+}
+
+// statusDetail is the DETAIL column: what matters in that state.
+func statusDetail(st service.Status) string {
+	var d []string
+	switch st.State {
+	case service.Running:
+		d = append(d, fmt.Sprintf("container %s, pid %d", st.ContainerID, st.Pid))
+	case service.Backoff:
+		d = append(d, fmt.Sprintf("attempt %d, next try %s", st.Attempt, st.NextTry.Format(time.TimeOnly)))
+	}
+	if st.State != service.Running && st.LastExitCode != nil {
+		d = append(d, fmt.Sprintf("last exit %d", *st.LastExitCode))
+	}
+	if st.Reason != "" {
+		d = append(d, st.Reason)
+	}
+	if st.LastError != "" && st.State != service.Running {
+		d = append(d, st.LastError)
+	}
+	if st.Restarts > 0 {
+		d = append(d, fmt.Sprintf("%d restarts", st.Restarts))
+	}
+	return strings.Join(d, "; ")
+}
+
+func newServicesLogsCmd(f *servicesFlags) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a container's log (its output and berth's notes)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file, err := os.Open(service.LogPath(f.dir(), args[0]))
+			if err != nil {
+				return &exitError{3, fmt.Errorf("no log for %s: %w", args[0], err)}
+			}
+			defer file.Close()
+			w := cmd.OutOrStdout()
+			for {
+				if _, err := io.Copy(w, file); err != nil {
+					return err
+				}
+				if !follow {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	return cmd
+}
+
+func newServicesRestartCmd(f *servicesFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart NAME",
+		Short: "Restart a container (and its dependents); resets a failed one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := service.Control(cmd.Context(), f.dir(), "restart", args[0]); err != nil {
+				if errors.Is(err, service.ErrNotRunning) {
+					return &exitError{3, err}
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restarting %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newServicesPlanCmd(f *servicesFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan [NAME...]",
+		Short: "Show what up would do against what runs now: create, recreate, remove, unchanged",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			sf, err := f.load()
+			if err != nil {
+				return err
+			}
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			p, err := service.ComputePlan(cmd.Context(), f.client(sf.Backend, log), sf, f.project, names)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), p)
+			}
+			printPlan(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func printPlan(w io.Writer, p *service.Plan) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tNAME\tREASON")
+	for _, c := range p.Changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Action, c.Name, c.Reason)
+	}
+	tw.Flush()
+}
+
+func newServicesGenerateCmd(f *servicesFlags) *cobra.Command {
+	gen := &cobra.Command{Use: "generate", Short: "Generate configuration for other supervisors"}
+	var out string
+	sd := &cobra.Command{
+		Use:   "systemd",
+		Short: "Write one systemd unit per container, equivalent to NixOS's oci-containers units",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sf, err := f.load()
+			if err != nil {
+				return err
+			}
+			o := systemd.Options{}
+			bin := f.engine
+			if bin == "" {
+				bin = sf.Backend
+			}
+			if p, err := exec.LookPath(bin); err == nil {
+				o.EnginePath, _ = filepath.Abs(p)
+			}
+			if sf.Backend == spec.BackendPodman && f.runtime != "" {
+				o.GlobalArgs = []string{"--runtime", f.runtime}
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			for _, u := range systemd.Units(sf, o) {
+				p := filepath.Join(out, u.Name)
+				if err := os.WriteFile(p, []byte(u.Content), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	}
+	sd.Flags().StringVarP(&out, "output", "o", ".", "directory to write the units to")
+	sd.Flags().StringVarP(&f.file, "file", "f", "services.yaml", "services file (YAML or JSON)")
+	gen.AddCommand(sd)
+	return gen
+}
