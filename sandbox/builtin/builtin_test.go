@@ -1,0 +1,105 @@
+package builtin_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/proc"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
+)
+
+// TestMain lets the test binary be the sandbox's init, as cmd/berth is.
+func TestMain(m *testing.M) {
+	if builtin.IsInit() {
+		builtin.Init()
+	}
+	os.Exit(m.Run())
+}
+
+func requireBuiltin(t *testing.T, sb *builtin.Sandbox) {
+	t.Helper()
+	if err := sb.Available(context.Background()); err != nil {
+		t.Fatalf("the builtin sandbox is not available: %v", err)
+	}
+}
+
+func limited() *builtin.Sandbox {
+	return builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit}})
+}
+
+func TestAdversarialAddonsAreContained(t *testing.T) {
+	sb := limited()
+	requireBuiltin(t, sb)
+	sandboxtest.Adversarial(t, sandboxtest.Options{
+		Sandbox: sb,
+		AfterRun: func(t *testing.T, runID string) {
+			if left := cgroupsOf(runID); len(left) > 0 {
+				t.Errorf("the run's cgroups were not removed: %v", left)
+			}
+		},
+	})
+}
+
+func TestFixturesAreHostileWithoutASandbox(t *testing.T) {
+	sandboxtest.Control(t)
+}
+
+// cgroupsOf finds cgroup directories left by a run.
+func cgroupsOf(runID string) []string {
+	var out []string
+	for _, pattern := range []string{"/sys/fs/cgroup/*/berth/run-" + runID + "-*", "/sys/fs/cgroup/*/*/*/berth/run-" + runID + "-*", "/sys/fs/cgroup/berth/run-" + runID + "-*"} {
+		m, _ := filepath.Glob(pattern)
+		out = append(out, m...)
+	}
+	return out
+}
+
+func TestTheProgramHasNoPrivilegesLeft(t *testing.T) {
+	sb := builtin.New(builtin.Config{})
+	requireBuiltin(t, sb)
+	script := `grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
+unshare -U true 2>/dev/null && echo unshare-worked
+mount -t tmpfs t /tmp 2>/dev/null && echo mount-worked
+echo x > /usr/berth-probe 2>/dev/null && echo usr-writable
+hostname
+id -u
+true`
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	got := string(res.Stdout)
+	for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2", "\nberth\n", "\n0\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the program's view lacks %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("inside the sandbox: %s", bad)
+		}
+	}
+}
+
+func TestAvailableSaysWhenTheBinaryDoesNotRunTheInit(t *testing.T) {
+	sb := builtin.New(builtin.Config{InitPath: "/bin/true"})
+	err := sb.Available(context.Background())
+	if !errors.Is(err, builtin.ErrNoInit) {
+		t.Fatalf("Available = %v, want ErrNoInit", err)
+	}
+	if !strings.Contains(err.Error(), "builtin.Init") {
+		t.Errorf("the error does not say what to fix: %v", err)
+	}
+}

@@ -1,0 +1,473 @@
+package builtin
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// initArg, as the first argument, makes the berth binary the init of a
+// new sandbox instead of the CLI.
+const initArg = "__berth-sandbox-init__"
+
+// Exit codes of the init itself (the program's own code is passed on).
+const (
+	exitSetup    = 125 // the sandbox could not be set up
+	exitNotExec  = 126 // the program exists but cannot be executed
+	exitNotFound = 127 // the program does not exist inside the sandbox
+)
+
+// oldRoot is where the host's root is reachable during set-up.
+const oldRoot = "/.berth-oldroot"
+
+// initConfig is what Wrap tells the init, as JSON on fd 3.
+type initConfig struct {
+	Program string   `json:"program"`
+	Args    []string `json:"args"`
+	Dir     string   `json:"dir"`
+	// Symlinks are created in the new root (merged-/usr links such as
+	// /bin -> usr/bin).
+	Symlinks []symlink `json:"symlinks,omitempty"`
+	// Binds are host paths (already free of symlinks) bound into the root.
+	Binds []bind `json:"binds,omitempty"`
+	// Files are written into the new root (minimal /etc).
+	Files []file `json:"files,omitempty"`
+	// LoopbackOnly brings up lo in the new, empty network namespace.
+	LoopbackOnly bool     `json:"loopbackOnly,omitempty"`
+	Hostname     string   `json:"hostname"`
+	Rlimits      []rlimit `json:"rlimits,omitempty"`
+	// CgroupFDs is the number of cgroup.procs files passed from fd 4 on,
+	// which the init writes itself into first.
+	CgroupFDs int `json:"cgroupFDs,omitempty"`
+	// Probe sets everything up, then exits 0 without running a program.
+	Probe bool `json:"probe,omitempty"`
+}
+
+type symlink struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+type bind struct {
+	Src string `json:"src"` // host path
+	Dst string `json:"dst"` // path inside
+	RW  bool   `json:"rw,omitempty"`
+	Dir bool   `json:"dir"`
+}
+
+type file struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+}
+
+type rlimit struct {
+	Resource int    `json:"resource"`
+	Value    uint64 `json:"value"`
+}
+
+// IsInit reports whether this process was started as a sandbox's init.
+// cmd/berth's main checks it first thing:
+//
+//	if builtin.IsInit() { builtin.Init() }
+func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == initArg }
+
+// Init runs the sandbox's init and exits the process with the program's
+// exit status; it never returns. It must be called before anything else
+// in main (it relies on a fresh process inside the new namespaces).
+func Init() {
+	runtime.LockOSThread() // credentials, seccomp and the fork stay on this thread
+	os.Exit(runInit())
+}
+
+func runInit() int {
+	fail := func(step string, err error) int {
+		fmt.Fprintf(os.Stderr, "berth sandbox: %s: %v\n", step, err)
+		return exitSetup
+	}
+	cfgFile := os.NewFile(3, "sandbox-config")
+	if cfgFile == nil {
+		return fail("reading configuration", errors.New("fd 3 is not open"))
+	}
+	var c initConfig
+	if err := json.NewDecoder(cfgFile).Decode(&c); err != nil {
+		return fail("reading configuration", err)
+	}
+	cfgFile.Close()
+	// Join the v1 cgroups before starting anything, so every descendant
+	// is counted.
+	for i := 0; i < c.CgroupFDs; i++ {
+		f := os.NewFile(uintptr(4+i), "cgroup.procs")
+		_, err := f.Write([]byte("0"))
+		f.Close()
+		if err != nil {
+			return fail("joining cgroup", err)
+		}
+	}
+	if err := setupRoot(&c); err != nil {
+		return fail("setting up the root", err)
+	}
+	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+		return fail("hostname", err)
+	}
+	if c.LoopbackOnly {
+		if err := loopbackUp(); err != nil {
+			return fail("loopback", err)
+		}
+	}
+	for _, r := range c.Rlimits {
+		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
+		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
+			return fail(fmt.Sprintf("rlimit %d", r.Resource), err)
+		}
+	}
+	if err := dropCapabilities(); err != nil {
+		return fail("dropping capabilities", err)
+	}
+	if err := installSeccomp(); err != nil {
+		return fail("installing the seccomp filter", err)
+	}
+	if c.Probe {
+		fmt.Println("ok")
+		return 0
+	}
+	return superviseProgram(&c)
+}
+
+// superviseProgram starts the program as the only child of the init,
+// reaps every orphan, forwards termination signals, and returns the
+// program's status. When the init exits, the kernel kills whatever is
+// left in the pid namespace (double-forked daemons included).
+func superviseProgram(c *initConfig) int {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	argv := append([]string{c.Program}, c.Args...)
+	pid, err := syscall.ForkExec(c.Program, argv, &syscall.ProcAttr{
+		Dir:   c.Dir,
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", c.Program, err)
+		if errors.Is(err, syscall.ENOENT) {
+			return exitNotFound
+		}
+		return exitNotExec
+	}
+	go func() {
+		for s := range sigs {
+			_ = unix.Kill(-1, s.(syscall.Signal))
+		}
+	}()
+	for {
+		var ws unix.WaitStatus
+		p, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return exitSetup
+		}
+		if p != pid {
+			continue
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
+}
+
+// setupRoot builds the sandbox's file system on a tmpfs and pivots into
+// it, so that nothing of the host is reachable but what c binds.
+func setupRoot(c *initConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making / private: %w", err)
+	}
+	// The tmpfs goes over some existing directory; pivot_root moves it
+	// away from there, so the host's directory stays reachable below
+	// oldRoot.
+	base := "/tmp"
+	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
+		base = "/mnt"
+	}
+	if err := unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting the new root: %w", err)
+	}
+	if err := os.Mkdir(base+oldRoot, 0o700); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(base, base+oldRoot); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	for _, l := range c.Symlinks {
+		if err := os.MkdirAll(filepath.Dir(l.Path), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(l.Target, l.Path); err != nil {
+			return err
+		}
+	}
+	for _, b := range c.Binds {
+		if err := bindMount(b); err != nil {
+			return err
+		}
+	}
+	for _, f := range c.Files {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.Path, []byte(f.Content), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := setupProc(); err != nil {
+		return err
+	}
+	if err := setupDev(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mounting /tmp: %w", err)
+	}
+	if err := unix.Unmount(oldRoot, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the host root: %w", err)
+	}
+	if err := os.Remove(oldRoot); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("making / read-only: %w", err)
+	}
+	if c.Dir != "" {
+		if err := unix.Chdir(c.Dir); err != nil {
+			return fmt.Errorf("entering %s: %w", c.Dir, err)
+		}
+	}
+	return nil
+}
+
+func bindMount(b bind) error {
+	src := oldRoot + b.Src
+	if b.Dir {
+		if err := os.MkdirAll(b.Dst, 0o755); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(b.Dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.Dst, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount(src, b.Dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s at %s: %w", b.Src, b.Dst, err)
+	}
+	extra := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if !b.RW {
+		extra |= unix.MS_RDONLY
+	}
+	// A recursive bind keeps the submounts' own flags: remount each.
+	for _, m := range mountsUnder(b.Dst) {
+		if err := remount(m, extra); err != nil {
+			return fmt.Errorf("remounting %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// remount applies extra to the bind mount at path, keeping the flags
+// the kernel locks in a user namespace (nosuid, nodev, noexec, atime).
+func remount(path string, extra uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_REMOUNT|unix.MS_BIND) | extra
+	for _, m := range []struct{ st, ms uintptr }{
+		{unix.ST_NOSUID, unix.MS_NOSUID},
+		{unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME},
+		{unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+		{unix.ST_RELATIME, unix.MS_RELATIME},
+		{unix.ST_RDONLY, unix.MS_RDONLY},
+	} {
+		if uintptr(st.Flags)&m.st != 0 {
+			flags |= m.ms
+		}
+	}
+	return unix.Mount("", path, "", flags, "")
+}
+
+// mountsUnder lists the mount points at or below dir, parents first.
+func mountsUnder(dir string) []string {
+	out := []string{dir}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.SliceStable(out[1:], func(i, j int) bool { return len(out[1+i]) < len(out[1+j]) })
+	return out
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func setupProc() error {
+	if err := os.MkdirAll("/proc", 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	// Kernel knobs stay read-only even for the namespace's root.
+	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"} {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", p, err)
+		}
+		if err := remount(p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func setupDev() error {
+	if err := os.MkdirAll("/dev", 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		src := oldRoot + "/dev/" + d
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		dst := "/dev/" + d
+		if err := os.WriteFile(dst, nil, 0o666); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding %s: %w", dst, err)
+		}
+	}
+	for name, target := range map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+		"stderr": "/proc/self/fd/2", "core": "/proc/kcore",
+	} {
+		if err := os.Symlink(target, "/dev/"+name); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir("/dev/shm", 0o1777); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mounting /dev/shm: %w", err)
+	}
+	return remount("/dev", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC)
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// Securebits (linux/securebits.h): root gets no capabilities from exec,
+// and that cannot be undone.
+const (
+	secbitNoroot             = 1 << 0
+	secbitNorootLocked       = 1 << 1
+	secbitNoSetuidFixup      = 1 << 2
+	secbitNoSetuidFixupLock  = 1 << 3
+	secbitKeepCapsLocked     = 1 << 5
+	secbitNoCapAmbientRaise  = 1 << 6
+	secbitNoCapAmbientLocked = 1 << 7
+)
+
+// dropCapabilities leaves the init's thread (and so the program it
+// starts) without any capability, even as the namespace's root.
+func dropCapabilities() error {
+	bits := secbitNoroot | secbitNorootLocked | secbitNoSetuidFixup | secbitNoSetuidFixupLock |
+		secbitKeepCapsLocked | secbitNoCapAmbientRaise | secbitNoCapAmbientLocked
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, uintptr(bits), 0, 0, 0); err != nil {
+		return fmt.Errorf("securebits: %w", err)
+	}
+	for c := 0; c <= 63; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // past the kernel's last capability
+			}
+			return fmt.Errorf("bounding set: %w", err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("ambient: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	return unix.Capset(&hdr, &data[0])
+}

@@ -1,0 +1,10 @@
+package builtin
+
+import "golang.org/x/sys/unix"
+
+const (
+	auditArch = unix.AUDIT_ARCH_AARCH64
+	hasX32    = false
+)
+
+var archDeniedSyscalls []uintptr

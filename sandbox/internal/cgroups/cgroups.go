@@ -1,0 +1,397 @@
+// Package cgroups creates one control group per sandboxed run, with
+// memory, pids and CPU limits, on cgroup v2 or v1 (hybrid hosts keep the
+// controllers on v1), and reads back whether the memory limit killed
+// something. It writes files under /sys/fs/cgroup and nothing else; it
+// knows nothing about namespaces, addons or runners.
+package cgroups
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Limits are the resource limits of one run; a zero field means no limit.
+type Limits struct {
+	MemoryBytes int64
+	Pids        int64
+	// CPUs is the number of CPUs' worth of time per period (1.5 = one and
+	// a half cores).
+	CPUs float64
+}
+
+// Zero reports whether no limit is set.
+func (l Limits) Zero() bool { return l.MemoryBytes <= 0 && l.Pids <= 0 && l.CPUs <= 0 }
+
+// ErrUnavailable is wrapped when berth may not create cgroups here (not
+// root, no delegation, controllers missing).
+var ErrUnavailable = errors.New("cgroups unavailable")
+
+// Group is the cgroup (one directory per v1 controller, or one v2
+// directory) of one run.
+type Group struct {
+	// Version is 1 or 2.
+	Version int
+	// Dirs are the directories created, one per v1 controller or the one
+	// v2 directory.
+	Dirs []string
+	mem  string // the directory holding the memory files, or ""
+}
+
+const cpuPeriod = 100000 // µs
+
+// New creates the cgroup named name (unique per run) as a child of a
+// "berth" group under berth's own cgroup, and writes the limits. The
+// caller moves the process in (Procs files for v1, a clone into the v2
+// directory) and calls Remove when the run is over.
+func New(name string, lim Limits) (*Group, error) {
+	mounts, err := readMounts()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	self, err := selfCgroups()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if v2, ok := mounts.v2, mounts.v2 != ""; ok && v2Controllers(v2, lim) {
+		return newV2(v2, self["0"], name, lim)
+	}
+	return newV1(mounts.v1, self, name, lim)
+}
+
+func newV2(mount, selfPath, name string, lim Limits) (*Group, error) {
+	parent := filepath.Join(mount, selfPath, "berth")
+	want := controllersFor(lim)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// Controllers must be enabled on every level from berth's own group.
+	for _, dir := range []string{filepath.Join(mount, selfPath), parent} {
+		if err := enableV2(dir, want); err != nil {
+			return nil, fmt.Errorf("%w: enabling %v in %s: %v (berth's own cgroup must not hold processes, or must be the root)", ErrUnavailable, want, dir, err)
+		}
+	}
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	g := &Group{Version: 2, Dirs: []string{dir}}
+	var errs []error
+	if lim.MemoryBytes > 0 {
+		g.mem = dir
+		errs = append(errs, write(dir, "memory.max", strconv.FormatInt(lim.MemoryBytes, 10)))
+		if exists(filepath.Join(dir, "memory.swap.max")) {
+			errs = append(errs, write(dir, "memory.swap.max", "0"))
+		}
+	}
+	if lim.Pids > 0 {
+		errs = append(errs, write(dir, "pids.max", strconv.FormatInt(lim.Pids, 10)))
+	}
+	if lim.CPUs > 0 {
+		errs = append(errs, write(dir, "cpu.max", fmt.Sprintf("%d %d", int64(lim.CPUs*cpuPeriod), cpuPeriod)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		g.Remove()
+		return nil, err
+	}
+	return g, nil
+}
+
+func newV1(mounts map[string]string, self map[string]string, name string, lim Limits) (*Group, error) {
+	g := &Group{Version: 1}
+	type ctl struct {
+		name  string
+		want  bool
+		setup func(dir string) error
+	}
+	ctls := []ctl{
+		{"memory", lim.MemoryBytes > 0, func(dir string) error {
+			g.mem = dir
+			v := strconv.FormatInt(lim.MemoryBytes, 10)
+			if err := write(dir, "memory.limit_in_bytes", v); err != nil {
+				return err
+			}
+			if exists(filepath.Join(dir, "memory.memsw.limit_in_bytes")) {
+				// No swapping around the limit.
+				return write(dir, "memory.memsw.limit_in_bytes", v)
+			}
+			return nil
+		}},
+		{"pids", lim.Pids > 0, func(dir string) error {
+			return write(dir, "pids.max", strconv.FormatInt(lim.Pids, 10))
+		}},
+		{"cpu", lim.CPUs > 0, func(dir string) error {
+			if err := write(dir, "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)); err != nil {
+				return err
+			}
+			return write(dir, "cpu.cfs_quota_us", strconv.FormatInt(int64(lim.CPUs*cpuPeriod), 10))
+		}},
+	}
+	for _, c := range ctls {
+		if !c.want {
+			continue
+		}
+		mount, ok := mounts[c.name]
+		if !ok {
+			g.Remove()
+			return nil, fmt.Errorf("%w: no cgroup v1 %s controller mounted", ErrUnavailable, c.name)
+		}
+		dir := filepath.Join(mount, self[c.name], "berth", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			g.Remove()
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		g.Dirs = append(g.Dirs, dir)
+		if err := c.setup(dir); err != nil {
+			g.Remove()
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// Procs opens the cgroup.procs files of a v1 group, for the sandbox's
+// init to move itself in (writing "0"), since the process is started
+// before its pid is known. The caller closes them.
+func (g *Group) Procs() ([]*os.File, error) {
+	var fs []*os.File
+	for _, d := range g.Dirs {
+		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			for _, f := range fs {
+				f.Close()
+			}
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// Dir returns the v2 directory (for clone into cgroup), or "".
+func (g *Group) Dir() string {
+	if g.Version == 2 && len(g.Dirs) == 1 {
+		return g.Dirs[0]
+	}
+	return ""
+}
+
+// OOMKilled reports whether the memory limit killed a process.
+func (g *Group) OOMKilled() bool {
+	if g == nil || g.mem == "" {
+		return false
+	}
+	file, key := "memory.oom_control", "oom_kill"
+	if g.Version == 2 {
+		file = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(g.mem, file))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == key {
+			n, _ := strconv.Atoi(f[1])
+			return n > 0
+		}
+	}
+	return false
+}
+
+// Pids lists the processes still in the group.
+func (g *Group) Pids() []int {
+	var out []int
+	for _, d := range g.Dirs {
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				out = append(out, p)
+			}
+		}
+		if g.Version == 1 {
+			break // every v1 directory holds the same processes
+		}
+	}
+	return out
+}
+
+// Remove kills whatever is left in the group and deletes it.
+func (g *Group) Remove() error {
+	if g == nil {
+		return nil
+	}
+	if g.Version == 2 && len(g.Dirs) == 1 && exists(filepath.Join(g.Dirs[0], "cgroup.kill")) {
+		_ = write(g.Dirs[0], "cgroup.kill", "1")
+	}
+	var errs []error
+	for i := len(g.Dirs) - 1; i >= 0; i-- {
+		d := g.Dirs[i]
+		var err error
+		for try := 0; try < 200; try++ {
+			for _, p := range g.pidsIn(d) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {
+				err = nil
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", d, err))
+		}
+	}
+	g.Dirs = nil
+	return errors.Join(errs...)
+}
+
+func (g *Group) pidsIn(d string) []int {
+	b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type mountTable struct {
+	v2 string            // the cgroup2 mount point, or ""
+	v1 map[string]string // controller → mount point
+}
+
+func readMounts() (mountTable, error) {
+	t := mountTable{v1: map[string]string{}}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return t, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent dev root mountpoint opts ... - fstype source superopts
+		line := sc.Text()
+		i := strings.Index(line, " - ")
+		if i < 0 {
+			continue
+		}
+		pre, post := strings.Fields(line[:i]), strings.Fields(line[i+3:])
+		if len(pre) < 5 || len(post) < 3 {
+			continue
+		}
+		switch post[0] {
+		case "cgroup2":
+			if t.v2 == "" {
+				t.v2 = pre[4]
+			}
+		case "cgroup":
+			for _, o := range strings.Split(post[2], ",") {
+				switch o {
+				case "memory", "pids", "cpu":
+					t.v1[o] = pre[4]
+				}
+			}
+		}
+	}
+	return t, sc.Err()
+}
+
+// selfCgroups maps each v1 controller (and "0" for v2) to berth's own
+// cgroup path.
+func selfCgroups() (map[string]string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" {
+			out["0"] = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			out[c] = parts[2]
+		}
+	}
+	return out, nil
+}
+
+func controllersFor(lim Limits) []string {
+	var c []string
+	if lim.MemoryBytes > 0 {
+		c = append(c, "memory")
+	}
+	if lim.Pids > 0 {
+		c = append(c, "pids")
+	}
+	if lim.CPUs > 0 {
+		c = append(c, "cpu")
+	}
+	return c
+}
+
+// v2Controllers reports whether the v2 hierarchy offers what lim needs
+// (on hybrid hosts it offers nothing: the controllers are on v1).
+func v2Controllers(mount string, lim Limits) bool {
+	b, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	have := strings.Fields(string(b))
+	for _, c := range controllersFor(lim) {
+		found := false
+		for _, h := range have {
+			found = found || h == c
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func enableV2(dir string, ctls []string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return err
+	}
+	on := strings.Fields(string(b))
+	var add []string
+	for _, c := range ctls {
+		found := false
+		for _, o := range on {
+			found = found || o == c
+		}
+		if !found {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	return write(dir, "cgroup.subtree_control", strings.Join(add, " "))
+}
+
+func write(dir, file, value string) error {
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0o644); err != nil {
+		return fmt.Errorf("setting %s: %w", filepath.Join(dir, file), err)
+	}
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
