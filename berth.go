@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/docker"
 	"github.com/berth-dev/berth/runner/trivial"
 )
 
@@ -27,6 +28,7 @@ func Runners(ctx context.Context, cfg config.Config) map[string]runner.Runner {
 	sb := Sandbox(ctx, cfg)
 	return map[string]runner.Runner{
 		addon.RunnerTrivial: trivial.New(sb),
+		addon.RunnerDocker:  docker.New(cfg.Docker.RunnerConfig(), docker.WithLogger(slog.Default())),
 	}
 }
 

@@ -25,10 +25,10 @@ var fixes = map[string]string{
 	"sandbox builtin":  "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04) or run berth as root",
 }
 
-// doctorProbe is what a runner or sandbox may add to the doctor's
-// report beyond Available: deeper checks such as host path visibility.
-type doctorProbe interface {
-	Doctor(ctx context.Context) []Check
+// pathProber is a runner that can prove the engine sees berth's working
+// directory (the docker runner: berth in a container, daemon on the host).
+type pathProber interface {
+	Doctor(ctx context.Context, workDir string) error
 }
 
 // Doctor checks every runner and sandbox berth has against this machine.
@@ -50,8 +50,12 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
 		}
 		checks = append(checks, c)
-		if p, ok := r.(doctorProbe); ok && c.OK {
-			checks = append(checks, p.Doctor(ctx)...)
+		if p, ok := r.(pathProber); ok && c.OK {
+			pc := Check{Name: n + " host paths", OK: true, Detail: "the engine sees files berth writes under " + cfg.WorkingDir}
+			if err := p.Doctor(ctx, cfg.WorkingDir); err != nil {
+				pc.OK, pc.Detail = false, err.Error()
+			}
+			checks = append(checks, pc)
 		}
 	}
 	for _, kind := range SandboxKinds {

@@ -40,6 +40,8 @@ type Config struct {
 	Sandbox string `yaml:"sandbox"`
 	// RequireIsolation refuses to run a pure addon unisolated.
 	RequireIsolation bool `yaml:"require-isolation"`
+	// Docker configures the docker runner (docker or podman).
+	Docker Docker `yaml:"docker"`
 	// Log configures berth's own logs.
 	Log Log `yaml:"log"`
 }
@@ -70,6 +72,7 @@ func Default() Config {
 		OutputCap:  16 << 20,
 		Unpack:     Unpack{MaxEntries: 10000, MaxBytes: 512 << 20, MaxDownloadBytes: 256 << 20},
 		Sandbox:    "auto",
+		Docker:     defaultDocker(),
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -177,6 +180,20 @@ func (c *Config) Validate(file string) error {
 	case "auto", "none", "nspawn", "builtin":
 	default:
 		return bad("sandbox", "unknown sandbox %q (known: auto, none, nspawn, builtin)", c.Sandbox)
+	}
+	switch c.Docker.Pull {
+	case "missing", "never", "always":
+	default:
+		return bad("docker.pull", "%q is not one of missing, never, always", c.Docker.Pull)
+	}
+	if c.Docker.BuildTimeout < 0 {
+		return bad("docker.build-timeout", "must not be negative")
+	}
+	if c.Docker.Binary == "" {
+		return bad("docker.binary", "must name docker, podman or a path to either")
+	}
+	if err := c.Docker.RunnerConfig().Validate(); err != nil {
+		return &Error{File: file, Reason: err.Error()}
 	}
 	if c.WorkingDir == "" {
 		return bad("working-dir", "must not be empty")
