@@ -174,3 +174,5 @@ func (s *stack) seen(name string, state service.State, reason string) bool {
 	}
 	return false
 }
+
+func engineRunOpts() engine.RunOpts { return engine.RunOpts{} }

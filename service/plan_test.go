@@ -1,0 +1,165 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/engine/enginetest"
+	"github.com/berth-dev/berth/service"
+	"github.com/berth-dev/berth/service/spec"
+)
+
+func TestPlanShowsCreateRecreateRemoveAndUnchanged(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}a: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
+  {{P}}c: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
+  {{P}}e: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
+  {{P}}f: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s, dependsOn: ["{{P}}c"]}
+`)
+	p := s.p
+	ctx := context.Background()
+	before, err := service.ComputePlan(ctx, eng, s.file, s.project, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range before.Changes {
+		if c.Action != service.Create {
+			t.Errorf("before up: %s is %s, want create", c.Name, c.Action)
+		}
+	}
+	sup, stop := s.up()
+	for _, n := range []string{"a", "c", "e", "f"} {
+		s.waitState(sup, p+n, service.Running)
+	}
+	same, err := service.ComputePlan(ctx, eng, s.file, s.project, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range same.Changes {
+		if c.Action != service.Unchanged {
+			t.Errorf("same spec while running: %s is %s (%s), want unchanged", c.Name, c.Action, c.Reason)
+		}
+	}
+	changed, err := spec.Parse("", []byte(strings.NewReplacer("{{P}}", p, "{{IMG}}", enginetest.BusyboxRef).Replace(`
+backend: docker
+containers:
+  {{P}}a: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
+  {{P}}c: {image: "{{IMG}}", cmd: ["sh", "-c", "sleep 1000"]}
+  {{P}}d: {image: "{{IMG}}", cmd: `+loop+`}
+  {{P}}f: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s, dependsOn: ["{{P}}c"]}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := service.ComputePlan(ctx, eng, changed, s.project, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range plan.Changes {
+		got = append(got, fmt.Sprintf("%s %s", c.Action, strings.TrimPrefix(c.Name, p)))
+	}
+	want := "unchanged a, recreate c, create d, recreate f, remove e"
+	if strings.Join(got, ", ") != want {
+		t.Errorf("plan = %s\nwant   %s", strings.Join(got, ", "), want)
+	}
+	for _, c := range plan.Changes {
+		if c.Name == p+"f" && !strings.Contains(c.Reason, "dependency "+p+"c") {
+			t.Errorf("f's reason = %q, want it to name its dependency", c.Reason)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpAdoptsAnUnchangedRunningContainer(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}kept: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
+`)
+	name := s.p + "kept"
+	c := s.file.Containers[name]
+	// Start it the way a previous supervisor would have, then detach.
+	args := spec.RunArgs(name, c, spec.RunOptions{Backend: "docker", NoJournald: true, Labels: map[string]string{
+		service.LabelProject: s.project, service.LabelService: name, service.LabelHash: spec.Hash("docker", name, c)}})
+	for i, a := range args {
+		if a == "run" {
+			args = append(args[:i+1], append([]string{"-d"}, args[i+1:]...)...)
+			break
+		}
+	}
+	out, err := eng.Run(context.Background(), args, engineRunOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(out))[:12]
+	sup, stop := s.up()
+	st := s.waitState(sup, name, service.Running)
+	if st.ContainerID != id {
+		t.Errorf("running container %s, want the adopted %s", st.ContainerID, id)
+	}
+	if p := sup.Plan(); len(p.Changes) != 1 || p.Changes[0].Action != service.Unchanged {
+		t.Errorf("plan = %+v", p)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := s.leftovers(); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestImageFileAndImageStreamAreLoaded(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	img := enginetest.BusyboxImage(t, eng)
+	tag := fmt.Sprintf("berth-test/imagefile:%d", os.Getpid())
+	if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "image.tar")
+	if _, err := eng.Run(ctx, []string{"save", "-o", archive, tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Run(ctx, []string{"rmi", tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Run(context.Background(), []string{"rmi", tag}, engineRunOpts()) })
+	stream := filepath.Join(dir, "stream.sh")
+	os.WriteFile(stream, []byte("#!/bin/sh\nexec cat "+archive+"\n"), 0o755)
+
+	for _, tt := range []struct{ name, field, value string }{
+		{"an imageFile", "imageFile", archive},
+		{"an imageStream", "imageStream", stream},
+	} {
+		t.Run(tt.name+" is loaded before the run", func(t *testing.T) {
+			if ok, _ := eng.ImageExists(ctx, tag); ok {
+				eng.Run(ctx, []string{"rmi", tag}, engineRunOpts())
+			}
+			s := newStack(t, eng, fmt.Sprintf(`
+backend: docker
+containers:
+  {{P}}loaded: {image: "%s", %s: "%s", pull: never, cmd: `+loop+`, stopTimeout: 2s}
+`, tag, tt.field, tt.value))
+			sup, stop := s.up()
+			s.waitState(sup, s.p+"loaded", service.Running)
+			if !strings.Contains(s.logOf(s.p+"loaded"), "loading image") {
+				t.Errorf("log does not mention the load:\n%s", s.logOf(s.p+"loaded"))
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
