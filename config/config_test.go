@@ -1,0 +1,142 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadWithoutFileGivesDefaults(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, file, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if file != "" && !strings.HasPrefix(file, "/etc/") {
+		t.Errorf("read %s, want no file", file)
+	}
+	if file == "" {
+		d := Default()
+		if !slices.Equal(cfg.Runners, []string{"nix-flake", "docker", "trivial"}) || cfg.RunTimeout.Std() != 15*time.Minute || cfg.OutputCap != 16<<20 || cfg.Docker.Binary != "docker" || !cfg.Docker.CapDropAll {
+			t.Errorf("defaults = %+v", cfg)
+		}
+		if cfg.WorkingDir != d.WorkingDir || cfg.Sandbox != "auto" {
+			t.Errorf("defaults = %+v", cfg)
+		}
+	}
+}
+
+func TestLoadFileThenEnvironment(t *testing.T) {
+	cfg, _, err := Load("testdata/full.yaml", []string{"BERTH_RUN_TIMEOUT=90s", "BERTH_DOCKER_PULL=always", "BERTH_RUNNERS=trivial", "BERTH_UNPACK_MAX_BYTES=1MiB", "OTHER=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"working-dir from the file", cfg.WorkingDir, "/srv/berth/work"},
+		{"run-timeout from the environment", cfg.RunTimeout.Std(), 90 * time.Second},
+		{"runners from the environment", strings.Join(cfg.Runners, ","), "trivial"},
+		{"output-cap with a unit", int64(cfg.OutputCap), int64(4 << 20)},
+		{"unpack.max-entries from the file", cfg.Unpack.MaxEntries, 100},
+		{"unpack.max-bytes from the environment", int64(cfg.Unpack.MaxBytes), int64(1 << 20)},
+		{"unpack.max-download-bytes keeps its default", int64(cfg.Unpack.MaxDownloadBytes), int64(256 << 20)},
+		{"docker.binary from the file", cfg.Docker.Binary, "podman"},
+		{"docker.pull from the environment", cfg.Docker.Pull, "always"},
+		{"docker hardening keeps its default", cfg.Docker.ReadOnlyRoot, true},
+		{"docker per-addon limits", cfg.Docker.RunnerConfig().PerAddon["big"].Memory, "4g"},
+		{"require-isolation", cfg.RequireIsolation, true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadRejectsBadSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		environ []string
+		want    string
+	}{
+		{"a misspelt key names the file and key", "testdata/typo.yaml", nil, "run-timout"},
+		{"a bad duration says how to write one", "testdata/bad-duration.yaml", nil, "not a duration"},
+		{"an unknown runner lists the known ones", "testdata/bad-runner.yaml", nil, `runners[1]: unknown runner "teleport"`},
+		{"a bad pull policy names the key", "testdata/bad-pull.yaml", nil, "docker.pull"},
+		{"a bad environment value names the variable", "testdata/full.yaml", []string{"BERTH_RUN_TIMEOUT=later"}, "BERTH_RUN_TIMEOUT (run-timeout)"},
+		{"a bad boolean", "testdata/full.yaml", []string{"BERTH_REQUIRE_ISOLATION=perhaps"}, "not a boolean"},
+		{"an unknown sandbox", "testdata/full.yaml", []string{"BERTH_SANDBOX=jail"}, `unknown sandbox "jail"`},
+		{"a missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load(tt.file, tt.environ)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			var ce *Error
+			if tt.file != "testdata/nope.yaml" && !errors.As(err, &ce) {
+				t.Errorf("err is %T, want *config.Error", err)
+			}
+			if ce != nil && ce.File != "environment" && ce.File != tt.file {
+				t.Errorf("error names file %q, want %q", ce.File, tt.file)
+			}
+		})
+	}
+}
+
+func TestAddonEnv(t *testing.T) {
+	cfg, _, err := Load(filepath.Join("testdata", "full.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	env, err := cfg.AddonEnv("rename", lookup(map[string]string{"RENAME_TOKEN": "s3cret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["URL"] != "http://localhost:7880" || env["TOKEN"] != "s3cret" {
+		t.Errorf("env = %v", env)
+	}
+	if _, ok := env["PROXY"]; ok {
+		t.Error("an optional unset variable was set")
+	}
+	_, err = cfg.AddonEnv("rename", lookup(nil))
+	if !errors.Is(err, ErrMissingEnv) || !strings.Contains(err.Error(), "env.rename.TOKEN") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("err = %v, want ErrMissingEnv naming env.rename.TOKEN", err)
+	}
+	if env, err := cfg.AddonEnv("other", lookup(nil)); err != nil || len(env) != 0 {
+		t.Errorf("an addon without configuration got %v, %v", env, err)
+	}
+}
+
+func TestEveryEnvNameIsDocumented(t *testing.T) {
+	names := EnvNames()
+	for _, want := range []string{"BERTH_WORKING_DIR", "BERTH_RUN_TIMEOUT", "BERTH_UNPACK_MAX_BYTES", "BERTH_DOCKER_BINARY", "BERTH_REQUIRE_ISOLATION"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("%s is not an environment override (have %v)", want, names)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"16MiB": 16 << 20, "1000": 1000, "2G": 2 << 30, "512 KiB": 512 << 10, "1MB": 1000000} {
+		got, err := ParseByteSize(in)
+		if err != nil || int64(got) != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1", "1.5MiB"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", bad)
+		}
+	}
+}
