@@ -27,7 +27,7 @@ func newAddonCmd() *cobra.Command {
 		Long: `An addon is a directory, a .zip or an http(s) URL of a zip holding a
 Docspell addon descriptor (docspell-addon.json, .yaml or .yml).`,
 	}
-	cmd.AddCommand(newAddonRunCmd(), newAddonCheckCmd(), newAddonNewCmd())
+	cmd.AddCommand(newAddonRunCmd(), newAddonCheckCmd(), newAddonNewCmd(), newAddonBuildCmd())
 	return cmd
 }
 

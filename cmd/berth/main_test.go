@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/engine/enginetest"
 	"github.com/berth-dev/berth/runner/runnertest"
 )
 
@@ -222,5 +224,44 @@ func TestChainFailureReturnsNoOutput(t *testing.T) {
 	}
 	if res.Output != nil || len(res.Addons) != 2 {
 		t.Errorf("output %v, addons %v: want no output and the third addon not run", res.Output, res.Addons)
+	}
+}
+
+func TestDockerAddonBuildsOnceThenRuns(t *testing.T) {
+	enginetest.BusyboxImage(t, enginetest.RequireDocker(t))
+	// Copy the fixture so that its content hash, and so its tag, is new
+	// to this test run: the first build must really build.
+	dir := t.TempDir()
+	for _, f := range []string{"docspell-addon.yaml", "Dockerfile", "tag.sh"} {
+		b, err := os.ReadFile(filepath.Join("testdata/addons/docker-tagger", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "tag.sh" {
+			b = append(b, []byte("# "+t.Name()+" "+time.Now().String()+"\n")...)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	first := berth(t, "addon", "build", dir)
+	if first.code != 0 || !strings.Contains(first.stdout, " built") {
+		t.Fatalf("first build: exit %d\n%s\n%s", first.code, first.stdout, first.stderr)
+	}
+	second := berth(t, "addon", "build", dir)
+	if second.code != 0 || !strings.Contains(second.stdout, " cached") || strings.Contains(second.stderr, "Step 1") {
+		t.Fatalf("second build was not a cache hit: exit %d\n%s\n%s", second.code, second.stdout, second.stderr)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	r := berth(t, "addon", "run", dir, "--args", "boxed", "--runners", "docker", "--json", "--output-dir", out)
+	if r.code != 0 || !strings.Contains(r.stdout, `"boxed"`) || !strings.Contains(r.stdout, `"isolated": true`) {
+		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "seen.txt")); strings.TrimSpace(string(b)) != "boxed" {
+		t.Errorf("seen.txt = %q", b)
+	}
+	var res struct{ RunID string }
+	json.Unmarshal([]byte(r.stdout), &res)
+	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=berth.run="+res.RunID).Output()
+	if err != nil || strings.TrimSpace(string(ps)) != "" {
+		t.Errorf("containers left behind: %q %v", ps, err)
 	}
 }
