@@ -86,7 +86,7 @@ func classify(stderr string) Kind {
 		"docker.sock: connect: no such file"):
 		return ErrDaemonUnreachable
 	case containsAny(s, "unauthorized", "authentication required", "incorrect username or password",
-		"401 unauthorized", "access denied", "denied: requested access"):
+		"401 unauthorized", "invalid username/password", "access denied", "denied: requested access"):
 		return ErrUnauthorized
 	case containsAny(s, "is already in use", "already exists", "conflict. the container name"):
 		return ErrAlreadyExists

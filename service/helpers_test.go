@@ -176,3 +176,5 @@ func (s *stack) seen(name string, state service.State, reason string) bool {
 }
 
 func engineRunOpts() engine.RunOpts { return engine.RunOpts{} }
+
+func stoppedWithError(st service.Status) bool { return st.State == service.Stopped && st.LastError != "" }

@@ -156,7 +156,7 @@ containers:
 `)
 	sup, stop := s.up()
 	s.waitState(sup, s.p+"ok", service.Running)
-	b := s.waitState(sup, s.p+"blocked", service.Stopped)
+	b := s.wait(sup, s.p+"blocked", "stopped after an error", stoppedWithError)
 	got, _ := os.ReadFile(filepath.Join(s.dir, "ok.hooks"))
 	if string(got) != "one\ntwo "+s.p+"ok\n" {
 		t.Errorf("ok hooks wrote %q", got)
