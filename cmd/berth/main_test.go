@@ -259,7 +259,9 @@ func TestDockerAddonBuildsOnceThenRuns(t *testing.T) {
 		t.Errorf("seen.txt = %q", b)
 	}
 	var res struct{ RunID string }
-	json.Unmarshal([]byte(r.stdout), &res)
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.RunID == "" {
+		t.Fatalf("no run id in %s: %v", r.stdout, err)
+	}
 	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=berth.run="+res.RunID).Output()
 	if err != nil || strings.TrimSpace(string(ps)) != "" {
 		t.Errorf("containers left behind: %q %v", ps, err)

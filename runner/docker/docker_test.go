@@ -80,7 +80,7 @@ func (e env) run(t *testing.T, ex *executor.Executor, req executor.Request) *exe
 	return res
 }
 
-func (e env) assertNoContainers(t *testing.T, runID string) {
+func (e env) assertNoContainers(t testing.TB, runID string) {
 	t.Helper()
 	left, err := e.c.ListContainers(context.Background(), docker.LabelRun+"="+runID)
 	if err != nil {
@@ -92,7 +92,7 @@ func (e env) assertNoContainers(t *testing.T, runID string) {
 }
 
 // removeImage removes ref when the test ends.
-func (e env) removeImage(t *testing.T, ref string) {
+func (e env) removeImage(t testing.TB, ref string) {
 	t.Cleanup(func() {
 		_, _ = e.c.Run(context.Background(), []string{"rmi", "-f", ref}, engine.RunOpts{})
 	})
@@ -101,7 +101,7 @@ func (e env) removeImage(t *testing.T, ref string) {
 // dockerfileAddon writes an addon whose image runs script with /bin/sh
 // and returns it loaded. descriptor is the YAML without a runner section.
 // The built image is removed when the test ends.
-func (e env) dockerfileAddon(t *testing.T, descriptor, script string, extra map[string]string) *addon.Addon {
+func (e env) dockerfileAddon(t testing.TB, descriptor, script string, extra map[string]string) *addon.Addon {
 	t.Helper()
 	files := map[string]string{
 		"docspell-addon.yaml": descriptor + "runner:\n  docker:\n    enable: true\n",
@@ -120,7 +120,7 @@ func (e env) dockerfileAddon(t *testing.T, descriptor, script string, extra map[
 	return a
 }
 
-func writeAddon(t *testing.T, files map[string]string) *addon.Addon {
+func writeAddon(t testing.TB, files map[string]string) *addon.Addon {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
@@ -483,7 +483,7 @@ func (e env) testOwnership(t *testing.T) {
 }
 
 // invocation lays out a run's directories as the executor does.
-func (e env) invocation(t *testing.T, a *addon.Addon, runID string) runner.Invocation {
+func (e env) invocation(t testing.TB, a *addon.Addon, runID string) runner.Invocation {
 	t.Helper()
 	root := t.TempDir()
 	inv := runner.Invocation{
