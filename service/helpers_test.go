@@ -23,7 +23,7 @@ const waitLimit = 90 * time.Second
 // stack is a spec under test with a unique prefix for its container names
 // (container names are global to the engine) and its own project label.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	eng     *engine.Client
 	file    *spec.File
 	p       string // prefix, e.g. "b1234-"
@@ -36,7 +36,7 @@ type stack struct {
 
 // newStack parses yamlText after replacing {{P}} with a unique prefix,
 // {{IMG}} with the busybox test image and {{DIR}} with a temp dir.
-func newStack(t *testing.T, eng *engine.Client, yamlText string) *stack {
+func newStack(t testing.TB, eng *engine.Client, yamlText string) *stack {
 	t.Helper()
 	img := enginetest.BusyboxImage(t, eng)
 	p := fmt.Sprintf("b%d%03d-", os.Getpid()%100000, time.Now().UnixNano()%1000)
@@ -177,4 +177,6 @@ func (s *stack) seen(name string, state service.State, reason string) bool {
 
 func engineRunOpts() engine.RunOpts { return engine.RunOpts{} }
 
-func stoppedWithError(st service.Status) bool { return st.State == service.Stopped && st.LastError != "" }
+func stoppedWithError(st service.Status) bool {
+	return st.State == service.Stopped && st.LastError != ""
+}
