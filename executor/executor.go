@@ -291,6 +291,9 @@ func (e *Executor) attempt(ctx context.Context, log *slog.Logger, req Request, r
 			return att, exit, nil, prepared
 		}
 		out, err := output.Decode(exit.Stdout)
+		if err == nil {
+			err = checkOutputFiles(out, inv.OutputDir)
+		}
 		if err != nil {
 			done(DecodingError, err)
 			return att, exit, nil, prepared

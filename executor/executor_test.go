@@ -258,3 +258,29 @@ func TestRunLeavesNoWorkingDirectory(t *testing.T) {
 		t.Errorf("working dir holds %d entries after the run", len(entries))
 	}
 }
+
+func TestOutputFilesMustBeInsideTheOutputDir(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		kind executor.Kind
+		text string
+	}{
+		{"a file the addon wrote is accepted", "text.txt", executor.Success, ""},
+		{"a path leaving OUTPUT_DIR is a decoding error", "../../../etc/passwd", executor.DecodingError, `files[0].textFiles["att1"]: "../../../etc/passwd" must be a relative path inside OUTPUT_DIR`},
+		{"an absolute path is a decoding error", "/etc/passwd", executor.DecodingError, "must be a relative path"},
+		{"a missing file is a decoding error", "nothing.txt", executor.DecodingError, `"nothing.txt" does not exist in OUTPUT_DIR`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex := newExecutor(t)
+			res, err := ex.Run(context.Background(), executor.Request{Steps: []executor.Step{{Addon: load(t, "files-out"), UserInput: tt.file}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Kind != tt.kind || !strings.Contains(res.Error, tt.text) {
+				t.Errorf("result %s (%s), want %s containing %q", res.Kind, res.Error, tt.kind, tt.text)
+			}
+		})
+	}
+}
