@@ -10,6 +10,8 @@ import (
 
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/runnertest"
+	"github.com/berth-dev/berth/runner/trivial"
 	"github.com/berth-dev/berth/sandbox/builtin"
 	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
@@ -102,4 +104,14 @@ func TestAvailableSaysWhenTheBinaryDoesNotRunTheInit(t *testing.T) {
 	if !strings.Contains(err.Error(), "builtin.Init") {
 		t.Errorf("the error does not say what to fix: %v", err)
 	}
+}
+
+func TestTrivialRunnerInTheBuiltinSandboxMeetsTheContract(t *testing.T) {
+	sb := builtin.New(builtin.Config{Limits: builtin.DefaultLimits()})
+	requireBuiltin(t, sb)
+	runnertest.Run(t, runnertest.Harness{
+		Runner:   trivial.New(sb),
+		Isolated: true,
+		Package:  sandboxtest.PackageScript,
+	})
 }

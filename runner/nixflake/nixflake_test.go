@@ -1,0 +1,193 @@
+package nixflake_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/nixflake"
+	"github.com/berth-dev/berth/runner/runnertest"
+	"github.com/berth-dev/berth/sandbox/builtin"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// TestMain lets the test binary be the builtin sandbox's init.
+func TestMain(m *testing.M) {
+	if builtin.IsInit() {
+		builtin.Init()
+	}
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+func requireNix(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Skip("nix is not installed (CI installs nix-bin)")
+	}
+}
+
+// Build scripts for the derivation in testdata/flake.nix.tmpl.
+const (
+	buildRun    = `PATH=/usr/bin:/bin; mkdir -p $out/bin && cp $script $out/bin/run && chmod 0555 $out/bin/run`
+	buildBroken = `echo 'building berth-test-addon' >&2; echo 'error: missing semicolon on line 3' >&2; exit 1`
+	buildNoBin  = `PATH=/usr/bin:/bin; mkdir -p $out/share && echo doc > $out/share/README`
+)
+
+func nonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// packageFlake makes a nix-flake addon whose program runs script with
+// /bin/sh; build is the derivation's builder script.
+func packageFlake(t *testing.T, descriptor, script, build string) *addon.Addon {
+	t.Helper()
+	dir := t.TempDir()
+	tmpl, err := os.ReadFile("testdata/flake.nix.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flake := strings.NewReplacer("@NONCE@", nonce(), "@BUILD@", build).Replace(string(tmpl))
+	files := map[string]string{
+		"docspell-addon.yaml": descriptor + "runner:\n  nix:\n    enable: true\n",
+		"flake.nix":           flake,
+		"run.sh":              "#!/bin/sh\n" + script,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := addon.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+const pureDescriptor = "meta:\n  name: flaky\n  version: \"1.0\"\noptions:\n  networking: false\n  collectOutput: true\n"
+
+func TestBuildArgs(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  nixflake.Config
+	}{
+		{"build-default", nixflake.DefaultConfig()},
+		{"build-extra-flags", nixflake.Config{ExtraFlags: []string{"--option", "sandbox", "false", "-L"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := nixflake.BuildArgs(c.cfg, nixflake.FlakeRef("/var/lib/berth/addons/hello-1.0"))
+			file := filepath.Join("testdata", c.name+".golden")
+			got := strings.Join(args, "\n") + "\n"
+			if *update {
+				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("args differ from %s:\n got: %q\nwant: %q", file, got, want)
+			}
+		})
+	}
+}
+
+func TestPrepareBuildsOnceThenHitsTheCache(t *testing.T) {
+	requireNix(t)
+	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildRun)
+	first, err := r.Prepare(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached {
+		t.Error("the first build of a new flake was reported cached")
+	}
+	if !strings.HasPrefix(first.Program, "/nix/store/") || !strings.HasSuffix(first.Program, "/bin/run") {
+		t.Errorf("program = %q, want /nix/store/…/bin/run", first.Program)
+	}
+	second, err := r.Prepare(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached {
+		t.Error("the second build of an unchanged flake was not a cache hit")
+	}
+	if second.Program != first.Program {
+		t.Errorf("the program moved: %s, then %s", first.Program, second.Program)
+	}
+}
+
+func TestPrepareReportsABrokenBuildWithItsLastLines(t *testing.T) {
+	requireNix(t)
+	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildBroken)
+	_, err := r.Prepare(context.Background(), a)
+	var be *runner.BuildError
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v, want a *runner.BuildError", err)
+	}
+	if !strings.Contains(strings.Join(be.Tail, "\n"), "missing semicolon") {
+		t.Errorf("the build's last lines lack its error: %q", be.Tail)
+	}
+}
+
+func TestPrepareRefusesAnOutputWithoutExecutable(t *testing.T) {
+	requireNix(t)
+	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildNoBin)
+	_, err := r.Prepare(context.Background(), a)
+	if !errors.Is(err, nixflake.ErrNoExecutable) {
+		t.Fatalf("err = %v, want ErrNoExecutable", err)
+	}
+}
+
+func TestAvailableNamesAMissingBinary(t *testing.T) {
+	r := nixflake.New(nixflake.Config{Binary: "/nonexistent/nix"}, nil)
+	err := r.Available(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "nix-bin") {
+		t.Fatalf("Available = %v, want an error naming the fix", err)
+	}
+}
+
+func TestNixFlakeRunnerMeetsTheContract(t *testing.T) {
+	requireNix(t)
+	sandboxes := []struct {
+		name     string
+		sb       runner.Sandbox
+		isolated bool
+	}{
+		{"without a sandbox", runner.NoSandbox{}, false},
+		{"in the builtin sandbox", builtin.New(builtin.Config{Limits: builtin.DefaultLimits()}), true},
+	}
+	for _, s := range sandboxes {
+		t.Run(s.name, func(t *testing.T) {
+			if err := s.sb.Available(context.Background()); err != nil {
+				t.Fatalf("sandbox %s: %v", s.sb.Name(), err)
+			}
+			runnertest.Run(t, runnertest.Harness{
+				Runner:   nixflake.New(nixflake.DefaultConfig(), s.sb),
+				Isolated: s.isolated,
+				Package: func(t *testing.T, descriptor, script string) *addon.Addon {
+					return packageFlake(t, descriptor, script, buildRun)
+				},
+			})
+		})
+	}
+}
