@@ -1,0 +1,141 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/engine/enginetest"
+)
+
+func TestServicesRefuseAnInvalidFileWithExitCode2(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "services.yaml")
+	os.WriteFile(file, []byte("backend: docker\ncontainers:\n  app: {image: a, dependsOn: [nope]}\n"), 0o644)
+	r := berth(t, "services", "plan", "-f", file)
+	if r.code != 2 || !strings.Contains(r.stderr, "containers.app.dependsOn") || !strings.Contains(r.stderr, `"nope"`) {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestServicesGenerateSystemdWritesOneUnitPerContainer(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "services.yaml")
+	os.WriteFile(file, []byte("backend: docker\ncontainers:\n  db: {image: d}\n  app: {image: a, dependsOn: [db]}\n"), 0o644)
+	r := berth(t, "services", "generate", "systemd", "-f", file, "-o", filepath.Join(dir, "units"))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	unit, err := os.ReadFile(filepath.Join(dir, "units", "docker-app.service"))
+	if err != nil || !strings.Contains(string(unit), "Requires=docker-db.service") {
+		t.Errorf("docker-app.service: %v\n%s", err, unit)
+	}
+}
+
+// TestServicesUpStatusLogsRestartDown drives a stack through the CLI from
+// other processes, the way an admin would, and ends it with SIGTERM.
+func TestServicesUpStatusLogsRestartDown(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	img := enginetest.BusyboxImage(t, eng)
+	dir := t.TempDir()
+	p := fmt.Sprintf("cli%d-", os.Getpid())
+	project := "clitest" + fmt.Sprint(os.Getpid())
+	file := filepath.Join(dir, "services.yaml")
+	loop := `["sh", "-c", "trap 'exit 0' TERM; echo hello from $HOSTNAME; while true; do sleep 0.1; done"]`
+	os.WriteFile(file, []byte(fmt.Sprintf(`backend: docker
+containers:
+  %[1]sdb: {image: %[2]s, cmd: %[3]s, stopTimeout: 2s, hostname: db}
+  %[1]sapp: {image: %[2]s, cmd: %[3]s, stopTimeout: 2s, dependsOn: [%[1]sdb], restartBackoff: {initial: 100ms}}
+`, p, img, loop)), 0o644)
+	common := []string{"--state-dir", filepath.Join(dir, "state"), "--project", project}
+	svc := func(args ...string) cliResult {
+		t.Helper()
+		return berth(t, append(append([]string{"services"}, args...), common...)...)
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{p + "db", p + "app"} {
+			eng.RemoveContainer(context.Background(), n, true)
+		}
+	})
+
+	startUp := func() (*exec.Cmd, *bytes.Buffer) {
+		up := exec.Command(berthBin, append([]string{"services", "up", "-f", file}, common...)...)
+		var out bytes.Buffer
+		up.Stdout, up.Stderr = &out, &out
+		if err := up.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { up.Process.Kill() })
+		waitRunning(t, svc, 2, &out)
+		return up, &out
+	}
+
+	up, out := startUp()
+	if r := svc("status"); !strings.Contains(r.stdout, p+"app") || strings.Count(r.stdout, "running") != 2 {
+		t.Errorf("status:\n%s", r.stdout)
+	}
+	if r := svc("logs", p+"db"); !strings.Contains(r.stdout, "hello from db") {
+		t.Errorf("logs db:\n%s%s", r.stdout, r.stderr)
+	}
+	if r := svc("plan", "-f", file, "--json"); strings.Count(r.stdout, `"unchanged"`) != 2 {
+		t.Errorf("plan while running:\n%s%s", r.stdout, r.stderr)
+	}
+	if r := svc("restart", p+"db"); r.code != 0 {
+		t.Errorf("restart: exit %d %s", r.code, r.stderr)
+	}
+	waitRunning(t, svc, 2, out)
+	if r := svc("down", "-f", file); r.code != 0 {
+		t.Errorf("down: exit %d %s", r.code, r.stderr)
+	}
+	if err := up.Wait(); err != nil {
+		t.Errorf("up after down: %v\n%s", err, out)
+	}
+	if r := svc("restart", p+"db"); r.code != 3 {
+		t.Errorf("restart without a supervisor: exit %d, want 3", r.code)
+	}
+
+	up, out = startUp()
+	up.Process.Signal(syscall.SIGTERM)
+	if err := up.Wait(); err != nil {
+		t.Errorf("up after SIGTERM: %v\n%s", err, out)
+	}
+	if left, _ := eng.ListContainers(context.Background(), "berth.project="+project); len(left) != 0 {
+		t.Errorf("containers left after SIGTERM: %v", left)
+	}
+	if r := svc("status"); !strings.Contains(r.stdout, "supervisor not running") {
+		t.Errorf("status after SIGTERM:\n%s", r.stdout)
+	}
+}
+
+func waitRunning(t *testing.T, svc func(...string) cliResult, n int, out *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		r := svc("status", "--json")
+		var snap struct {
+			Alive    bool
+			Services []struct{ State string }
+		}
+		if json.Unmarshal([]byte(r.stdout), &snap) == nil && snap.Alive {
+			running := 0
+			for _, s := range snap.Services {
+				if s.State == "running" {
+					running++
+				}
+			}
+			if running == n {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("never saw %d services running; up's output:\n%s", n, out)
+}
