@@ -267,3 +267,30 @@ func TestDockerAddonBuildsOnceThenRuns(t *testing.T) {
 		t.Errorf("containers left behind: %q %v", ps, err)
 	}
 }
+
+func TestInterruptKillsTheAddonTree(t *testing.T) {
+	cmd := exec.Command(berthBin, "addon", "run", "testdata/addons/sleeper")
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"), "BERTH_SANDBOX=none", "BERTH_KILL_GRACE=200ms")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the addon's processes are up, then press Ctrl-C.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(runnertest.ProcessesWithArg("987123")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 4 {
+		t.Errorf("exit %d (%v), want 4 (execution-failed: cancelled)", code, err)
+	}
+	if left := runnertest.ProcessesWithArg("987123"); len(left) > 0 {
+		t.Errorf("processes survived Ctrl-C: %v", left)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(tmp, "work")); len(entries) > 1 {
+		t.Errorf("the cancelled run left its working dir: %v", entries)
+	}
+}
