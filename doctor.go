@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/engine"
 )
 
 // Check is one line of `berth doctor`: whether something berth can use is
@@ -31,6 +32,11 @@ type pathProber interface {
 	Doctor(ctx context.Context, workDir string) error
 }
 
+// versioned is a runner that can name the engine version it drives.
+type versioned interface {
+	Version(ctx context.Context) (string, error)
+}
+
 // Doctor checks every runner and sandbox berth has against this machine.
 func Doctor(ctx context.Context, cfg config.Config) []Check {
 	var checks []Check
@@ -48,6 +54,14 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 		}
 		if err := r.Available(ctx); err != nil {
 			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
+		} else if v, ok := r.(versioned); ok {
+			if ver, err := v.Version(ctx); err == nil {
+				c.Detail = ver + ": " + c.Detail
+			}
+		} else if e, ok := r.(interface{ Engine() *engine.Client }); ok {
+			if ver, err := e.Engine().Version(ctx); err == nil {
+				c.Detail = e.Engine().Flavor() + " " + ver + ": " + c.Detail
+			}
 		}
 		checks = append(checks, c)
 		if p, ok := r.(pathProber); ok && c.OK {
