@@ -45,6 +45,36 @@ type Runner struct {
 
 	mu      sync.Mutex
 	availOK time.Time
+	// images remembers when an image was last seen present, so that a
+	// run of an unchanged addon costs no `image inspect`. An entry is
+	// dropped when a container of that image cannot start.
+	images map[string]time.Time
+}
+
+// imagesFor is how long an image seen present is trusted without asking
+// the engine again.
+const imagesFor = 10 * time.Minute
+
+func (r *Runner) imageKnown(ref string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.images[ref]
+	return ok && time.Since(at) < imagesFor
+}
+
+func (r *Runner) rememberImage(ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.images == nil {
+		r.images = map[string]time.Time{}
+	}
+	r.images[ref] = time.Now()
+}
+
+func (r *Runner) forgetImage(ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.images, ref)
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -151,12 +181,16 @@ func (r *Runner) Build(ctx context.Context, a *addon.Addon, progress io.Writer) 
 
 func (r *Runner) ensureImage(ctx context.Context, a *addon.Addon, ref string, progress io.Writer) (runner.Prepared, error) {
 	if r.cfg.Pull != PullAlways {
+		if r.imageKnown(ref) {
+			return runner.Prepared{Image: ref, Cached: true}, nil
+		}
 		ok, err := r.eng.ImageExists(ctx, ref)
 		if err != nil {
 			return runner.Prepared{}, fmt.Errorf("%s: looking for image %s: %w", a.ID(), ref, err)
 		}
 		if ok {
 			fmt.Fprintf(progress, "image %s is present\n", ref)
+			r.rememberImage(ref)
 			return runner.Prepared{Image: ref, Cached: true}, nil
 		}
 		if r.cfg.Pull == PullNever {
@@ -175,6 +209,7 @@ func (r *Runner) ensureImage(ctx context.Context, a *addon.Addon, ref string, pr
 		}
 		return runner.Prepared{}, &ImageError{Addon: a.ID(), Image: ref, Reason: reason, Err: err}
 	}
+	r.rememberImage(ref)
 	return runner.Prepared{Image: ref}, nil
 }
 
@@ -193,6 +228,10 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 	}
 	tag := ImageTag(a.Meta.Name, a.Meta.Version, hash)
 	log := r.log.With("addon", a.ID(), "runner", addon.RunnerDocker, "image", tag)
+	if r.imageKnown(tag) {
+		fmt.Fprintf(progress, "image %s is built already\n", tag)
+		return runner.Prepared{Image: tag, Cached: true}, nil
+	}
 	ok, err := r.eng.ImageExists(ctx, tag)
 	if err != nil {
 		return runner.Prepared{}, fmt.Errorf("%s: looking for image %s: %w", a.ID(), tag, err)
@@ -200,6 +239,7 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 	if ok {
 		fmt.Fprintf(progress, "image %s is built already\n", tag)
 		log.Debug("image cached")
+		r.rememberImage(tag)
 		return runner.Prepared{Image: tag, Cached: true}, nil
 	}
 
@@ -231,6 +271,7 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 		return runner.Prepared{BuildLog: tail}, &runner.BuildError{Runner: addon.RunnerDocker, Err: cause, Tail: tail}
 	}
 	log.Info("image built", "duration", time.Since(start))
+	r.rememberImage(tag)
 	return runner.Prepared{Image: tag, BuildLog: tail}, nil
 }
 
@@ -331,6 +372,8 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	// engine. Failures are rare enough to afford the extra command.
 	st, err := r.inspectState(cctx, name)
 	if err != nil || st.StartedAt.IsZero() {
+		// Perhaps the image went (docker image prune): ask again next time.
+		r.forgetImage(p.Image)
 		return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
 	}
 	exit.OutOfMemory = st.OOMKilled
