@@ -175,7 +175,7 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 	var raw rawDescriptor
 	if err := yaml.UnmarshalWithOptions(data, &raw); err != nil {
-		return Descriptor{}, yamlError(file, err)
+		return Descriptor{}, yamlError(file, data, err)
 	}
 	fail := func(field, format string, args ...any) (Descriptor, error) {
 		return Descriptor{}, &DescriptorError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -269,9 +269,11 @@ func localPath(p string) bool {
 
 var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
 
+var lineKey = regexp.MustCompile(`^\s*(?:-\s*)?([A-Za-z0-9_.-]+)\s*:`)
+
 // yamlError turns a YAML library error into a DescriptorError with the
-// line it names.
-func yamlError(file string, err error) error {
+// line it names, and for a value of the wrong type the key on that line.
+func yamlError(file string, data []byte, err error) error {
 	msg := err.Error()
 	first, _, _ := strings.Cut(msg, "\n")
 	de := &DescriptorError{File: file, Reason: strings.TrimSpace(first)}
@@ -281,6 +283,14 @@ func yamlError(file string, err error) error {
 	}
 	if de.Reason == "" {
 		de.Reason = "cannot be parsed"
+	}
+	if de.Line > 0 && (strings.Contains(de.Reason, "was used where") || strings.Contains(de.Reason, "cannot unmarshal")) {
+		lines := strings.Split(string(data), "\n")
+		if de.Line <= len(lines) {
+			if m := lineKey.FindStringSubmatch(lines[de.Line-1]); m != nil {
+				de.Field = m[1]
+			}
+		}
 	}
 	return de
 }

@@ -93,7 +93,7 @@ func TestParseDescriptorRejectsBadInput(t *testing.T) {
 		{"trivial-no-exec.yaml", "runner.trivial.exec", 0, "is required"},
 		{"exec-escapes.yaml", "runner.trivial.exec", 0, "inside the addon"},
 		{"bad-name.yaml", "meta.name", 0, "may hold only"},
-		{"args-not-list.yaml", "", 2, "line 2"},
+		{"args-not-list.yaml", "args", 2, "line 2: args: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" names the problem", func(t *testing.T) {
