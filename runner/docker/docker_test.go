@@ -192,6 +192,7 @@ func TestDockerRunnerOnRealEngines(t *testing.T) {
 			t.Run("a run over the memory limit is reported out of memory", e.testOOM)
 			t.Run("doctor proves the daemon sees the working dir and prints the fix when not", e.testDoctor)
 			t.Run("a container that cannot start is an execution failure, not an exit code", e.testCannotStart)
+			t.Run("the bundled example examples/docker-hello runs", e.testExample)
 		})
 	}
 }
@@ -301,6 +302,14 @@ func (e env) testBuildCache(t *testing.T) {
 	}
 	if id2, _ := imageInfo(t, e.c, p1.Image); id2 != id1 {
 		t.Errorf("the image was rebuilt: %s, then %s", id1, id2)
+	}
+	// A fresh runner (a restarted berth) finds the tag in the engine.
+	var third bytes.Buffer
+	if p, err := e.runner(t, nil).Build(ctx, a, &third); err != nil || !p.Cached || !strings.Contains(third.String(), "built already") {
+		t.Errorf("a new runner: cached=%v err=%v progress %q; want the existing image", p.Cached, err, third.String())
+	}
+	if id3, _ := imageInfo(t, e.c, p1.Image); id3 != id1 {
+		t.Errorf("the image was rebuilt by a new runner: %s, then %s", id1, id3)
 	}
 
 	// Through the executor, the run says it started from the cache.
@@ -633,5 +642,31 @@ func TestAvailableSaysHowToFix(t *testing.T) {
 	cfg.GlobalArgs = []string{"--host", "unix:///nonexistent/docker.sock"}
 	if err := docker.New(cfg).Available(context.Background()); err == nil || !strings.Contains(err.Error(), "start it") {
 		t.Errorf("unreachable daemon: Available() = %v, want an error saying to start it", err)
+	}
+}
+
+func (e env) testExample(t *testing.T) {
+	a, err := addon.Load(filepath.Join("..", "..", "examples", "docker-hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := addon.ContentHash(a.Dir)
+	e.removeImage(t, docker.ImageTag(a.Meta.Name, a.Meta.Version, hash))
+	r := e.runner(t, nil)
+	outDir := filepath.Join(t.TempDir(), "out")
+	res := e.run(t, e.executor(t, r), executor.Request{
+		Steps:     []executor.Step{{Addon: a, UserInput: "Hello, berth"}},
+		Item:      &executor.Item{Data: []byte(`{"id":"item1"}`)},
+		OutputDir: outDir,
+	})
+	if res.Kind != executor.Success || !res.Isolated {
+		t.Fatalf("result %s isolated=%v: %s %q", res.Kind, res.Isolated, res.Error, res.StderrTail)
+	}
+	out, _ := json.Marshal(res.Output)
+	if !strings.Contains(string(out), "greeted-from-a-container") {
+		t.Errorf("output = %s", out)
+	}
+	if got, _ := os.ReadFile(filepath.Join(outDir, "greeting.txt")); strings.TrimSpace(string(got)) != "Hello, berth" {
+		t.Errorf("greeting.txt = %q", got)
 	}
 }
