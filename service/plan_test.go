@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/engine/enginetest"
 	"github.com/berth-dev/berth/service"
 	"github.com/berth-dev/berth/service/spec"
@@ -120,11 +121,19 @@ containers:
 }
 
 func TestImageFileAndImageStreamAreLoaded(t *testing.T) {
-	eng := enginetest.RequireDocker(t)
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			testImageFileAndStream(t, require(t))
+		})
+	}
+}
+
+func testImageFileAndStream(t *testing.T, eng *engine.Client) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	img := enginetest.BusyboxImage(t, eng)
-	tag := fmt.Sprintf("berth-test/imagefile:%d", os.Getpid())
+	tag := fmt.Sprintf("berth-test/imagefile-%s:%d", eng.Flavor(), os.Getpid())
 	if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +157,7 @@ func TestImageFileAndImageStreamAreLoaded(t *testing.T) {
 				eng.Run(ctx, []string{"rmi", tag}, engineRunOpts())
 			}
 			s := newStack(t, eng, fmt.Sprintf(`
-backend: docker
+backend: {{BACKEND}}
 containers:
   {{P}}loaded: {image: "%s", %s: "%s", pull: never, cmd: `+loop+`, stopTimeout: 2s}
 `, tag, tt.field, tt.value))

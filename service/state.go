@@ -18,7 +18,8 @@ const (
 	Waiting  State = "waiting"  // for a dependency to run (After=)
 	Starting State = "starting" // pre-start steps and `run`
 	Running  State = "running"
-	Backoff  State = "backoff" // exited; restarting at NextTry
+	Stopping State = "stopping" // dependents stop first, then stop -t and rm -f
+	Backoff  State = "backoff"  // exited; restarting at NextTry
 	Failed   State = "failed"  // start limit hit; `restart NAME` resets it
 	Stopped  State = "stopped"
 )

@@ -268,6 +268,20 @@ func (s *Supervisor) missingDepsLocked(v *svc) []string {
 	return out
 }
 
+// activeDependentsLocked reports whether a supervised dependent of v
+// still has a container (starting, running or stopping).
+func (s *Supervisor) activeDependentsLocked(v *svc) bool {
+	for _, d := range s.cfg.Spec.Dependents(v.name) {
+		if dv, ok := s.svcs[d]; ok {
+			switch dv.st.State {
+			case Starting, Running, Stopping:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // waitLocked waits (unlocking meanwhile) for the next state change or
 // until timeout (0: none). It returns with s.mu held.
 func (s *Supervisor) waitLocked(timeout time.Duration) {
@@ -294,7 +308,9 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 	defer s.mu.Unlock()
 	for {
 		if !v.want {
-			s.setLocked(v, Stopped, "")
+			if v.st.State != Stopped {
+				s.setLocked(v, Stopped, "")
+			}
 			return
 		}
 		if v.restart {
@@ -458,12 +474,17 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		}
 		s.mu.Unlock()
 		if reason != "" {
-			v.log.note("stopping: %s", reason)
+			// Leaving running makes the dependents stop (Requires=); wait
+			// for them before stopping this container, as systemd does.
+			s.mu.Lock()
+			s.setLocked(v, Stopping, reason)
+			for s.activeDependentsLocked(v) {
+				s.waitLocked(0)
+			}
+			s.mu.Unlock()
 			s.stopUntilExited(ctx, v, proc, exited)
 			s.mu.Lock()
-			if v.want {
-				s.setLocked(v, Stopped, reason)
-			}
+			s.setLocked(v, Stopped, reason)
 			s.mu.Unlock()
 			return -1, nil, true
 		}

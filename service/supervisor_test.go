@@ -73,9 +73,17 @@ func TestTwoServiceStackStartsInOrderAndStopsInReverse(t *testing.T) {
 }
 
 func TestCrashLoopBacksOffThenFailsAndRestartResetsIt(t *testing.T) {
-	eng := enginetest.RequireDocker(t)
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			testCrashLoop(t, require(t))
+		})
+	}
+}
+
+func testCrashLoop(t *testing.T, eng *engine.Client) {
 	s := newStack(t, eng, `
-backend: docker
+backend: {{BACKEND}}
 containers:
   {{P}}crash:
     image: {{IMG}}
@@ -107,7 +115,15 @@ containers:
 }
 
 func TestKilledDependencyStopsDependentAndRestartsItAfter(t *testing.T) {
-	eng := enginetest.RequireDocker(t)
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			testKilledDependency(t, require(t))
+		})
+	}
+}
+
+func testKilledDependency(t *testing.T, eng *engine.Client) {
 	s := newStack(t, eng, strings.ReplaceAll(twoServices, "stopTimeout: 5s", "stopTimeout: 5s\n    restartBackoff: {initial: 100ms, max: 1s}"))
 	db, app := s.p+"db", s.p+"app"
 	sup, stop := s.up()
@@ -170,6 +186,31 @@ containers:
 	}
 	if _, err := eng.InspectContainer(context.Background(), s.p+"blocked"); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("a container was created despite the failing hook: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartStopsDependentsFirstAndStartsThemAfter(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, twoServices)
+	db, app := s.p+"db", s.p+"app"
+	sup, stop := s.up()
+	before := s.waitState(sup, app, service.Running)
+	s.waitState(sup, db, service.Running)
+	if err := sup.Restart(db); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(sup, app, "running again", func(st service.Status) bool {
+		return st.State == service.Running && st.ContainerID != before.ContainerID
+	})
+	appStopped, dbStopped := s.lastIndex(app, service.Stopped), s.lastIndex(db, service.Stopped)
+	if appStopped < 0 || dbStopped < 0 || appStopped > dbStopped {
+		t.Errorf("app stopped at event %d, db at %d: the dependent must stop first", appStopped, dbStopped)
+	}
+	if s.lastIndex(db, service.Running) > s.lastIndex(app, service.Starting) {
+		t.Errorf("app started again before db ran")
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
