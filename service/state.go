@@ -20,7 +20,7 @@ const (
 	Running  State = "running"
 	Stopping State = "stopping" // dependents stop first, then stop -t and rm -f
 	Backoff  State = "backoff"  // exited; restarting at NextTry
-	Failed   State = "failed"  // start limit hit; `restart NAME` resets it
+	Failed   State = "failed"   // start limit hit; `restart NAME` resets it
 	Stopped  State = "stopped"
 )
 
