@@ -172,3 +172,39 @@ containers:
 		})
 	}
 }
+
+func TestSelectedAddsDependenciesInStartOrder(t *testing.T) {
+	f, err := spec.Parse("", []byte(`
+backend: docker
+containers:
+  db: {image: i}
+  cache: {image: i, autoStart: false}
+  app: {image: i, dependsOn: [db, cache]}
+  tool: {image: i, autoStart: false}
+  web: {image: i, dependsOn: [app]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{nil, "[cache db app web]"},
+		{[]string{"app"}, "[cache db app]"},
+		{[]string{"tool"}, "[tool]"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("up %v starts what it needs, dependencies first", tt.names), func(t *testing.T) {
+			got, err := service.Selected(f, tt.names)
+			if err != nil || fmt.Sprint(got) != tt.want {
+				t.Errorf("Selected(%v) = %v, %v; want %s", tt.names, got, err, tt.want)
+			}
+		})
+	}
+	t.Run("an unknown name is refused", func(t *testing.T) {
+		if _, err := service.Selected(f, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+			t.Errorf("err = %v", err)
+		}
+	})
+}

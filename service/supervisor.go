@@ -348,7 +348,9 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 			v.st.LastExitCode = nil
 		}
 		v.st.LastError = ""
-		if err != nil && code < 0 {
+		// 125: the engine could not run the container at all (no such
+		// image, bad flag); say why rather than just the code.
+		if err != nil && (code < 0 || code == 125) {
 			v.st.LastError = err.Error()
 		}
 		if !v.want {
