@@ -75,16 +75,22 @@ type rlimit struct {
 	Value    uint64 `json:"value"`
 }
 
-// IsInit reports whether this process was started as a sandbox's init.
+// IsInit reports whether this process was started as a sandbox's init
+// (or as the cgroup-joining helper of the nspawn sandbox).
 // cmd/berth's main checks it first thing:
 //
 //	if builtin.IsInit() { builtin.Init() }
-func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == initArg }
+func IsInit() bool {
+	return len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == cgroupExecArg)
+}
 
 // Init runs the sandbox's init and exits the process with the program's
 // exit status; it never returns. It must be called before anything else
 // in main (it relies on a fresh process inside the new namespaces).
 func Init() {
+	if os.Args[1] == cgroupExecArg {
+		os.Exit(cgroupExec())
+	}
 	runtime.LockOSThread() // credentials, seccomp and the fork stay on this thread
 	os.Exit(runInit())
 }

@@ -1,0 +1,389 @@
+package nspawn
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/proc"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/internal/cgroups"
+)
+
+// Name is the sandbox kind.
+const Name = "nspawn"
+
+// Limits are the resource limits of one run; a zero field means none.
+type Limits = cgroups.Limits
+
+// Config is the nspawn sandbox's part of berth.yaml (under `nspawn:`).
+type Config struct {
+	// Binary is systemd-nspawn, a name on PATH or a path.
+	Binary string `yaml:"binary" json:"binary"`
+	// Sudo, when set (e.g. "sudo"), is put before the nspawn command, for
+	// a berth that does not run as root (passwordless sudo for
+	// systemd-nspawn needed, as with Docspell).
+	Sudo string `yaml:"sudo" json:"sudo"`
+	// ExtraArgs go before --setenv and the program, untouched.
+	ExtraArgs []string `yaml:"extraArgs" json:"extraArgs"`
+	// Wait is a pause after each run while machined unregisters the
+	// container (Docspell's container-wait); used only when registering.
+	Wait time.Duration `yaml:"wait" json:"wait"`
+	// ReadOnly are the host paths bound read-only (those missing are
+	// skipped). Docspell binds /bin, /usr/bin and /nix/store, which is
+	// enough on NixOS; other distributions need their libraries too.
+	ReadOnly []string `yaml:"readOnly" json:"readOnly"`
+
+	// Limits are set from the sandbox's limits, not from nspawn's section.
+	Limits Limits `yaml:"-" json:"-"`
+	// InitPath is the berth binary used to join cgroup v1 groups before
+	// nspawn starts; "" means this binary, which must call builtin.Init.
+	InitPath string `yaml:"-" json:"-"`
+	// Logger receives notes (e.g. cgroups unavailable).
+	Logger *slog.Logger `yaml:"-" json:"-"`
+}
+
+// DefaultConfig is what berth uses without configuration.
+func DefaultConfig() Config {
+	return Config{
+		Binary: "systemd-nspawn",
+		Wait:   100 * time.Millisecond,
+		ReadOnly: []string{"/bin", "/usr/bin", "/nix/store",
+			"/sbin", "/usr/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/share", "/etc/alternatives"},
+	}
+}
+
+// Sandbox runs programs in a systemd-nspawn container, as Docspell does.
+type Sandbox struct {
+	cfg Config
+
+	probeMu  sync.Mutex
+	probed   bool
+	probeErr error
+	warnOnce sync.Once
+}
+
+// New returns an nspawn sandbox; empty fields of cfg take their defaults.
+func New(cfg Config) *Sandbox {
+	def := DefaultConfig()
+	if cfg.Binary == "" {
+		cfg.Binary = def.Binary
+	}
+	if cfg.ReadOnly == nil {
+		cfg.ReadOnly = def.ReadOnly
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Sandbox{cfg: cfg}
+}
+
+// Name implements runner.Sandbox.
+func (s *Sandbox) Name() string { return Name }
+
+// View implements runner.Sandbox: the run's directories are at /mnt/...,
+// and ADDON_DIR and TMPDIR are relative to WORK, as in Docspell.
+func (s *Sandbox) View(runner.Invocation) runner.Paths {
+	p := runner.ContainerPaths
+	p.Relative = true
+	return p
+}
+
+// Registering tells whether nspawn can register with machined: systemd
+// is PID 1 and the system bus is there. Otherwise berth passes
+// --register=no --keep-unit.
+func Registering() bool {
+	return exists("/run/systemd/system") && exists("/run/dbus/system_bus_socket")
+}
+
+// nspawnStateDir must be a tmpfs where nspawn runs outside systemd.
+const nspawnStateDir = "/run/systemd/nspawn"
+
+// TmpfsFix is the command that prepares nspawnStateDir.
+const TmpfsFix = "mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn"
+
+// Available implements runner.Sandbox: it checks the binaries, root or
+// sudo, the tmpfs nspawn needs outside systemd, then starts one empty
+// container (once; the answer is remembered).
+func (s *Sandbox) Available(ctx context.Context) error {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	if s.probed {
+		return s.probeErr
+	}
+	err := s.check(ctx)
+	if ctx.Err() != nil {
+		return err
+	}
+	s.probed, s.probeErr = true, err
+	return err
+}
+
+func (s *Sandbox) check(ctx context.Context) error {
+	if _, err := exec.LookPath(s.cfg.Binary); err != nil {
+		return fmt.Errorf("%s not found (fix: apt-get install systemd-container, or set nspawn.binary): %w", s.cfg.Binary, err)
+	}
+	if s.cfg.Sudo != "" {
+		if _, err := exec.LookPath(s.cfg.Sudo); err != nil {
+			return fmt.Errorf("sudo binary %s not found (fix: apt-get install sudo, or unset nspawn.sudo): %w", s.cfg.Sudo, err)
+		}
+	} else if os.Geteuid() != 0 {
+		return errors.New("systemd-nspawn needs root: run berth as root, or set nspawn.sudo: sudo and allow passwordless sudo for systemd-nspawn")
+	}
+	if !Registering() && !onTmpfs(nspawnStateDir) {
+		return fmt.Errorf("without systemd as PID 1, systemd-nspawn needs a tmpfs at %s (fix: %s)", nspawnStateDir, TmpfsFix)
+	}
+	// A real container, to catch what the checks above cannot.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	inv := runner.Invocation{RunID: "probe"}
+	dir, err := os.MkdirTemp("", "berth-nspawn-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"work", "output", "cache"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	inv.WorkDir, inv.OutputDir, inv.CacheDir = filepath.Join(dir, "work"), filepath.Join(dir, "output"), filepath.Join(dir, "cache")
+	cfg := s.cfg
+	cfg.Limits, cfg.Wait = Limits{}, 0
+	w, err := New(cfg).Wrap(ctx, proc.Spec{Path: "/bin/sh", Args: []string{"-c", "echo ok"}, Dir: runner.ContainerPaths.Work}, inv)
+	if err != nil {
+		return err
+	}
+	res, err := proc.Run(ctx, w.Spec)
+	w.Finish(res)
+	if err != nil {
+		return fmt.Errorf("starting a probe container: %w", err)
+	}
+	if strings.TrimSpace(string(res.Stdout)) != "ok" {
+		return fmt.Errorf("a probe container failed (exit %d): %s", res.ExitCode, strings.Join(res.StderrTail, "; "))
+	}
+	return nil
+}
+
+// Wrap implements runner.Sandbox.
+func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocation) (runner.Wrapped, error) {
+	tmp, err := os.MkdirTemp("", "berth-nspawn-")
+	if err != nil {
+		return runner.Wrapped{}, err
+	}
+	var group *cgroups.Group
+	var extra []*os.File
+	cleanup := func() {
+		for _, f := range extra {
+			f.Close()
+		}
+		if err := group.Remove(); err != nil {
+			s.cfg.Logger.Warn("removing the run's cgroup", "sandbox", Name, "run", inv.RunID, "err", err)
+		}
+		os.RemoveAll(tmp)
+	}
+	fail := func(err error) (runner.Wrapped, error) {
+		cleanup()
+		return runner.Wrapped{}, err
+	}
+	// An OS tree for nspawn: /usr and /etc/os-release, nothing else.
+	root := filepath.Join(tmp, "root")
+	for _, d := range []string{"usr", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=berth\nNAME=\"berth addon sandbox\"\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	machine := machineName(inv)
+	ni := Invocation{
+		Machine:        machine,
+		Root:           root,
+		Work:           inv.WorkDir,
+		Output:         inv.OutputDir,
+		Cache:          inv.CacheDir,
+		PrivateNetwork: inv.Addon == nil || !inv.Addon.Options.Networking,
+		NoRegister:     !Registering(),
+		Program:        spec.Path,
+		Args:           spec.Args,
+	}
+	for _, p := range s.cfg.ReadOnly {
+		if exists(p) {
+			ni.ReadOnly = append(ni.ReadOnly, p)
+		}
+	}
+	// The contract's variables go on the command line (--setenv), as in
+	// Docspell. Operator variables may be secrets, which never go into
+	// argv: then every variable goes through a settings file (nspawn
+	// ignores the file's Environment= once --setenv is given).
+	env := append(dedupEnv(spec.Env), proc.MarkerVar+"="+marker(spec, inv))
+	ni.Env = env
+	if hasOperatorVars(spec.Env, inv.Env) {
+		ni.Env = nil
+		settings, err := settingsFile(env)
+		if err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, machine+".nspawn"), []byte(settings), 0o600); err != nil {
+			return fail(err)
+		}
+		ni.Settings = true
+	}
+
+	attr := &syscall.SysProcAttr{}
+	if !s.cfg.Limits.Zero() {
+		group, err = cgroups.New("nspawn-"+machine, s.cfg.Limits)
+		switch {
+		case errors.Is(err, cgroups.ErrUnavailable):
+			s.warnOnce.Do(func() {
+				s.cfg.Logger.Warn("cgroups unavailable, limiting the container with rlimits (no OOM reporting)", "sandbox", Name, "err", err)
+			})
+			ni.RlimitAS, ni.RlimitNproc = s.cfg.Limits.MemoryBytes, s.cfg.Limits.Pids
+		case err != nil:
+			return fail(fmt.Errorf("creating the run's cgroup: %w", err))
+		}
+	}
+	bin, args := CommandLine(s.cfg, ni)
+	w := spec
+	w.Path, w.Args = bin, args
+	w.Dir = tmp
+	if path, err := exec.LookPath(bin); err == nil {
+		w.Path = path
+	}
+	switch {
+	case group != nil && group.Version == 2:
+		fd, err := os.Open(group.Dir())
+		if err != nil {
+			return fail(err)
+		}
+		extra = append(extra, fd)
+		attr.UseCgroupFD, attr.CgroupFD = true, int(fd.Fd())
+	case group != nil:
+		procs, err := group.Procs()
+		if err != nil {
+			return fail(fmt.Errorf("opening the run's cgroup: %w", err))
+		}
+		extra = append(extra, procs...)
+		w.Path, w.Args = builtin.CgroupExec(s.cfg.InitPath, len(procs), append([]string{w.Path}, w.Args...))
+		w.ExtraFiles = procs
+	}
+	w.SysProcAttr = attr
+	var once sync.Once
+	finish := func(proc.Result) (oom bool) {
+		once.Do(func() {
+			oom = group.OOMKilled()
+			cleanup()
+			if !ni.NoRegister && s.cfg.Wait > 0 {
+				time.Sleep(s.cfg.Wait)
+			}
+		})
+		return oom
+	}
+	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish}, nil
+}
+
+// dedupEnv keeps the last value of each variable (the contract's
+// override the operator's), in the order of their last appearance.
+func dedupEnv(env []string) []string {
+	last := map[string]int{}
+	for i, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		last[k] = i
+	}
+	var out []string
+	for i, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if last[k] == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hasOperatorVars tells whether env holds a variable the operator
+// configured (and the contract did not override).
+func hasOperatorVars(env []string, operator map[string]string) bool {
+	for _, e := range dedupEnv(env) {
+		k, v, _ := strings.Cut(e, "=")
+		if ov, ok := operator[k]; ok && ov == v {
+			return true
+		}
+	}
+	return false
+}
+
+// settingsFile renders an nspawn settings file passing env. systemd's
+// quoting cannot carry every byte, so values with quotes, backslashes or
+// control characters are refused rather than mangled.
+func settingsFile(env []string) (string, error) {
+	var b strings.Builder
+	b.WriteString("[Exec]\n")
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if strings.ContainsAny(e, "\"\\'") || strings.ContainsFunc(e, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return "", fmt.Errorf("the nspawn sandbox cannot pass variable %s: its value holds a quote, a backslash or a control character", k)
+		}
+		fmt.Fprintf(&b, "Environment=\"%s\"\n", e)
+	}
+	return b.String(), nil
+}
+
+func marker(spec proc.Spec, inv runner.Invocation) string {
+	if spec.Marker != "" {
+		return spec.Marker
+	}
+	return inv.RunID
+}
+
+// machineName is unique per run and a valid machine (host) name.
+func machineName(inv runner.Invocation) string {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	id := "run"
+	if inv.Addon != nil {
+		id = inv.Addon.ID()
+	}
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, id)
+	if len(clean) > 40 {
+		clean = clean[:40]
+	}
+	return "berth-" + strings.Trim(clean, "-") + "-" + hex.EncodeToString(rnd[:])
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// onTmpfs tells whether dir (or, if missing, the closest existing
+// parent, where nspawn would create it) is on a tmpfs.
+func onTmpfs(dir string) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err == nil {
+			return st.Type == unix.TMPFS_MAGIC
+		}
+		if d == "/" {
+			return false
+		}
+	}
+}

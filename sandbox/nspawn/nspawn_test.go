@@ -1,0 +1,146 @@
+package nspawn_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/proc"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/runnertest"
+	"github.com/berth-dev/berth/runner/trivial"
+	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/nspawn"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// TestMain lets the test binary join cgroups before exec'ing nspawn, as
+// cmd/berth does.
+func TestMain(m *testing.M) {
+	if builtin.IsInit() {
+		builtin.Init()
+	}
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+func golden(t *testing.T, name string, bin string, args []string) {
+	t.Helper()
+	file := filepath.Join("testdata", name+".golden")
+	got := bin + "\n" + strings.Join(args, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("command line differs from %s:\n got: %q\nwant: %q", file, got, want)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	base := nspawn.Invocation{
+		Machine: "berth-hello-1.0-0a1b2c3d",
+		Root:    "/tmp/berth-nspawn-1/root",
+		Work:    "/var/lib/berth/work/run-1", Output: "/var/lib/berth/work/run-1-out", Cache: "/var/cache/berth/hello",
+		ReadOnly: []string{"/bin", "/usr/bin", "/nix/store"},
+		Env:      []string{"PATH=/usr/bin:/bin", "ADDON_DIR=addons/hello-1.0", "OUTPUT_DIR=/mnt/output"},
+		Program:  "/mnt/work/addons/hello-1.0/run.sh",
+		Args:     []string{"--flag", "/mnt/work/arguments/user-input"},
+	}
+	cases := []struct {
+		name   string
+		cfg    nspawn.Config
+		modify func(*nspawn.Invocation)
+	}{
+		{"pure-as-docspell", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork = true }},
+		{"pure-without-systemd", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork, i.NoRegister = true, true }},
+		{"impure-with-sudo-and-extra-args", nspawn.Config{Binary: "/usr/bin/systemd-nspawn", Sudo: "sudo", ExtraArgs: []string{"--drop-capability=all", "--no-new-privileges=yes"}}, func(*nspawn.Invocation) {}},
+		{"rlimits-and-settings", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
+			i.PrivateNetwork, i.NoRegister, i.Settings, i.RlimitAS, i.RlimitNproc = true, true, true, 1<<30, 256
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			inv := base
+			inv.ReadOnly = append([]string(nil), base.ReadOnly...)
+			c.modify(&inv)
+			bin, args := nspawn.CommandLine(c.cfg, inv)
+			golden(t, c.name, bin, args)
+		})
+	}
+}
+
+func requireNspawn(t *testing.T) *nspawn.Sandbox {
+	t.Helper()
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		t.Skip("systemd-nspawn is not installed (CI installs systemd-container)")
+	}
+	sb := nspawn.New(nspawn.Config{Limits: nspawn.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit}})
+	if err := sb.Available(context.Background()); err != nil {
+		t.Fatalf("nspawn is installed but not usable (CI runs .ci/sandbox-setup.sh): %v", err)
+	}
+	return sb
+}
+
+func TestAdversarialAddonsAreContained(t *testing.T) {
+	sb := requireNspawn(t)
+	sandboxtest.Adversarial(t, sandboxtest.Options{Sandbox: sb, EphemeralRoot: true})
+}
+
+func TestTrivialRunnerInNspawnMeetsTheContract(t *testing.T) {
+	sb := requireNspawn(t)
+	runnertest.Run(t, runnertest.Harness{
+		Runner:   trivial.New(sb),
+		Isolated: true,
+		Package:  sandboxtest.PackageScript,
+		Timeout:  3 * time.Second,
+	})
+}
+
+func TestAvailableExplainsAMissingBinary(t *testing.T) {
+	sb := nspawn.New(nspawn.Config{Binary: "/nonexistent/systemd-nspawn"})
+	err := sb.Available(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "systemd-container") {
+		t.Fatalf("Available = %v, want an error naming the package to install", err)
+	}
+}
+
+func TestOperatorVariablesStayOutOfTheCommandLine(t *testing.T) {
+	sb := nspawn.New(nspawn.Config{})
+	a := &addon.Addon{}
+	a.Meta.Name, a.Meta.Version = "secretive", "1.0"
+	inv := runner.Invocation{RunID: "secret-test", Addon: a, WorkDir: t.TempDir(), OutputDir: t.TempDir(), CacheDir: t.TempDir(),
+		Env: map[string]string{"API_TOKEN": "tok-very-secret"}}
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "echo $API_TOKEN"}, Env: runner.ContractEnv(inv, sb.View(inv))}
+	w, err := sb.Wrap(context.Background(), spec, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Finish(proc.Result{}) })
+	if strings.Contains(strings.Join(w.Spec.Args, " "), "tok-very-secret") {
+		t.Fatalf("the secret is on the command line: %q", w.Spec.Args)
+	}
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		return
+	}
+	if err := sb.Available(context.Background()); err != nil {
+		t.Fatalf("nspawn is installed but not usable: %v", err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "tok-very-secret" {
+		t.Errorf("the program did not get the variable: %q %v %q", res.Stdout, err, res.StderrTail)
+	}
+}
