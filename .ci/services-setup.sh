@@ -17,6 +17,7 @@ REG_DIR=/var/lib/berth-test-registry
 REG_ADDR=127.0.0.1:5000
 REG_USER=berth
 REG_PASSWORD=berth-test-password
+IMAGE=${BERTH_TEST_IMAGE:-berth-test/busybox:1}
 
 log() { echo "services-setup: $*" >&2; }
 
@@ -93,7 +94,7 @@ rootfs=""
 for engine in docker podman; do
 	args=()
 	[ "$engine" = podman ] && args=(--runtime "${BERTH_PODMAN_RUNTIME:-runc}")
-	if ! "$engine" "${args[@]}" image inspect berth-test/busybox:1 >/dev/null 2>&1; then
+	if ! "$engine" "${args[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then
 		if [ -z "$rootfs" ]; then
 			rootfs=$(mktemp -d)
 			mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/var/www" "$rootfs/root"
@@ -105,9 +106,9 @@ for engine in docker podman; do
 			printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
 			printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 		fi
-		log "importing berth-test/busybox:1 into $engine"
-		tar -C "$rootfs" -c . | "$engine" "${args[@]}" import - berth-test/busybox:1 >/dev/null
+		log "importing $IMAGE into $engine"
+		tar -C "$rootfs" -c . | "$engine" "${args[@]}" import - "$IMAGE" >/dev/null
 	fi
 done
 [ -n "$rootfs" ] && rm -rf "$rootfs"
-log "ready: docker, podman, registry $REG_ADDR (user $REG_USER), berth-test/busybox:1"
+log "ready: docker, podman, registry $REG_ADDR (user $REG_USER), $IMAGE"
