@@ -1,0 +1,130 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/nspawn"
+)
+
+// The sandbox kinds.
+const (
+	// KindAuto is builtin where the kernel allows it, else none.
+	KindAuto    = "auto"
+	KindNone    = "none"
+	KindNspawn  = "nspawn"
+	KindBuiltin = "builtin"
+)
+
+// Kinds lists every kind, for help texts and validation.
+var Kinds = []string{KindAuto, KindNone, KindNspawn, KindBuiltin}
+
+// Limits bound one sandboxed run (memory and pids through cgroups, or
+// rlimits where berth may not create cgroups); zero means no limit.
+type Limits struct {
+	// MemoryBytes is the memory limit; over it the run is killed and the
+	// result says it ran out of memory.
+	MemoryBytes int64 `yaml:"memory" json:"memory"`
+	// Pids bounds the processes (and threads) of a run: a fork bomb stops there.
+	Pids int64 `yaml:"pids" json:"pids"`
+	// CPUs is CPU time per period in CPUs (0.5 = half a core).
+	CPUs float64 `yaml:"cpus" json:"cpus"`
+}
+
+// Config selects and configures the sandbox.
+type Config struct {
+	// Kind is auto, none, nspawn or builtin.
+	Kind string `yaml:"sandbox" json:"sandbox"`
+	// RequireIsolation refuses to run a pure addon unisolated (the
+	// executor enforces it; it is here so that it is configured next to
+	// the sandbox).
+	RequireIsolation bool `yaml:"requireIsolation" json:"requireIsolation"`
+	// Limits apply to nspawn and builtin runs.
+	Limits Limits `yaml:"limits" json:"limits"`
+	// Nspawn configures the nspawn sandbox.
+	Nspawn nspawn.Config `yaml:"nspawn" json:"nspawn"`
+	// ReadOnly are further host paths the builtin sandbox binds read-only.
+	ReadOnly []string `yaml:"readOnly" json:"readOnly"`
+
+	// InitPath is the berth binary re-executed as the sandbox's init;
+	// empty means this binary, whose main must call builtin.Init.
+	InitPath string       `yaml:"-" json:"-"`
+	Logger   *slog.Logger `yaml:"-" json:"-"`
+}
+
+// DefaultLimits suit document-processing addons and stop runaway ones.
+func DefaultLimits() Limits {
+	return Limits{MemoryBytes: 2 << 30, Pids: 1024}
+}
+
+// DefaultConfig is what berth uses without configuration.
+func DefaultConfig() Config {
+	return Config{Kind: KindAuto, Limits: DefaultLimits(), Nspawn: nspawn.DefaultConfig()}
+}
+
+// New builds the sandbox cfg.Kind names. It does not check that the
+// sandbox works here: Available does (berth doctor shows it). KindAuto
+// needs a probe, so New resolves it with context.Background; call
+// Default to pass a context.
+func New(cfg Config) (runner.Sandbox, error) {
+	switch cfg.Kind {
+	case KindNone:
+		return runner.NoSandbox{}, nil
+	case KindNspawn:
+		n := cfg.Nspawn
+		n.Limits = cfg.Limits.internal()
+		n.InitPath = cfg.InitPath
+		n.Logger = cfg.Logger
+		return nspawn.New(n), nil
+	case KindBuiltin:
+		return builtin.New(builtin.Config{
+			Limits:   cfg.Limits.internal(),
+			ReadOnly: cfg.ReadOnly,
+			InitPath: cfg.InitPath,
+			Logger:   cfg.Logger,
+		}), nil
+	case KindAuto, "":
+		return Default(context.Background(), cfg), nil
+	}
+	return nil, fmt.Errorf("sandbox: unknown kind %q (known: auto, none, nspawn, builtin)", cfg.Kind)
+}
+
+func (l Limits) internal() builtin.Limits {
+	return builtin.Limits{MemoryBytes: l.MemoryBytes, Pids: l.Pids, CPUs: l.CPUs}
+}
+
+// Unisolated is the sandbox Default falls back to: it runs on the host
+// (as runner.NoSandbox) and says why the builtin sandbox could not be
+// used, for the run result's warning.
+type Unisolated struct {
+	runner.NoSandbox
+	// Reason is why berth runs addons unisolated here.
+	Reason string
+}
+
+// Default returns the builtin sandbox when it works on this machine
+// (one probe of a few milliseconds), else an Unisolated sandbox with
+// the reason. It never fails.
+func Default(ctx context.Context, cfg Config) runner.Sandbox {
+	cfg.Kind = KindBuiltin
+	sb, _ := New(cfg)
+	if err := sb.Available(ctx); err != nil {
+		return &Unisolated{Reason: fmt.Sprintf("the builtin sandbox is not usable here, addons run unisolated: %v", err)}
+	}
+	return sb
+}
+
+// Warning returns why sb does not isolate, for the run result: the
+// reason of an Unisolated fallback, a note for "none", or "".
+func Warning(sb runner.Sandbox) string {
+	switch s := sb.(type) {
+	case *Unisolated:
+		return s.Reason
+	case runner.NoSandbox:
+		return "sandbox: none: addons run directly on the host, unisolated"
+	}
+	return ""
+}
