@@ -33,6 +33,8 @@ type Config struct {
 	Logger     *slog.Logger
 	// OnChange, when set, is called (serialised) after every state change.
 	OnChange func(Status)
+	// OnPlan, when set, is called with the plan before it is applied.
+	OnPlan func(*Plan)
 	// PollInterval is how often a starting container is inspected until it
 	// runs. Default 50ms.
 	PollInterval time.Duration
@@ -121,6 +123,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	s.plan = plan
+	if s.cfg.OnPlan != nil {
+		s.cfg.OnPlan(plan)
+	}
 	for _, ch := range plan.Changes {
 		switch ch.Action {
 		case Remove:

@@ -122,6 +122,7 @@ dependency order, restarting with backoff, until SIGINT/SIGTERM or
 			sup, err := service.New(service.Config{
 				Spec: sf, Engine: f.client(sf.Backend, log), StateDir: f.dir(), Project: f.project, Names: names,
 				NoJournald: noJournald, Logger: log,
+				OnPlan:     func(p *service.Plan) { printPlan(out, p) },
 				OnChange: func(st service.Status) {
 					fmt.Fprintf(out, "%s %-20s %-8s %s\n", time.Now().Format(time.TimeOnly), st.Name, st.State, statusDetail(st))
 				},
@@ -130,11 +131,7 @@ dependency order, restarting with backoff, until SIGINT/SIGTERM or
 				return &exitError{exitBadInput, err}
 			}
 			fmt.Fprintf(out, "berth: supervising %s (state in %s); Ctrl-C stops everything\n", sf.Path, f.dir())
-			err = sup.Run(cmd.Context())
-			if p := sup.Plan(); p != nil && f.verbose {
-				printPlan(out, p)
-			}
-			return err
+			return sup.Run(cmd.Context())
 		},
 	}
 }
