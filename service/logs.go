@@ -65,3 +65,11 @@ func (l *serviceLog) lastLines() []string {
 }
 
 func (l *serviceLog) Close() error { return l.f.Close() }
+
+// JournaldRunning reports whether journald listens on this host. Where it
+// does not, callers set Config.NoJournald so that containers declared with
+// NixOS's default log-driver journald use the engine's default instead.
+func JournaldRunning() bool {
+	_, err := os.Stat("/run/systemd/journal/socket")
+	return err == nil
+}

@@ -90,12 +90,6 @@ func servicesLogger(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// journaldRunning reports whether journald listens on this host.
-func journaldRunning() bool {
-	_, err := os.Stat("/run/systemd/journal/socket")
-	return err == nil
-}
-
 func newServicesUpCmd(f *servicesFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "up [NAME...]",
@@ -109,7 +103,7 @@ dependency order, restarting with backoff, until SIGINT/SIGTERM or
 				return err
 			}
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
-			noJournald := !journaldRunning()
+			noJournald := !service.JournaldRunning()
 			if noJournald {
 				for _, n := range sf.Names() {
 					if sf.Containers[n].LogDriver == "journald" {
