@@ -82,17 +82,26 @@ containers:
 }
 
 func TestUpAdoptsAnUnchangedRunningContainer(t *testing.T) {
-	eng := enginetest.RequireDocker(t)
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			testAdopt(t, require(t))
+		})
+	}
+}
+
+func testAdopt(t *testing.T, eng *engine.Client) {
 	s := newStack(t, eng, `
-backend: docker
+backend: {{BACKEND}}
 containers:
   {{P}}kept: {image: "{{IMG}}", cmd: `+loop+`, stopTimeout: 2s}
 `)
 	name := s.p + "kept"
 	c := s.file.Containers[name]
 	// Start it the way a previous supervisor would have, then detach.
-	args := spec.RunArgs(name, c, spec.RunOptions{Backend: "docker", NoJournald: true, Labels: map[string]string{
-		service.LabelProject: s.project, service.LabelService: name, service.LabelHash: spec.Hash("docker", name, c)}})
+	backend := eng.Flavor()
+	args := spec.RunArgs(name, c, spec.RunOptions{Backend: backend, NoJournald: true, Labels: map[string]string{
+		service.LabelProject: s.project, service.LabelService: name, service.LabelHash: spec.Hash(backend, name, c)}})
 	for i, a := range args {
 		if a == "run" {
 			args = append(args[:i+1], append([]string{"-d"}, args[i+1:]...)...)
