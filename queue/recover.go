@@ -1,0 +1,47 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/store"
+)
+
+// Recover hands every run left running by a node whose last heartbeat is
+// older than deadline to a new job, so that it ends on a live node: the
+// handler sees that the run was interrupted (its state is still running)
+// and re-runs it or fails it. The dead node's job stays in river until
+// river's rescuer finds it; by then the run is carried by the new job and
+// the old one ends without doing anything. It returns how many runs it
+// adopted.
+func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.Run) int, deadline time.Time) (int, error) {
+	orphans, err := st.Orphans(ctx, nil, q.cfg.NodeID, deadline)
+	if err != nil {
+		return 0, fmt.Errorf("looking for orphaned runs: %w", err)
+	}
+	n := 0
+	for _, o := range orphans {
+		err := q.db.InTx(ctx, func(tx *store.Tx) error {
+			ok, err := st.AdoptOrphan(ctx, tx, o, q.cfg.NodeID)
+			if err != nil || !ok {
+				return err
+			}
+			r, err := st.GetRun(ctx, tx, o.ID)
+			if err != nil {
+				return err
+			}
+			id, err := q.EnqueueRun(ctx, tx, o.ID, steps(r), time.Time{})
+			if err != nil {
+				return err
+			}
+			n++
+			q.cfg.Logger.Warn("recovering a run whose node stopped", "run", o.ID, "node", o.Node, "job", id)
+			return st.SetRunJob(ctx, tx, o.ID, id)
+		})
+		if err != nil {
+			return n, fmt.Errorf("recovering run %s: %w", o.ID, err)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,409 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/store"
+)
+
+// addonView is an installed addon as the API shows it.
+type addonView struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	Description   string    `json:"description,omitempty"`
+	Source        string    `json:"source"`
+	Hash          string    `json:"hash"`
+	Triggers      []string  `json:"triggers"`
+	Runners       []string  `json:"runners"`
+	Usable        []string  `json:"usableRunners"`
+	Pure          bool      `json:"pure"`
+	Networking    bool      `json:"networking"`
+	CollectOutput bool      `json:"collectOutput"`
+	InstalledAt   time.Time `json:"installedAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+}
+
+// addonInfo is what is stored in store.Addon.Info.
+type addonInfo struct {
+	Description   string   `json:"description,omitempty"`
+	Triggers      []string `json:"triggers"`
+	Runners       []string `json:"runners"`
+	Usable        []string `json:"usableRunners"`
+	Networking    bool     `json:"networking"`
+	CollectOutput bool     `json:"collectOutput"`
+}
+
+func viewAddon(a store.Addon) addonView {
+	var info addonInfo
+	_ = json.Unmarshal(a.Info, &info)
+	return addonView{
+		ID: a.ID, Name: a.Name, Version: a.Version, Description: info.Description, Source: a.Source, Hash: a.Hash,
+		Triggers: nonNil(info.Triggers), Runners: nonNil(info.Runners), Usable: nonNil(info.Usable), Pure: a.Pure,
+		Networking: info.Networking, CollectOutput: info.CollectOutput, InstalledAt: a.Created, UpdatedAt: a.Updated,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// installRequest is the JSON body of POST and PUT /v1/addons.
+type installRequest struct {
+	URL  string `json:"url,omitempty"`
+	Path string `json:"path,omitempty"`
+}
+
+// source is where an addon is fetched from: a URL, a path, or an
+// uploaded zip saved in a temporary file.
+type source struct {
+	display string // stored as the addon's source
+	fetch   string // what addon.Fetch gets
+	cleanup func()
+}
+
+// readSource reads the body of an install or update: JSON with url or
+// path, or a multipart form whose "file" part is a zip. A nil source with
+// no error means an empty body.
+func (s *Server) readSource(w http.ResponseWriter, r *http.Request) (*source, error) {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case mt == "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, int64(s.set.MaxBody))
+		mr, err := multipartReader(r, params)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return nil, errf(http.StatusBadRequest, codeBadRequest, `the form has no "file" part holding the addon zip`)
+			}
+			if err != nil {
+				return nil, bodyError(err)
+			}
+			if part.FormName() != "file" {
+				continue
+			}
+			f, err := os.CreateTemp(s.tmpDir(), "upload-*.zip")
+			if err != nil {
+				return nil, err
+			}
+			cleanup := func() { os.Remove(f.Name()) }
+			_, err = io.Copy(f, part)
+			f.Close()
+			if err != nil {
+				cleanup()
+				return nil, bodyError(err)
+			}
+			return &source{display: "upload", fetch: f.Name(), cleanup: cleanup}, nil
+		}
+	case r.ContentLength == 0 && r.Header.Get("Content-Type") == "":
+		return nil, nil
+	}
+	var req installRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case req.URL != "" && req.Path != "":
+		return nil, errf(http.StatusBadRequest, codeInvalid, "give url or path, not both")
+	case req.URL != "":
+		if err := s.checkURL(req.URL); err != nil {
+			return nil, err
+		}
+		return &source{display: req.URL, fetch: req.URL, cleanup: func() {}}, nil
+	case req.Path != "":
+		if !s.set.AllowPath {
+			return nil, errf(http.StatusForbidden, codeForbidden, "installing from a path on the server is disabled (serve.allow-path)")
+		}
+		if !filepath.IsAbs(req.Path) {
+			return nil, errf(http.StatusBadRequest, codeInvalid, "path %q must be absolute", req.Path)
+		}
+		return &source{display: req.Path, fetch: req.Path, cleanup: func() {}}, nil
+	}
+	return nil, errf(http.StatusBadRequest, codeInvalid, `give "url" (a zip URL), "path" (a directory on the server) or upload a zip as the multipart part "file"`)
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return errf(http.StatusBadRequest, codeBadRequest, "reading the request body: %v", err)
+}
+
+// checkURL applies url-allow and url-deny, as Docspell's restserver does.
+func (s *Server) checkURL(u string) error {
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return errf(http.StatusBadRequest, codeInvalid, "url %q: only http and https URLs are fetched", u)
+	}
+	for _, p := range s.set.URLDeny {
+		if globMatch(p, u) {
+			return errf(http.StatusForbidden, codeForbidden, "url %q matches the deny pattern %q (serve.url-deny)", u, p)
+		}
+	}
+	for _, p := range s.set.URLAllow {
+		if globMatch(p, u) {
+			return nil
+		}
+	}
+	return errf(http.StatusForbidden, codeForbidden, "url %q matches no allow pattern (serve.url-allow)", u)
+}
+
+// globMatch matches s against a pattern where '*' stands for any text.
+func globMatch(pattern, s string) bool {
+	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$"
+	ok, _ := regexp.MatchString(re, s)
+	return ok
+}
+
+// fetchAddon fetches, validates and keeps an addon's files under the data
+// dir; it returns the record to store (without id or times).
+func (s *Server) fetchAddon(ctx context.Context, src *source) (store.Addon, error) {
+	dir, cleanup, err := addon.Fetch(ctx, src.fetch, s.tmpDir(), berth.UnpackLimits(s.cfg))
+	if err != nil {
+		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%v", err)
+	}
+	defer cleanup()
+	a, err := addon.Load(dir)
+	if err != nil {
+		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%v", err)
+	}
+	if !a.Options.Networking && !a.Options.CollectOutput {
+		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%s: options: networking false and collectOutput false together can do nothing useful", filepath.Base(a.File))
+	}
+	if !a.Pure() && !s.set.AllowImpure {
+		return store.Addon{}, errf(http.StatusForbidden, codeForbidden, "%s is impure (networking or no collected output) and serve.allow-impure is false", a.ID())
+	}
+	usable, err := runner.Select(ctx, a, s.cfg.Runners, s.runners)
+	if err != nil {
+		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeNoRunner, "%v", err)
+	}
+	hash, err := addon.ContentHash(dir)
+	if err != nil {
+		return store.Addon{}, err
+	}
+	info := addonInfo{Description: strings.TrimSpace(a.Meta.Description), Runners: a.Runners(), Networking: a.Options.Networking, CollectOutput: a.Options.CollectOutput}
+	for _, t := range a.Triggers {
+		info.Triggers = append(info.Triggers, string(t))
+	}
+	for _, r := range usable {
+		info.Usable = append(info.Usable, r.Name())
+	}
+	infoJSON, _ := json.Marshal(info)
+	return store.Addon{Name: a.Meta.Name, Version: a.Meta.Version, Source: src.display, Hash: hash, Pure: a.Pure(), Info: infoJSON, Dir: dir}, nil
+}
+
+// keep copies the fetched files to addons/<id>/<hash>, where runs find
+// them; an existing copy of the same content is reused.
+func (s *Server) keep(rec *store.Addon) error {
+	dst := filepath.Join(s.addonsDir(), rec.ID, rec.Hash)
+	if _, err := os.Stat(dst); err == nil {
+		rec.Dir = dst
+		return nil
+	}
+	tmp := dst + ".tmp-" + randomID(4)
+	if err := copyTree(rec.Dir, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("keeping the addon files: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("keeping the addon files: %w", err)
+	}
+	rec.Dir = dst
+	return nil
+}
+
+func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
+	src, err := s.readSource(w, r)
+	if err != nil {
+		return err
+	}
+	if src == nil {
+		return errf(http.StatusBadRequest, codeInvalid, `give "url", "path" or upload a zip`)
+	}
+	defer src.cleanup()
+	rec, err := s.fetchAddon(r.Context(), src)
+	if err != nil {
+		return err
+	}
+	existing, err := s.st.ListAddons(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	for _, e := range existing {
+		if e.Name == rec.Name && e.Version == rec.Version {
+			return errf(http.StatusConflict, codeConflict, "%s-%s is installed already as %s: update it with PUT /v1/addons/%s", rec.Name, rec.Version, e.ID, e.ID)
+		}
+	}
+	rec.ID = newID("ad_")
+	rec.Created = time.Now()
+	rec.Updated = rec.Created
+	if err := s.keep(&rec); err != nil {
+		return err
+	}
+	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
+		return err
+	}
+	s.log.Info("addon installed", "addon", rec.Name+"-"+rec.Version, "id", rec.ID, "source", redactURL(rec.Source))
+	writeJSON(w, http.StatusCreated, viewAddon(rec))
+	return nil
+}
+
+// updateAddon fetches the addon again, from the body's source or the
+// stored one. Unlike Docspell, a changed zip is stored even when name and
+// version did not change: the content hash decides.
+func (s *Server) updateAddon(w http.ResponseWriter, r *http.Request) error {
+	old, err := s.st.GetAddon(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	src, err := s.readSource(w, r)
+	if err != nil {
+		return err
+	}
+	if src == nil {
+		if old.Source == "upload" {
+			return errf(http.StatusBadRequest, codeInvalid, "addon %s was uploaded: upload the new zip", old.ID)
+		}
+		src = &source{display: old.Source, fetch: old.Source, cleanup: func() {}}
+		if strings.HasPrefix(old.Source, "http") {
+			if err := s.checkURL(old.Source); err != nil {
+				return err
+			}
+		}
+	}
+	defer src.cleanup()
+	rec, err := s.fetchAddon(r.Context(), src)
+	if err != nil {
+		return err
+	}
+	rec.ID, rec.Created, rec.Updated = old.ID, old.Created, time.Now()
+	if err := s.keep(&rec); err != nil {
+		return err
+	}
+	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
+		return err
+	}
+	s.log.Info("addon updated", "addon", rec.Name+"-"+rec.Version, "id", rec.ID, "changed", rec.Hash != old.Hash)
+	writeJSON(w, http.StatusOK, viewAddon(rec))
+	return nil
+}
+
+func (s *Server) listAddons(w http.ResponseWriter, r *http.Request) error {
+	as, err := s.st.ListAddons(r.Context(), nil)
+	if err != nil {
+		return err
+	}
+	out := make([]addonView, 0, len(as))
+	for _, a := range as {
+		out = append(out, viewAddon(a))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"addons": out})
+	return nil
+}
+
+func (s *Server) getAddon(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.st.GetAddon(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewAddon(a))
+	return nil
+}
+
+// deleteAddon removes an addon no run configuration uses. Its files stay
+// until no queued run needs them: runs hold the directory they were
+// created with, so they are removed only with the data dir's tmp sweep.
+func (s *Server) deleteAddon(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.st.GetAddon(r.Context(), nil, id); err != nil {
+		return err
+	}
+	users, err := s.st.ConfigsUsingAddon(r.Context(), nil, id)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return errf(http.StatusConflict, codeAddonInUse, "addon %s is used by run configurations %s: remove it from them first", id, strings.Join(users, ", "))
+	}
+	if err := s.st.DeleteAddon(r.Context(), nil, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// copyTree copies the regular files, directories and symlinks of src to
+// dst, keeping modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case info.Mode().IsRegular():
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm())
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(out, in); err != nil {
+				out.Close()
+				return err
+			}
+			return out.Close()
+		}
+		return nil
+	})
+}
+
+// redactURL drops a URL's user info before logging it.
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i > 0 && strings.Contains(s[:i], "://") {
+		scheme, _, _ := strings.Cut(s, "://")
+		return scheme + "://…" + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,403 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/store"
+)
+
+// runView is a run as the API shows it.
+type runView struct {
+	ID          string           `json:"id"`
+	ConfigID    string           `json:"configId,omitempty"`
+	Trigger     string           `json:"trigger"`
+	State       string           `json:"state"`
+	Attempts    int              `json:"attempts"`
+	MaxAttempts int              `json:"maxAttempts"`
+	Pure        bool             `json:"pure"`
+	Addons      []runAddon       `json:"addons"`
+	Error       string           `json:"error,omitempty"`
+	Result      *executor.Result `json:"result,omitempty"`
+	// Output is the combined output, only for a succeeded run.
+	Output      any        `json:"output,omitempty"`
+	OutputFiles []string   `json:"outputFiles,omitempty"`
+	Logs        *runLogs   `json:"logs,omitempty"`
+	Node        string     `json:"node,omitempty"`
+	Webhook     string     `json:"webhookState,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	StartedAt   *time.Time `json:"startedAt,omitempty"`
+	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
+}
+
+type runAddon struct {
+	AddonID string `json:"addonId"`
+	Name    string `json:"name"`
+	Args    string `json:"args"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (s *Server) viewRun(r store.Run, withLogs bool) runView {
+	v := runView{
+		ID: r.ID, ConfigID: r.ConfigID, Trigger: r.Trigger, State: r.State, Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
+		Pure: r.Pure, Error: r.Error, Node: r.Node, Webhook: r.WebhookState, CreatedAt: r.Created,
+		StartedAt: timePtr(r.Started), FinishedAt: timePtr(r.Finished), Addons: []runAddon{},
+	}
+	var sp runSpec
+	_ = json.Unmarshal(r.Spec, &sp)
+	for _, st := range sp.Steps {
+		v.Addons = append(v.Addons, runAddon{AddonID: st.AddonID, Name: st.Name, Args: st.Args})
+	}
+	if len(r.Result) > 0 {
+		var res executor.Result
+		if json.Unmarshal(r.Result, &res) == nil {
+			res.OutputDir = "" // a path on the server, not the host's business
+			v.Result = &res
+			if r.State == store.Succeeded {
+				v.Output = res.Output
+				v.OutputFiles = res.OutputFiles
+			}
+		}
+	}
+	if withLogs && len(r.Logs) > 0 {
+		var l runLogs
+		if json.Unmarshal(r.Logs, &l) == nil {
+			v.Logs = &l
+		}
+	}
+	return v
+}
+
+// runRequest is the body of POST /v1/runs: a configuration by id, or an
+// ad hoc chain (addonId+args, or addons), with optional item data.
+type runRequest struct {
+	ConfigID string          `json:"configId,omitempty"`
+	AddonID  string          `json:"addonId,omitempty"`
+	Args     string          `json:"args,omitempty"`
+	Addons   []configAddon   `json:"addons,omitempty"`
+	Trigger  string          `json:"trigger,omitempty"`
+	Item     json.RawMessage `json:"item,omitempty"`
+	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
+	Webhook  string          `json:"webhook,omitempty"`
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
+	var req runRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkObject("item", req.Item); err != nil {
+		return err
+	}
+	if err := checkObject("itemArgs", req.ItemArgs); err != nil {
+		return err
+	}
+	var item *itemInput
+	if req.Item != nil || req.ItemArgs != nil {
+		item = &itemInput{Data: req.Item, Args: req.ItemArgs}
+	}
+	trigger := cmpOr(req.Trigger, "manual")
+	var run store.Run
+	var err error
+	switch {
+	case req.ConfigID != "" && (req.AddonID != "" || len(req.Addons) > 0):
+		return errf(http.StatusBadRequest, codeInvalid, "give configId or addons, not both")
+	case req.ConfigID != "":
+		rc, err := s.st.GetRunConfig(r.Context(), nil, req.ConfigID)
+		if err != nil {
+			return err
+		}
+		c, err := decodeConfig(rc)
+		if err != nil {
+			return err
+		}
+		run, err = s.enqueue(r.Context(), newID("run_"), c.ID, trigger, c.Addons, cmpOr(req.Webhook, c.Webhook), item)
+		if err != nil {
+			return err
+		}
+	default:
+		addons := req.Addons
+		if req.AddonID != "" {
+			if len(addons) > 0 {
+				return errf(http.StatusBadRequest, codeInvalid, "give addonId or addons, not both")
+			}
+			addons = []configAddon{{AddonID: req.AddonID, Args: req.Args}}
+		}
+		if len(addons) == 0 {
+			return errf(http.StatusBadRequest, codeInvalid, "give configId, addonId or addons")
+		}
+		run, err = s.enqueue(r.Context(), newID("run_"), "", trigger, addons, req.Webhook, item)
+		if err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Location", "/v1/runs/"+run.ID)
+	writeJSON(w, http.StatusAccepted, s.viewRun(run, false))
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func checkObject(field string, raw json.RawMessage) error {
+	if raw == nil {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return errf(http.StatusBadRequest, codeInvalid, "%s: must be a JSON object", field)
+	}
+	return nil
+}
+
+// eventRequest is the body (or the "event" part) of POST /v1/events.
+type eventRequest struct {
+	Trigger  string          `json:"trigger"`
+	Item     json.RawMessage `json:"item,omitempty"`
+	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
+}
+
+// sendEvent queues a run of every enabled configuration with the
+// event's trigger. Files come as multipart parts named "original" or
+// "pdf" beside a JSON part named "event".
+func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
+	var ev eventRequest
+	var inputDir string
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, int64(s.set.MaxBody))
+		var err error
+		ev, inputDir, err = s.readEventForm(r, params)
+		if err != nil {
+			if inputDir != "" {
+				os.RemoveAll(inputDir)
+			}
+			return err
+		}
+	} else if err := s.decodeJSON(w, r, &ev); err != nil {
+		return err
+	}
+	t, err := addon.ParseTrigger(ev.Trigger)
+	if err != nil {
+		return errf(http.StatusBadRequest, codeInvalid, "trigger: unknown trigger %q (known: %s)", ev.Trigger, triggerList())
+	}
+	if err := checkObject("item", ev.Item); err != nil {
+		return err
+	}
+	if err := checkObject("itemArgs", ev.ItemArgs); err != nil {
+		return err
+	}
+	rcs, err := s.st.ListRunConfigs(r.Context(), nil, string(t))
+	if err != nil {
+		return err
+	}
+	runs := []runView{}
+	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir}
+	for _, rc := range rcs {
+		c, err := decodeConfig(rc)
+		if err != nil {
+			return err
+		}
+		run, err := s.enqueue(r.Context(), newID("run_"), c.ID, string(t), c.Addons, c.Webhook, item)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, s.viewRun(run, false))
+	}
+	if len(runs) == 0 && inputDir != "" {
+		os.RemoveAll(inputDir)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"runs": runs})
+	return nil
+}
+
+func multipartReader(r *http.Request, params map[string]string) (*multipart.Reader, error) {
+	if params["boundary"] == "" {
+		return nil, errf(http.StatusBadRequest, codeBadRequest, "multipart/form-data without a boundary")
+	}
+	return multipart.NewReader(r.Body, params["boundary"]), nil
+}
+
+func (s *Server) readEventForm(r *http.Request, params map[string]string) (eventRequest, string, error) {
+	var ev eventRequest
+	mr, err := multipartReader(r, params)
+	if err != nil {
+		return ev, "", err
+	}
+	dir := filepath.Join(s.dataDir, "events", newID("ev_"))
+	gotEvent := false
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return ev, dir, bodyError(err)
+		}
+		switch part.FormName() {
+		case "event":
+			if err := decodeJSONFrom(part, &ev); err != nil {
+				return ev, dir, err
+			}
+			gotEvent = true
+		case "original", "pdf":
+			name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
+			if name == "" || name == "." || name == "/" || name == ".." {
+				return ev, dir, errf(http.StatusBadRequest, codeInvalid, "part %q needs a file name", part.FormName())
+			}
+			sub := map[string]string{"original": "originals", "pdf": "pdfs"}[part.FormName()]
+			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+				return ev, dir, err
+			}
+			f, err := os.Create(filepath.Join(dir, sub, name))
+			if err != nil {
+				return ev, dir, err
+			}
+			_, err = io.Copy(f, part)
+			f.Close()
+			if err != nil {
+				return ev, dir, bodyError(err)
+			}
+		default:
+			return ev, dir, errf(http.StatusBadRequest, codeInvalid, "unknown form part %q (expected event, original, pdf)", part.FormName())
+		}
+	}
+	if !gotEvent {
+		return ev, dir, errf(http.StatusBadRequest, codeInvalid, `the form has no "event" part with the event JSON`)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		dir = ""
+	}
+	return ev, dir, nil
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.viewRun(run, true))
+	return nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := store.RunFilter{State: q.Get("state"), ConfigID: q.Get("config")}
+	if f.State != "" && f.State != store.Queued && f.State != store.Running && !store.Final(f.State) {
+		return errf(http.StatusBadRequest, codeInvalid, "state: %q is not one of queued, running, succeeded, failed, cancelled", f.State)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return errf(http.StatusBadRequest, codeInvalid, "limit: want a number from 1 to 1000")
+		}
+		f.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return errf(http.StatusBadRequest, codeInvalid, "before: want an RFC 3339 time")
+		}
+		f.Before = t
+	}
+	runs, err := s.st.ListRuns(r.Context(), nil, f)
+	if err != nil {
+		return err
+	}
+	out := make([]runView, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, s.viewRun(run, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	return nil
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	now, err := s.st.RequestCancel(r.Context(), nil, id, time.Now())
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRun(r.Context(), nil, id)
+	if err != nil {
+		return err
+	}
+	if now {
+		if err := s.q.CancelJob(r.Context(), run.JobID); err != nil {
+			s.log.Warn("cancelling the queue job", "run", id, "err", err)
+		}
+		s.metrics.finished(run, store.Outcome{State: store.Cancelled}, nil)
+	}
+	writeJSON(w, http.StatusAccepted, s.viewRun(run, false))
+	return nil
+}
+
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	l := runLogs{Lines: []string{}}
+	if len(run.Logs) > 0 {
+		_ = json.Unmarshal(run.Logs, &l)
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+// runFile serves an output file of a succeeded run; os.Root keeps the
+// path inside the run's output directory.
+func (s *Server) runFile(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if run.State != store.Succeeded {
+		return errf(http.StatusNotFound, codeNotFound, "run %s is %s: only a succeeded run has output files", run.ID, run.State)
+	}
+	name, err := url.PathUnescape(r.PathValue("path"))
+	if err != nil || name == "" {
+		return errf(http.StatusBadRequest, codeInvalid, "bad file path")
+	}
+	root, err := os.OpenRoot(filepath.Join(s.runsDir(), run.ID, "output"))
+	if err != nil {
+		return errf(http.StatusNotFound, codeNotFound, "run %s has no output files", run.ID)
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(name))
+	if err != nil {
+		return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(name)))
+	http.ServeContent(w, r, path.Base(name), fi.ModTime(), f)
+	return nil
+}

@@ -1,0 +1,380 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/store"
+)
+
+// runSpec is a run's inputs, fixed when it is queued (store.Run.Spec):
+// the addons' files as they were then, so updates do not change queued
+// runs.
+type runSpec struct {
+	Steps    []specStep      `json:"steps"`
+	Item     json.RawMessage `json:"item,omitempty"`
+	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
+	// InputDir holds originals/ and pdfs/ uploaded with the event.
+	InputDir string `json:"inputDir,omitempty"`
+	CacheKey string `json:"cacheKey,omitempty"`
+	Webhook  string `json:"webhook,omitempty"`
+}
+
+type specStep struct {
+	AddonID string `json:"addonId"`
+	Name    string `json:"name"`
+	Dir     string `json:"dir"`
+	Args    string `json:"args"`
+	Pure    bool   `json:"pure"`
+}
+
+// itemInput is the item a run works on.
+type itemInput struct {
+	Data, Args json.RawMessage
+	InputDir   string
+}
+
+func runSteps(r store.Run) int {
+	var sp runSpec
+	_ = json.Unmarshal(r.Spec, &sp)
+	return len(sp.Steps)
+}
+
+// enqueue stores a run and queues its job in one transaction. A run with
+// the same id that exists already is returned as it is.
+func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addons []configAddon, webhook string, item *itemInput) (store.Run, error) {
+	sp := runSpec{Webhook: webhook}
+	if configID != "" {
+		sp.CacheKey = "config-" + configID
+	}
+	pure := true
+	for i, ca := range addons {
+		a, err := s.st.GetAddon(ctx, nil, ca.AddonID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Run{}, errf(http.StatusUnprocessableEntity, codeInvalid, "addons[%d].addonId: no addon %q is installed", i, ca.AddonID)
+		}
+		if err != nil {
+			return store.Run{}, err
+		}
+		sp.Steps = append(sp.Steps, specStep{AddonID: a.ID, Name: a.Name + "-" + a.Version, Dir: a.Dir, Args: ca.Args, Pure: a.Pure})
+		pure = pure && a.Pure
+	}
+	if item != nil {
+		sp.Item, sp.ItemArgs, sp.InputDir = item.Data, item.Args, item.InputDir
+	}
+	spec, err := json.Marshal(sp)
+	if err != nil {
+		return store.Run{}, err
+	}
+	maxAttempts := 1
+	if pure {
+		maxAttempts += s.set.Retries
+	}
+	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: time.Now()}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		ok, err := s.st.InsertRun(ctx, tx, run)
+		if err != nil || !ok {
+			return err
+		}
+		run.JobID, err = s.q.EnqueueRun(ctx, tx, id, len(sp.Steps), time.Time{})
+		if err != nil {
+			return err
+		}
+		return s.st.SetRunJob(ctx, tx, id, run.JobID)
+	})
+	if err != nil {
+		return store.Run{}, err
+	}
+	s.metrics.queued.Inc()
+	return run, nil
+}
+
+// Run implements queue.Handler: it executes one attempt of a run.
+func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int) error {
+	log := s.log.With("run", runID, "job", jobID)
+	exLog := s.log.With("job", jobID)
+	r, err := s.st.GetRun(ctx, nil, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("job for an unknown run: dropped")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.JobID != jobID || store.Final(r.State) {
+		// Another job carries the run now (it was recovered), or it was
+		// cancelled before it started.
+		return nil
+	}
+	if r.State == store.Running {
+		// The node that ran the last attempt stopped during it.
+		reason := fmt.Sprintf("interrupted: node %s stopped during attempt %d", r.Node, r.Attempts)
+		if !r.Pure {
+			log.Warn("not repeating an interrupted impure run", "reason", reason)
+			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + "; the chain has an impure addon, so it is not run again (its side effects may have happened)"}, nil, nil)
+		}
+		if r.Attempts >= r.MaxAttempts {
+			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + fmt.Sprintf("; no attempts left (%d of %d)", r.Attempts, r.MaxAttempts)}, nil, nil)
+		}
+		log.Warn("running an interrupted pure run again", "reason", reason)
+	}
+	if r.CancelRequested {
+		return s.finish(ctx, r, store.Outcome{State: store.Cancelled, Error: "cancelled before it started"}, nil, nil)
+	}
+	r, err = s.st.StartAttempt(ctx, nil, runID, s.nodeID, jobID, time.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.metrics.running.Inc()
+	defer s.metrics.running.Dec()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var userCancel bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchCancel(runCtx, runID, func() { userCancel = true; cancel() })
+	}()
+	logs := newLineBuffer(s.set.LogLines)
+	res, err := s.execute(runCtx, exLog, r, logs)
+	cancel()
+	wg.Wait()
+
+	var o store.Outcome
+	retry := false
+	switch {
+	case userCancel:
+		o = store.Outcome{State: store.Cancelled, Error: "cancelled by request"}
+	case ctx.Err() != nil:
+		// Shutdown (after the grace period) or the queue's time limit.
+		if r.Pure && r.Attempts < r.MaxAttempts {
+			o, retry = store.Outcome{State: store.Queued, Error: "interrupted by shutdown; it runs again"}, true
+		} else {
+			o = store.Outcome{State: store.Failed, Error: "interrupted by shutdown; the chain has an impure addon (or no attempts left), so it is not run again"}
+		}
+	case err != nil:
+		o = store.Outcome{State: store.Failed, Error: err.Error()}
+		retry = r.Pure && r.Attempts < r.MaxAttempts
+	case res.Kind == executor.Success:
+		o = store.Outcome{State: store.Succeeded}
+	default:
+		o = store.Outcome{State: store.Failed, Error: res.Error}
+		retry = r.Pure && r.Attempts < r.MaxAttempts
+	}
+	if retry && o.State == store.Failed {
+		o.State = store.Queued
+		o.Error += fmt.Sprintf(" (attempt %d of %d; retrying)", r.Attempts, r.MaxAttempts)
+	}
+	if res != nil {
+		o.Result, _ = json.Marshal(res)
+	}
+	o.Logs, _ = json.Marshal(logs.snapshot())
+	if ferr := s.finish(context.WithoutCancel(ctx), r, o, res, &attempt); ferr != nil {
+		return ferr
+	}
+	if o.State == store.Queued {
+		return fmt.Errorf("run %s: %s", runID, o.Error)
+	}
+	return nil
+}
+
+// finish records an attempt's outcome and, for a final run with a
+// webhook, queues the delivery in the same transaction.
+func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *executor.Result, _ *int) error {
+	var sp runSpec
+	_ = json.Unmarshal(r.Spec, &sp)
+	if store.Final(o.State) && sp.Webhook != "" {
+		o.WebhookState = "pending"
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.st.FinishAttempt(ctx, tx, r.ID, r.JobID, o, time.Now()); err != nil {
+			return err
+		}
+		if o.WebhookState == "pending" {
+			return s.q.EnqueueWebhook(ctx, tx, r.ID)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if store.Final(o.State) {
+		s.done.Add(1)
+		s.metrics.finished(r, o, res)
+		s.log.Info("run finished", "run", r.ID, "state", o.State, "attempts", r.Attempts, "err", o.Error)
+	}
+	return nil
+}
+
+// execute runs the chain of r through the executor.
+func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, logs *lineBuffer) (*executor.Result, error) {
+	var sp runSpec
+	if err := json.Unmarshal(r.Spec, &sp); err != nil {
+		return nil, fmt.Errorf("run %s: stored spec: %w", r.ID, err)
+	}
+	req := executor.Request{RunID: r.ID, CacheKey: sp.CacheKey}
+	for _, st := range sp.Steps {
+		a, err := addon.Load(st.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("addon %s (%s): %w", st.Name, st.AddonID, err)
+		}
+		req.Steps = append(req.Steps, executor.Step{Addon: a, UserInput: st.Args})
+	}
+	if sp.Item != nil || sp.ItemArgs != nil || sp.InputDir != "" {
+		it := &executor.Item{Data: sp.Item, Args: sp.ItemArgs}
+		if sp.InputDir != "" {
+			it.OriginalsDir = existingDir(filepath.Join(sp.InputDir, "originals"))
+			it.PdfsDir = existingDir(filepath.Join(sp.InputDir, "pdfs"))
+		}
+		req.Item = it
+	}
+	out := filepath.Join(s.runsDir(), r.ID, "output")
+	if err := os.RemoveAll(out); err != nil {
+		return nil, err
+	}
+	req.OutputDir = out
+	ex := *s.exec
+	ex.Stderr = logs
+	ex.Logger = log
+	return ex.Run(ctx, req)
+}
+
+func existingDir(p string) string {
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return p
+	}
+	return ""
+}
+
+// watchCancel calls cancel when the run's cancel flag is set, checking
+// every quarter second until ctx ends.
+func (s *Server) watchCancel(ctx context.Context, runID string, cancel func()) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if yes, err := s.st.CancelRequested(ctx, nil, runID); err == nil && yes {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// Deliver implements queue.Handler: it posts a final run to its webhook.
+func (s *Server) Deliver(ctx context.Context, runID string, attempt int) error {
+	r, err := s.st.GetRun(ctx, nil, runID)
+	if err != nil {
+		return err
+	}
+	var sp runSpec
+	_ = json.Unmarshal(r.Spec, &sp)
+	body, err := json.Marshal(s.viewRun(r, false))
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sp.Webhook, bytes.NewReader(body))
+	if err != nil {
+		_ = s.st.SetWebhookState(ctx, nil, runID, "failed: "+err.Error())
+		return nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "berth")
+	req.Header.Set("X-Berth-Run", runID)
+	req.Header.Set("X-Berth-Delivery-Attempt", fmt.Sprint(attempt))
+	resp, err := s.http.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			s.metrics.webhooks.WithLabelValues("delivered").Inc()
+			return s.st.SetWebhookState(ctx, nil, runID, "delivered")
+		}
+		err = fmt.Errorf("the webhook answered %s", resp.Status)
+	}
+	s.metrics.webhooks.WithLabelValues("retry").Inc()
+	_ = s.st.SetWebhookState(ctx, nil, runID, fmt.Sprintf("retrying (attempt %d): %v", attempt, err))
+	return err
+}
+
+// lineBuffer keeps the last max lines written to it.
+type lineBuffer struct {
+	mu      sync.Mutex
+	max     int
+	lines   []string
+	partial []byte
+	dropped int
+}
+
+func newLineBuffer(max int) *lineBuffer { return &lineBuffer{max: max} }
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.partial = append(b.partial, p...)
+	for {
+		i := bytes.IndexByte(b.partial, '\n')
+		if i < 0 {
+			break
+		}
+		b.add(string(b.partial[:i]))
+		b.partial = b.partial[i+1:]
+	}
+	if len(b.partial) > 64<<10 {
+		b.add(string(b.partial))
+		b.partial = nil
+	}
+	return len(p), nil
+}
+
+func (b *lineBuffer) add(line string) {
+	const maxLine = 4096
+	if len(line) > maxLine {
+		line = line[:maxLine] + "…"
+	}
+	b.lines = append(b.lines, strings.TrimRight(line, "\r"))
+	if len(b.lines) > b.max {
+		n := len(b.lines) - b.max
+		b.dropped += n
+		b.lines = append(b.lines[:0:0], b.lines[n:]...)
+	}
+}
+
+// runLogs is a run's captured stderr.
+type runLogs struct {
+	Lines []string `json:"lines"`
+	// Dropped counts the earlier lines left out over the cap.
+	Dropped int `json:"dropped"`
+}
+
+func (b *lineBuffer) snapshot() runLogs {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := append([]string{}, b.lines...)
+	if len(b.partial) > 0 {
+		lines = append(lines, string(b.partial))
+	}
+	return runLogs{Lines: lines, Dropped: b.dropped}
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth"
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/server/settings"
+	"github.com/berth-dev/berth/store"
+)
+
+// Server is one berth daemon node.
+type Server struct {
+	cfg    config.Config
+	set    settings.Serve
+	log    *slog.Logger
+	nodeID string
+	tokens []string
+
+	db      *store.DB
+	st      *store.Store
+	q       *queue.Queue
+	exec    *executor.Executor
+	runners map[string]runner.Runner
+	metrics *metrics
+	http    *http.Client
+
+	dataDir string
+	started time.Time
+	done    atomic.Int64
+
+	mu       sync.Mutex
+	lastFire map[string]time.Time // scheduled configs: last fire time
+}
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// NodeID names this node; empty means host name plus a random suffix.
+	NodeID string
+}
+
+// ErrTokenRequired is returned when a non-loopback address has no tokens.
+var ErrTokenRequired = errors.New("an API token is required")
+
+// New opens the database, runs migrations and builds the node. Close
+// releases what it opened when Run is not called.
+func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options) (*Server, error) {
+	if err := set.Validate(); err != nil {
+		return nil, err
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tokens, err := loadTokens(set)
+	if err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 && !set.Loopback() {
+		return nil, fmt.Errorf("%w: %s is not a loopback address; set serve.token-file or serve.tokens", ErrTokenRequired, set.Listen)
+	}
+	nodeID := opt.NodeID
+	if nodeID == "" {
+		host, _ := os.Hostname()
+		nodeID = host + "-" + randomID(4)
+	}
+	s := &Server{
+		cfg: cfg, set: set, log: log.With("node", nodeID), nodeID: nodeID, tokens: tokens,
+		dataDir: cfg.DataDir, started: time.Now(), lastFire: map[string]time.Time{},
+		http: &http.Client{Timeout: 30 * time.Second},
+	}
+	for _, d := range []string{s.addonsDir(), s.runsDir(), s.tmpDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	s.db, err = store.Open(ctx, set.DatabaseURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.st = store.New(s.db)
+	if err := s.st.Migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	s.q, err = queue.New(ctx, s.st, queue.Config{
+		NodeID:       nodeID,
+		Concurrency:  set.Concurrency,
+		RunTimeout:   cfg.RunTimeout.Std(),
+		PollInterval: set.PollInterval.Std(),
+		RetryDelay:   queue.Backoff(set.RetryBackoff.Std(), time.Hour),
+		WebhookDelay: queue.Backoff(min(set.RetryBackoff.Std(), time.Second), 10*time.Minute),
+		Logger:       s.log,
+	}, s)
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.exec = berth.NewExecutor(ctx, cfg, berth.Options{Logger: s.log})
+	s.runners = berth.Runners(ctx, cfg)
+	s.metrics = newMetrics(s)
+	return s, nil
+}
+
+// Close releases the database.
+func (s *Server) Close() { s.db.Close() }
+
+// NodeID returns this node's name.
+func (s *Server) NodeID() string { return s.nodeID }
+
+func (s *Server) addonsDir() string { return filepath.Join(s.dataDir, "addons") }
+func (s *Server) runsDir() string   { return filepath.Join(s.dataDir, "runs") }
+func (s *Server) tmpDir() string    { return filepath.Join(s.dataDir, "tmp") }
+
+// Serve serves the API on ln (or a new listener on the configured address
+// when ln is nil) and works jobs until ctx is cancelled, then shuts down
+// gracefully: no new jobs, running ones get the grace period, then are
+// cancelled. It closes the database before returning.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.Close()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.set.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", s.set.Listen, err)
+		}
+	}
+	if err := s.heartbeat(ctx); err != nil {
+		return err
+	}
+	// With SQLite this process holds the file lock: whatever another
+	// process left running is orphaned now.
+	deadline := time.Now().Add(-s.set.NodeTimeout.Std())
+	if s.db.Dialect == store.SQLite {
+		deadline = time.Now().Add(time.Hour)
+	}
+	if _, err := s.q.Recover(ctx, s.st, runSteps, deadline); err != nil {
+		return err
+	}
+	if err := s.q.Start(ctx); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.loop(bgCtx, s.set.NodeTimeout.Std()/5, s.tick) }()
+	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("serving", "listen", ln.Addr().String(), "database", string(s.db.Dialect), "concurrency", s.set.Concurrency)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down", "grace", s.set.ShutdownGrace.Std())
+	shCtx, cancel := context.WithTimeout(context.Background(), s.set.ShutdownGrace.Std())
+	defer cancel()
+	_ = srv.Shutdown(shCtx)
+	qerr := s.q.Stop(shCtx)
+	stopBG()
+	wg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	if qerr != nil {
+		return fmt.Errorf("stopping the job queue: %w", qerr)
+	}
+	return nil
+}
+
+func (s *Server) loop(ctx context.Context, every time.Duration, fn func(context.Context) error) {
+	t := time.NewTicker(max(every, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("background task failed", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) heartbeat(ctx context.Context) error {
+	if err := s.st.Heartbeat(ctx, nil, s.nodeID, s.started, time.Now(), s.done.Load()); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// tick sends the heartbeat and adopts the runs of nodes that stopped.
+func (s *Server) tick(ctx context.Context) error {
+	if err := s.heartbeat(ctx); err != nil {
+		return err
+	}
+	_, err := s.q.Recover(ctx, s.st, runSteps, time.Now().Add(-s.set.NodeTimeout.Std()))
+	return err
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newID(prefix string) string { return prefix + randomID(8) }

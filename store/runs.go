@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Run states.
+const (
+	Queued    = "queued"
+	Running   = "running"
+	Succeeded = "succeeded"
+	Failed    = "failed"
+	Cancelled = "cancelled"
+)
+
+// Final reports whether a run in state will not change any more.
+func Final(state string) bool {
+	return state == Succeeded || state == Failed || state == Cancelled
+}
+
+// Run is one execution of a chain of addons, with every attempt.
+type Run struct {
+	ID       string
+	ConfigID string
+	Trigger  string
+	State    string
+	// Attempts counts started attempts; MaxAttempts bounds them.
+	Attempts, MaxAttempts int
+	Pure                  bool
+	// Spec is the run's inputs as JSON (the server's shape).
+	Spec []byte
+	// Node is the node running it (or that last ran it), JobID the queue
+	// job that currently carries it.
+	Node  string
+	JobID int64
+	Error string
+	// Result (JSON) and Logs (JSON) are those of the last attempt.
+	Result, Logs     []byte
+	CancelRequested  bool
+	WebhookState     string
+	Created, Started time.Time
+	Finished         time.Time
+}
+
+const runCols = `id, config_id, trigger_name, state, attempts, max_attempts, pure, spec, node, job_id, error, result, logs,
+	cancel_requested, webhook_state, created_ms, started_ms, finished_ms`
+
+func scanRun(r Rows) (Run, error) {
+	var x Run
+	var pure, cancel int
+	var spec, result, logs string
+	var c, s, f int64
+	err := r.Scan(&x.ID, &x.ConfigID, &x.Trigger, &x.State, &x.Attempts, &x.MaxAttempts, &pure, &spec, &x.Node, &x.JobID,
+		&x.Error, &result, &logs, &cancel, &x.WebhookState, &c, &s, &f)
+	x.Pure, x.CancelRequested = pure != 0, cancel != 0
+	x.Spec, x.Result, x.Logs = []byte(spec), []byte(result), []byte(logs)
+	x.Created, x.Started, x.Finished = fromMS(c), fromMS(s), fromMS(f)
+	return x, err
+}
+
+// InsertRun stores a new run. It returns false, without error, when a run
+// with the same id exists (how scheduled runs stay unique across nodes).
+func (s *Store) InsertRun(ctx context.Context, q Querier, r Run) (bool, error) {
+	n, err := s.q(q).Exec(ctx, `INSERT INTO berth_runs (`+runCols+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18) ON CONFLICT (id) DO NOTHING`,
+		r.ID, r.ConfigID, r.Trigger, r.State, r.Attempts, r.MaxAttempts, b2i(r.Pure), string(r.Spec), r.Node, r.JobID,
+		r.Error, string(r.Result), string(r.Logs), b2i(r.CancelRequested), r.WebhookState, ms(r.Created), ms(r.Started), ms(r.Finished))
+	if err != nil {
+		return false, fmt.Errorf("storing run %s: %w", r.ID, err)
+	}
+	return n == 1, nil
+}
+
+// GetRun returns the run with id.
+func (s *Store) GetRun(ctx context.Context, q Querier, id string) (Run, error) {
+	rs, err := queryAll(ctx, s.q(q), scanRun, `SELECT `+runCols+` FROM berth_runs WHERE id = $1`, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if len(rs) == 0 {
+		return Run{}, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// RunFilter selects runs; zero fields do not filter.
+type RunFilter struct {
+	State, ConfigID string
+	// Before keeps runs created before this time (paging).
+	Before time.Time
+	Limit  int
+}
+
+// ListRuns returns runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, q Querier, f RunFilter) ([]Run, error) {
+	where, args := "1=1", []any{}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where += fmt.Sprintf(" AND "+cond, len(args))
+	}
+	if f.State != "" {
+		add("state = $%d", f.State)
+	}
+	if f.ConfigID != "" {
+		add("config_id = $%d", f.ConfigID)
+	}
+	if !f.Before.IsZero() {
+		add("created_ms < $%d", ms(f.Before))
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	args = append(args, f.Limit)
+	return queryAll(ctx, s.q(q), scanRun, fmt.Sprintf(`SELECT `+runCols+` FROM berth_runs WHERE %s ORDER BY created_ms DESC, id DESC LIMIT $%d`, where, len(args)), args...)
+}
+
+// SetRunJob records the queue job that carries the run.
+func (s *Store) SetRunJob(ctx context.Context, q Querier, id string, jobID int64) error {
+	_, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET job_id = $2 WHERE id = $1`, id, jobID)
+	return err
+}
+
+// StartAttempt marks the run running on node under jobID and counts the
+// attempt. It fails with ErrConflict when the run is final or carried by
+// another job.
+func (s *Store) StartAttempt(ctx context.Context, q Querier, id, node string, jobID int64, now time.Time) (Run, error) {
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = 'running', attempts = attempts + 1, node = $2, started_ms = $4, error = ''
+		WHERE id = $1 AND job_id = $3 AND state IN ('queued', 'running')`, id, node, jobID, ms(now))
+	if err != nil {
+		return Run{}, err
+	}
+	if n == 0 {
+		return Run{}, fmt.Errorf("run %s is final or carried by another job: %w", id, ErrConflict)
+	}
+	return s.GetRun(ctx, q, id)
+}
+
+// Outcome is how an attempt ended.
+type Outcome struct {
+	State        string // Queued (a retry follows), Succeeded, Failed or Cancelled
+	Error        string
+	Result, Logs []byte
+	WebhookState string
+}
+
+// FinishAttempt records the end of the attempt of jobID; it does nothing
+// and returns ErrConflict when another job carries the run by now.
+func (s *Store) FinishAttempt(ctx context.Context, q Querier, id string, jobID int64, o Outcome, now time.Time) error {
+	fin := int64(0)
+	if Final(o.State) {
+		fin = ms(now)
+	}
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = $3, error = $4, result = $5, logs = $6, finished_ms = $7, webhook_state = $8
+		WHERE id = $1 AND job_id = $2 AND state IN ('queued', 'running')`,
+		id, jobID, o.State, o.Error, string(o.Result), string(o.Logs), fin, o.WebhookState)
+	if err != nil {
+		return fmt.Errorf("recording the end of run %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("run %s: %w", id, ErrConflict)
+	}
+	return nil
+}
+
+// RequestCancel marks the run for cancellation. A queued run is
+// cancelled at once (returns true); a running one is cancelled by the
+// node running it, which watches the flag. A final run is ErrConflict.
+func (s *Store) RequestCancel(ctx context.Context, q Querier, id string, now time.Time) (cancelledNow bool, err error) {
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = 'cancelled', cancel_requested = 1, finished_ms = $2, error = 'cancelled before it started'
+		WHERE id = $1 AND state = 'queued'`, id, ms(now))
+	if err != nil {
+		return false, err
+	}
+	if n == 1 {
+		return true, nil
+	}
+	n, err = s.q(q).Exec(ctx, `UPDATE berth_runs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'`, id)
+	if err != nil {
+		return false, err
+	}
+	if n == 1 {
+		return false, nil
+	}
+	r, err := s.GetRun(ctx, q, id)
+	if err != nil {
+		return false, err
+	}
+	return false, fmt.Errorf("run %s is already %s: %w", id, r.State, ErrConflict)
+}
+
+// CancelRequested reports whether cancellation of run id was requested.
+func (s *Store) CancelRequested(ctx context.Context, q Querier, id string) (bool, error) {
+	v, err := queryAll(ctx, s.q(q), func(r Rows) (int, error) {
+		var c int
+		return c, r.Scan(&c)
+	}, `SELECT cancel_requested FROM berth_runs WHERE id = $1`, id)
+	if err != nil || len(v) == 0 {
+		return false, err
+	}
+	return v[0] != 0, nil
+}
+
+// SetWebhookState records how delivering the run's result went.
+func (s *Store) SetWebhookState(ctx context.Context, q Querier, id, state string) error {
+	_, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET webhook_state = $2 WHERE id = $1`, id, state)
+	return err
+}
+
+// CountByState returns how many runs are in each state.
+func (s *Store) CountByState(ctx context.Context, q Querier) (map[string]int, error) {
+	type kv struct {
+		k string
+		v int
+	}
+	rows, err := queryAll(ctx, s.q(q), func(r Rows) (kv, error) {
+		var x kv
+		return x, r.Scan(&x.k, &x.v)
+	}, `SELECT state, COUNT(*) FROM berth_runs GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, x := range rows {
+		out[x.k] = x.v
+	}
+	return out, nil
+}
+
+// Heartbeat records that node is alive and how many runs it finished.
+func (s *Store) Heartbeat(ctx context.Context, q Querier, node string, started, now time.Time, done int64) error {
+	_, err := s.q(q).Exec(ctx, `INSERT INTO berth_nodes (id, started_ms, heartbeat_ms, runs_done) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_ms = $3, runs_done = $4`, node, ms(started), ms(now), done)
+	return err
+}
+
+// Node is a daemon process that shares the queue.
+type Node struct {
+	ID                 string
+	Started, Heartbeat time.Time
+	RunsDone           int64
+}
+
+// ListNodes returns the nodes seen, newest heartbeat first.
+func (s *Store) ListNodes(ctx context.Context, q Querier) ([]Node, error) {
+	return queryAll(ctx, s.q(q), func(r Rows) (Node, error) {
+		var n Node
+		var st, hb int64
+		err := r.Scan(&n.ID, &st, &hb, &n.RunsDone)
+		n.Started, n.Heartbeat = fromMS(st), fromMS(hb)
+		return n, err
+	}, `SELECT id, started_ms, heartbeat_ms, runs_done FROM berth_nodes ORDER BY heartbeat_ms DESC`)
+}
+
+// Orphan is a run left running by a node that is gone.
+type Orphan struct {
+	ID, Node string
+	JobID    int64
+}
+
+// Orphans returns the runs in state running whose node has not sent a
+// heartbeat since deadline, other than self's.
+func (s *Store) Orphans(ctx context.Context, q Querier, self string, deadline time.Time) ([]Orphan, error) {
+	return queryAll(ctx, s.q(q), func(r Rows) (Orphan, error) {
+		var o Orphan
+		return o, r.Scan(&o.ID, &o.Node, &o.JobID)
+	}, `SELECT r.id, r.node, r.job_id FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.node
+		WHERE r.state = 'running' AND r.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`, self, ms(deadline))
+}
+
+// AdoptOrphan claims an orphaned run for node self, so that only one
+// node hands it to a new queue job (the caller sets the job with
+// SetRunJob in the same transaction). It returns false when another node
+// adopted it first or it is no longer orphaned.
+func (s *Store) AdoptOrphan(ctx context.Context, q Querier, o Orphan, self string) (bool, error) {
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET node = $4 WHERE id = $1 AND state = 'running' AND node = $2 AND job_id = $3`,
+		o.ID, o.Node, o.JobID, self)
+	return n == 1, err
+}

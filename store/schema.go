@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations are applied in order, each once; the position in the list is
+// the schema version. Only portable SQL: TEXT, INTEGER, BIGINT; times are
+// Unix milliseconds, JSON is TEXT.
+var migrations = []string{
+	`CREATE TABLE berth_addons (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		version TEXT NOT NULL,
+		source TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		dir TEXT NOT NULL,
+		pure INTEGER NOT NULL,
+		info TEXT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		updated_ms BIGINT NOT NULL
+	);
+	CREATE TABLE berth_run_configs (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		enabled INTEGER NOT NULL,
+		triggers TEXT NOT NULL,
+		schedule TEXT NOT NULL,
+		body TEXT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		updated_ms BIGINT NOT NULL
+	);
+	CREATE TABLE berth_runs (
+		id TEXT PRIMARY KEY,
+		config_id TEXT NOT NULL,
+		trigger_name TEXT NOT NULL,
+		state TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		max_attempts INTEGER NOT NULL,
+		pure INTEGER NOT NULL,
+		spec TEXT NOT NULL,
+		node TEXT NOT NULL,
+		job_id BIGINT NOT NULL,
+		error TEXT NOT NULL,
+		result TEXT NOT NULL,
+		logs TEXT NOT NULL,
+		cancel_requested INTEGER NOT NULL,
+		webhook_state TEXT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		started_ms BIGINT NOT NULL,
+		finished_ms BIGINT NOT NULL
+	);
+	CREATE INDEX berth_runs_created ON berth_runs (created_ms);
+	CREATE INDEX berth_runs_state ON berth_runs (state);
+	CREATE TABLE berth_nodes (
+		id TEXT PRIMARY KEY,
+		started_ms BIGINT NOT NULL,
+		heartbeat_ms BIGINT NOT NULL,
+		runs_done BIGINT NOT NULL
+	);`,
+}
+
+// Migrate brings the schema up to date. On PostgreSQL an advisory lock
+// serialises nodes starting at the same time; SQLite is single-process.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.withMigrationLock(ctx, func() error {
+		if _, err := s.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS berth_schema (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("creating berth_schema: %w", err)
+		}
+		return s.db.InTx(ctx, func(tx *Tx) error {
+			rows, err := tx.Query(ctx, `SELECT version FROM berth_schema`)
+			if err != nil {
+				return err
+			}
+			version, found := 0, false
+			for rows.Next() {
+				if err := rows.Scan(&version); err != nil {
+					rows.Close()
+					return err
+				}
+				found = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if version > len(migrations) {
+				return fmt.Errorf("the database schema (version %d) is newer than this berth (version %d): upgrade berth", version, len(migrations))
+			}
+			for i := version; i < len(migrations); i++ {
+				if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+					return fmt.Errorf("schema migration %d: %w", i+1, err)
+				}
+			}
+			if !found {
+				_, err = tx.Exec(ctx, `INSERT INTO berth_schema (version) VALUES ($1)`, len(migrations))
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE berth_schema SET version = $1`, len(migrations))
+			}
+			return err
+		})
+	})
+}
+
+// migrationLockKey is an arbitrary constant shared by every berth node.
+const migrationLockKey = 84700001
+
+// WithMigrationLock runs fn while holding the cluster-wide migration lock
+// (PostgreSQL), so the job queue's migrations can share it.
+func (s *Store) withMigrationLock(ctx context.Context, fn func() error) error {
+	if s.db.Pool == nil {
+		return fn()
+	}
+	conn, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey) //nolint:errcheck
+	return fn()
+}
+
+// WithMigrationLock is withMigrationLock for other packages' migrations.
+func (s *Store) WithMigrationLock(ctx context.Context, fn func() error) error {
+	return s.withMigrationLock(ctx, fn)
+}
