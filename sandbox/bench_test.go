@@ -1,0 +1,111 @@
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/trivial"
+	"github.com/berth-dev/berth/sandbox"
+)
+
+// BenchmarkRunOverhead measures one run of a tiny addon, alternating in
+// every iteration between: plain exec of the program, the trivial runner
+// without sandbox, in the builtin sandbox, and in nspawn (when usable).
+// It reports the median wall time of each as <kind>-ms.
+//
+//	go test ./sandbox -run '^$' -bench RunOverhead -benchtime 50x
+//
+// BERTH_BENCH_NO_LIMITS=1 runs the sandboxes without cgroup limits (on
+// cgroup v1 moving the init into its cgroups costs an RCU grace period);
+// BERTH_BENCH_NO_NSPAWN=1 leaves nspawn out.
+func BenchmarkRunOverhead(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta:\n  name: tiny\n  version: \"1.0\"\nrunner:\n  trivial:\n    enable: true\n    exec: run.sh\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho '{}'\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	a, err := addon.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	work, out, cache := b.TempDir(), b.TempDir(), b.TempDir()
+	addonDir := filepath.Join(work, "addons", a.ID())
+	for _, d := range []string{addonDir, filepath.Join(work, "arguments"), filepath.Join(work, "temp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, "run.sh"))
+	if err := os.WriteFile(filepath.Join(addonDir, "run.sh"), script, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, runner.UserInputFile), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	inv := runner.Invocation{RunID: "bench", Addon: a, WorkDir: work, AddonDir: addonDir, OutputDir: out, CacheDir: cache,
+		PathEnv: []string{"PATH=/usr/bin:/bin"}, KillGrace: time.Second}
+	ctx := context.Background()
+
+	type kind struct {
+		name string
+		run  func() error
+	}
+	kinds := []kind{{"plain", func() error {
+		return exec.Command(filepath.Join(addonDir, "run.sh"), filepath.Join(work, runner.UserInputFile)).Run()
+	}}}
+	for _, k := range []string{sandbox.KindNone, sandbox.KindBuiltin, sandbox.KindNspawn} {
+		if k == sandbox.KindNspawn && os.Getenv("BERTH_BENCH_NO_NSPAWN") != "" {
+			continue
+		}
+		cfg := sandbox.DefaultConfig()
+		cfg.Kind = k
+		if os.Getenv("BERTH_BENCH_NO_LIMITS") != "" {
+			cfg.Limits = sandbox.Limits{}
+		}
+		sb, err := sandbox.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.Available(ctx); err != nil {
+			b.Logf("skipping %s: %v", k, err)
+			continue
+		}
+		r := trivial.New(sb)
+		p, err := r.Prepare(ctx, a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kinds = append(kinds, kind{k, func() error {
+			exit, err := r.Run(ctx, p, inv)
+			if err == nil && exit.Code != 0 {
+				b.Fatalf("exit %d: %q", exit.Code, exit.StderrTail)
+			}
+			return err
+		}})
+	}
+	times := make([][]time.Duration, len(kinds))
+	b.ResetTimer()
+	for range b.N {
+		for i, k := range kinds {
+			start := time.Now()
+			if err := k.run(); err != nil {
+				b.Fatalf("%s: %v", k.name, err)
+			}
+			times[i] = append(times[i], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	for i, k := range kinds {
+		slices.Sort(times[i])
+		b.ReportMetric(float64(times[i][len(times[i])/2])/float64(time.Millisecond), k.name+"-ms")
+	}
+}
