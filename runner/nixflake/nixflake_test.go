@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/runner/runnertest"
@@ -189,5 +191,43 @@ func TestNixFlakeRunnerMeetsTheContract(t *testing.T) {
 				},
 			})
 		})
+	}
+}
+
+func TestTheNixHelloExampleRunsInTheBuiltinSandbox(t *testing.T) {
+	requireNix(t)
+	a, err := addon.Load("../../examples/nix-hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := builtin.New(builtin.Config{Limits: builtin.DefaultLimits()})
+	if err := sb.Available(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ex := &executor.Executor{
+		Runners:    map[string]runner.Runner{addon.RunnerNixFlake: nixflake.New(nixflake.DefaultConfig(), sb)},
+		Preference: []string{addon.RunnerNixFlake},
+		WorkRoot:   t.TempDir(),
+		CacheRoot:  t.TempDir(),
+		Timeout:    time.Minute,
+		PathEnv:    []string{"PATH=/usr/bin:/bin"},
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := ex.Run(context.Background(), executor.Request{
+		Steps:     []executor.Step{{Addon: a, UserInput: "Hi from the test"}},
+		Item:      &executor.Item{Data: []byte(`{"id":"item42"}`)},
+		OutputDir: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != executor.Success || !res.Isolated {
+		t.Fatalf("result %s (isolated %v): %s %q", res.Kind, res.Isolated, res.Error, res.StderrTail)
+	}
+	if res.Output == nil || len(res.Output.Commands) != 1 {
+		t.Fatalf("output = %+v, want one item-update command", res.Output)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "greeting.txt")); strings.TrimSpace(string(b)) != "Hi from the test" {
+		t.Errorf("greeting.txt = %q", b)
 	}
 }

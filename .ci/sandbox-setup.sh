@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Prepares what the sandbox and nix-flake tests need (idempotent):
+#   - a tmpfs at /run/systemd/nspawn, without which systemd-nspawn refuses
+#     to run where systemd is not PID 1 and /run is not a tmpfs;
+#   - a nix.conf that builds without nix's own sandbox (test flakes use
+#     /bin/sh as builder, which nix's build sandbox does not provide);
+#   - user namespaces for the builtin sandbox (only reported: root needs
+#     no sysctl, and CI runs as root).
+# Needs the packages systemd-container, nix-bin and bash (installed by .ci/run).
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# 1. systemd-nspawn outside systemd.
+if [ -d /run/systemd/system ]; then
+  echo "sandbox-setup: systemd is PID 1, nspawn needs no extra mount"
+else
+  mkdir -p /run/systemd/nspawn
+  if [ "$(stat -f -c %T /run/systemd/nspawn)" != "tmpfs" ]; then
+    mount -t tmpfs tmpfs /run/systemd/nspawn
+    echo "sandbox-setup: mounted a tmpfs on /run/systemd/nspawn"
+  else
+    echo "sandbox-setup: /run/systemd/nspawn is already a tmpfs"
+  fi
+fi
+
+# 2. nix: no build sandbox (Debian's nix-bin already says so; keep it so).
+mkdir -p /etc/nix
+touch /etc/nix/nix.conf
+if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=' /etc/nix/nix.conf; then
+  echo 'sandbox = false' >> /etc/nix/nix.conf
+  echo "sandbox-setup: set sandbox = false in /etc/nix/nix.conf"
+fi
+if command -v nix >/dev/null; then
+  echo "sandbox-setup: $(nix --version)"
+else
+  echo "sandbox-setup: WARNING: nix is not installed (apt-get install nix-bin)" >&2
+fi
+
+# 3. user namespaces and cgroups, for the builtin sandbox.
+if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 1)" = "0" ]; then
+  sysctl -w user.max_user_namespaces=15000
+fi
+if [ -f /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" = "0" ]; then
+  echo "sandbox-setup: note: unprivileged user namespaces are off (root is not affected)"
+fi
+if grep -qw memory /proc/self/cgroup /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+  echo "sandbox-setup: memory cgroup controller found"
+else
+  echo "sandbox-setup: WARNING: no memory cgroup controller: the OOM and fork-bomb tests will fail" >&2
+fi
+command -v bash >/dev/null || { echo "sandbox-setup: bash is needed by the hostile fixtures" >&2; exit 1; }
