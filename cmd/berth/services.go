@@ -116,7 +116,7 @@ dependency order, restarting with backoff, until SIGINT/SIGTERM or
 			sup, err := service.New(service.Config{
 				Spec: sf, Engine: f.client(sf.Backend, log), StateDir: f.dir(), Project: f.project, Names: names,
 				NoJournald: noJournald, Logger: log,
-				OnPlan:     func(p *service.Plan) { printPlan(out, p) },
+				OnPlan: func(p *service.Plan) { printPlan(out, p) },
 				OnChange: func(st service.Status) {
 					fmt.Fprintf(out, "%s %-20s %-8s %s\n", time.Now().Format(time.TimeOnly), st.Name, st.State, statusDetail(st))
 				},
