@@ -68,6 +68,8 @@ containers:
 
 	startUp := func() (*exec.Cmd, *bytes.Buffer) {
 		up := exec.Command(berthBin, append([]string{"services", "up", "-f", file}, common...)...)
+		// Its own process group, like a shell job: Ctrl-C goes to the group.
+		up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		var out bytes.Buffer
 		up.Stdout, up.Stderr = &out, &out
 		if err := up.Start(); err != nil {
@@ -112,6 +114,21 @@ containers:
 	}
 	if r := svc("status"); !strings.Contains(r.stdout, "supervisor not running") {
 		t.Errorf("status after SIGTERM:\n%s", r.stdout)
+	}
+
+	// Ctrl-C on a terminal signals the whole process group: the containers'
+	// `docker run` processes must not see it (they would forward it and the
+	// containers would crash into a restart during the shutdown).
+	up, out = startUp()
+	syscall.Kill(-up.Process.Pid, syscall.SIGINT)
+	if err := up.Wait(); err != nil {
+		t.Errorf("up after Ctrl-C: %v\n%s", err, out)
+	}
+	if strings.Contains(out.String(), "backoff") {
+		t.Errorf("a container crashed into backoff during the shutdown:\n%s", out)
+	}
+	if left, _ := eng.ListContainers(context.Background(), "berth.project="+project); len(left) != 0 {
+		t.Errorf("containers left after Ctrl-C: %v", left)
 	}
 }
 
