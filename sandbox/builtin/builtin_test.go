@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,11 +36,17 @@ func limited() *builtin.Sandbox {
 	return builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit}})
 }
 
+// unprivileged is set in the child of TestAnUnprivilegedBerthContainsTheAddonsToo.
+var unprivileged = os.Getenv("BERTH_TEST_UNPRIVILEGED") != ""
+
 func TestAdversarialAddonsAreContained(t *testing.T) {
 	sb := limited()
 	requireBuiltin(t, sb)
 	sandboxtest.Adversarial(t, sandboxtest.Options{
 		Sandbox: sb,
+		// Without cgroups (an unprivileged berth here) the memory limit
+		// is an rlimit: allocations fail, nothing is killed.
+		NoOOMReport: unprivileged,
 		AfterRun: func(t *testing.T, runID string) {
 			if left := cgroupsOf(runID); len(left) > 0 {
 				t.Errorf("the run's cgroups were not removed: %v", left)
@@ -114,4 +121,45 @@ func TestTrivialRunnerInTheBuiltinSandboxMeetsTheContract(t *testing.T) {
 		Isolated: true,
 		Package:  sandboxtest.PackageScript,
 	})
+}
+
+// TestAnUnprivilegedBerthContainsTheAddonsToo runs the adversarial suite
+// again as user nobody: user namespaces instead of root, rlimits instead
+// of cgroups.
+func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
+	if unprivileged {
+		t.Skip("already unprivileged")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the test switches to user nobody, which needs root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	// The test binary, where nobody may run it.
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "builtin.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
+		"-test.run=^TestAdversarialAddonsAreContained$", "-test.v")
+	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp")
+	wd, _ := os.Getwd()
+	cmd.Dir = wd
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the suite failed as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestAdversarialAddonsAreContained") {
+		t.Fatalf("the suite did not run as nobody:\n%s", out)
+	}
 }

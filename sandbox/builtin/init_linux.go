@@ -81,15 +81,18 @@ type rlimit struct {
 //
 //	if builtin.IsInit() { builtin.Init() }
 func IsInit() bool {
-	return len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == cgroupExecArg)
+	return len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == cgroupExecArg || os.Args[1] == rlimitExecArg)
 }
 
 // Init runs the sandbox's init and exits the process with the program's
 // exit status; it never returns. It must be called before anything else
 // in main (it relies on a fresh process inside the new namespaces).
 func Init() {
-	if os.Args[1] == cgroupExecArg {
+	switch os.Args[1] {
+	case cgroupExecArg:
 		os.Exit(cgroupExec())
+	case rlimitExecArg:
+		os.Exit(rlimitExec())
 	}
 	runtime.LockOSThread() // credentials, seccomp and the fork stay on this thread
 	os.Exit(runInit())
@@ -109,6 +112,11 @@ func runInit() int {
 		return fail("reading configuration", err)
 	}
 	cfgFile.Close()
+	// Nothing inside may inspect the init through /proc (its executable
+	// is berth's binary on the host).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail("dumpable", err)
+	}
 	// Join the v1 cgroups before starting anything, so every descendant
 	// is counted.
 	for i := 0; i < c.CgroupFDs; i++ {
@@ -128,12 +136,6 @@ func runInit() int {
 	if c.LoopbackOnly {
 		if err := loopbackUp(); err != nil {
 			return fail("loopback", err)
-		}
-	}
-	for _, r := range c.Rlimits {
-		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
-		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
-			return fail(fmt.Sprintf("rlimit %d", r.Resource), err)
 		}
 	}
 	if err := dropCapabilities(); err != nil {
@@ -157,7 +159,14 @@ func superviseProgram(c *initConfig) int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	argv := append([]string{c.Program}, c.Args...)
-	pid, err := syscall.ForkExec(c.Program, argv, &syscall.ProcAttr{
+	path := c.Program
+	if len(c.Rlimits) > 0 {
+		// Rlimits would break the init's Go runtime (address space,
+		// threads): a helper sets them on itself and execs the program.
+		path = "/proc/self/exe"
+		argv = append([]string{"berth", rlimitExecArg, encodeRlimits(c.Rlimits)}, argv...)
+	}
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   c.Dir,
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
@@ -476,4 +485,42 @@ func dropCapabilities() error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	return unix.Capset(&hdr, &data[0])
+}
+
+// rlimitExecArg, as the first argument, makes the berth binary set the
+// rlimits of its second argument on itself and exec the rest.
+const rlimitExecArg = "__berth-rlimit-exec__"
+
+func encodeRlimits(rs []rlimit) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%d=%d", r.Resource, r.Value)
+	}
+	return strings.Join(parts, ",")
+}
+
+func rlimitExec() int {
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "berth rlimit-exec: usage: LIMITS PROGRAM [ARG...]")
+		return exitSetup
+	}
+	for _, part := range strings.Split(os.Args[2], ",") {
+		var res int
+		var val uint64
+		if _, err := fmt.Sscanf(part, "%d=%d", &res, &val); err != nil {
+			fmt.Fprintf(os.Stderr, "berth rlimit-exec: bad limit %q\n", part)
+			return exitSetup
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: val, Max: val}); err != nil {
+			fmt.Fprintf(os.Stderr, "berth rlimit-exec: rlimit %d: %v\n", res, err)
+			return exitSetup
+		}
+	}
+	argv := os.Args[3:]
+	err := syscall.Exec(argv[0], argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", argv[0], err)
+	if errors.Is(err, syscall.ENOENT) {
+		return exitNotFound
+	}
+	return exitNotExec
 }
