@@ -279,7 +279,8 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 // (build, pull) and returns the last lines of both.
 func (r *Runner) stream(ctx context.Context, args []string, progress io.Writer) ([]string, error) {
 	tail := &lineTail{max: buildTailLines}
-	w := io.MultiWriter(tail, progress)
+	// stdout and stderr are copied by two goroutines: serialise them.
+	w := &lockedWriter{w: io.MultiWriter(tail, progress)}
 	p, err := r.eng.Start(ctx, args, engine.StartOpts{Stdout: w, Stderr: w})
 	if err != nil {
 		return nil, err
@@ -526,6 +527,18 @@ func shareDirs(user string, dirs ...string) error {
 		}
 	}
 	return nil
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // lineTail keeps the last max lines written to it.
