@@ -177,13 +177,25 @@ func globMatch(pattern, s string) bool {
 }
 
 // fetchAddon fetches, validates and keeps an addon's files under the data
-// dir; it returns the record to store (without id or times).
-func (s *Server) fetchAddon(ctx context.Context, src *source) (store.Addon, error) {
+// dir; it returns the record to store (without id or times) and keeps
+// it in addons/<id>/<hash>.
+func (s *Server) fetchAddon(ctx context.Context, src *source, id string) (store.Addon, error) {
 	dir, cleanup, err := addon.Fetch(ctx, src.fetch, s.tmpDir(), berth.UnpackLimits(s.cfg))
 	if err != nil {
 		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%v", err)
 	}
 	defer cleanup()
+	rec, err := s.check(ctx, src, dir)
+	if err != nil {
+		return rec, err
+	}
+	rec.ID = id
+	return rec, s.keep(&rec)
+}
+
+// check validates the addon in dir as `berth addon check` does and makes
+// sure this node can run it.
+func (s *Server) check(ctx context.Context, src *source, dir string) (store.Addon, error) {
 	a, err := addon.Load(dir)
 	if err != nil {
 		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%v", err)
@@ -226,6 +238,9 @@ func (s *Server) keep(rec *store.Addon) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("keeping the addon files: %w", err)
 	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("keeping the addon files: %w", err)
@@ -243,7 +258,8 @@ func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 		return errf(http.StatusBadRequest, codeInvalid, `give "url", "path" or upload a zip`)
 	}
 	defer src.cleanup()
-	rec, err := s.fetchAddon(r.Context(), src)
+	id := newID("ad_")
+	rec, err := s.fetchAddon(r.Context(), src, id)
 	if err != nil {
 		return err
 	}
@@ -253,15 +269,12 @@ func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, e := range existing {
 		if e.Name == rec.Name && e.Version == rec.Version {
+			os.RemoveAll(filepath.Join(s.addonsDir(), id))
 			return errf(http.StatusConflict, codeConflict, "%s-%s is installed already as %s: update it with PUT /v1/addons/%s", rec.Name, rec.Version, e.ID, e.ID)
 		}
 	}
-	rec.ID = newID("ad_")
 	rec.Created = time.Now()
 	rec.Updated = rec.Created
-	if err := s.keep(&rec); err != nil {
-		return err
-	}
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
 	}
@@ -294,14 +307,11 @@ func (s *Server) updateAddon(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	defer src.cleanup()
-	rec, err := s.fetchAddon(r.Context(), src)
+	rec, err := s.fetchAddon(r.Context(), src, old.ID)
 	if err != nil {
 		return err
 	}
-	rec.ID, rec.Created, rec.Updated = old.ID, old.Created, time.Now()
-	if err := s.keep(&rec); err != nil {
-		return err
-	}
+	rec.Created, rec.Updated = old.Created, time.Now()
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
 	}

@@ -1,0 +1,349 @@
+package server_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/server"
+	"github.com/berth-dev/berth/server/settings"
+)
+
+// node is a berth daemon running in the test process.
+type node struct {
+	t     *testing.T
+	URL   string
+	Token string
+	srv   *server.Server
+	stop  func()
+}
+
+type nodeOpts struct {
+	dbURL   string
+	dataDir string
+	nodeID  string
+	set     func(*settings.Serve)
+}
+
+func testConfig(t *testing.T, dataDir string) config.Config {
+	cfg := config.Default()
+	base := t.TempDir()
+	cfg.WorkingDir = filepath.Join(base, "work")
+	cfg.CacheDir = filepath.Join(base, "cache")
+	cfg.DataDir = dataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(base, "data")
+	}
+	cfg.Runners = []string{"trivial"}
+	cfg.Sandbox = "none"
+	cfg.RunTimeout = config.Duration(time.Minute)
+	cfg.KillGrace = config.Duration(500 * time.Millisecond)
+	return cfg
+}
+
+func testSettings() settings.Serve {
+	set := settings.Default()
+	set.Listen = "127.0.0.1:0"
+	set.RetryBackoff = settings.Duration(100 * time.Millisecond)
+	set.PollInterval = settings.Duration(20 * time.Millisecond)
+	set.NodeTimeout = settings.Duration(2 * time.Second)
+	set.ShutdownGrace = settings.Duration(2 * time.Second)
+	set.Concurrency = 4
+	return set
+}
+
+func startNode(t *testing.T, o nodeOpts) *node {
+	t.Helper()
+	set := testSettings()
+	set.DatabaseURL = o.dbURL
+	if o.set != nil {
+		o.set(&set)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: testLogger()})
+	if err != nil {
+		cancel()
+		t.Fatalf("server.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	n := &node{t: t, URL: "http://" + ln.Addr().String(), srv: srv}
+	if len(set.Tokens) > 0 {
+		n.Token = set.Tokens[0]
+	}
+	stopped := false
+	n.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Serve did not return within 30s of cancel")
+		}
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// call sends a JSON request and decodes the JSON answer into out (when
+// not nil); it returns the status.
+func (n *node) call(method, path string, body, out any) int {
+	n.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		if s, ok := body.(string); ok {
+			rd = strings.NewReader(s)
+		} else {
+			b, err := json.Marshal(body)
+			if err != nil {
+				n.t.Fatal(err)
+			}
+			rd = bytes.NewReader(b)
+		}
+	}
+	req, err := http.NewRequest(method, n.URL+path, rd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return n.do(req, out)
+}
+
+func (n *node) do(req *http.Request, out any) int {
+	n.t.Helper()
+	if n.Token != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+n.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			n.t.Fatalf("%s %s: %d: not JSON: %v\n%s", req.Method, req.URL.Path, resp.StatusCode, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// mustCall is call that fails the test unless the status is want.
+func (n *node) mustCall(want int, method, path string, body, out any) {
+	n.t.Helper()
+	var raw json.RawMessage
+	if got := n.call(method, path, body, &raw); got != want {
+		n.t.Fatalf("%s %s = %d, want %d: %s", method, path, got, want, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			n.t.Fatal(err)
+		}
+	}
+}
+
+type apiErr struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type addonV struct {
+	ID, Name, Version, Hash string
+	Pure                    bool
+	Triggers                []string
+}
+
+type runV struct {
+	ID          string          `json:"id"`
+	ConfigID    string          `json:"configId"`
+	Trigger     string          `json:"trigger"`
+	State       string          `json:"state"`
+	Attempts    int             `json:"attempts"`
+	MaxAttempts int             `json:"maxAttempts"`
+	Error       string          `json:"error"`
+	Node        string          `json:"node"`
+	Output      json.RawMessage `json:"output"`
+	OutputFiles []string        `json:"outputFiles"`
+	Result      *struct {
+		Result string `json:"result"`
+	} `json:"result"`
+	Logs *struct {
+		Lines []string `json:"lines"`
+	} `json:"logs"`
+	Webhook string `json:"webhookState"`
+}
+
+func fixture(name string) string {
+	p, err := filepath.Abs(filepath.Join("testdata", "addons", name))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func hello() string {
+	p, err := filepath.Abs(filepath.Join("..", "examples", "hello"))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func (n *node) install(dir string) addonV {
+	n.t.Helper()
+	var a addonV
+	n.mustCall(http.StatusCreated, "POST", "/v1/addons", map[string]string{"path": dir}, &a)
+	return a
+}
+
+func (n *node) config(body map[string]any) string {
+	n.t.Helper()
+	var c struct{ ID string }
+	n.mustCall(http.StatusCreated, "POST", "/v1/run-configs", body, &c)
+	return c.ID
+}
+
+// runAdhoc queues one addon ad hoc and returns the run id.
+func (n *node) runAdhoc(addonID, args string) string {
+	n.t.Helper()
+	var r runV
+	n.mustCall(http.StatusAccepted, "POST", "/v1/runs", map[string]any{"addonId": addonID, "args": args}, &r)
+	return r.ID
+}
+
+// wait polls the run until cond holds, failing after a minute.
+func (n *node) wait(id string, what string, cond func(runV) bool) runV {
+	n.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var r runV
+		n.mustCall(http.StatusOK, "GET", "/v1/runs/"+id, nil, &r)
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("run %s is still %s (attempts %d, error %q) after a minute; waited for %s", id, r.State, r.Attempts, r.Error, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func final(r runV) bool {
+	return r.State == "succeeded" || r.State == "failed" || r.State == "cancelled"
+}
+
+func (n *node) waitFinal(id string) runV { return n.wait(id, "a final state", final) }
+
+// zipDir zips dir's files under a top-level folder, as release zips do.
+func zipDir(t *testing.T, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, _ := d.Info()
+		h, _ := zip.FileInfoHeader(info)
+		h.Name = "addon/" + filepath.ToSlash(rel)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// multipartBody builds a form with the given parts: name -> (filename, data).
+func multipartBody(t *testing.T, parts [][3]string) (io.Reader, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, p := range parts {
+		var w io.Writer
+		var err error
+		if p[1] == "" {
+			w, err = mw.CreateFormField(p[0])
+		} else {
+			w, err = mw.CreateFormFile(p[0], p[1])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(p[2]))
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf, mw.FormDataContentType()
+}
+
+var errNotYet = errors.New("not yet")
+
+// testLogger discards the daemon's logs unless BERTH_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("BERTH_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// eventually retries fn until it returns nil, for a minute.
+func eventually(t *testing.T, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var _ = fmt.Sprintf

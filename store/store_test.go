@@ -1,0 +1,209 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/store/storetest"
+)
+
+// databases opens a migrated store on each database kind.
+func databases(t *testing.T) map[string]*store.Store {
+	t.Helper()
+	out := map[string]*store.Store{}
+	for name, url := range map[string]string{"sqlite": "", "postgres": storetest.Postgres(t)} {
+		db, err := store.Open(context.Background(), url, t.TempDir())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(db.Close)
+		st := store.New(db)
+		if err := st.Migrate(context.Background()); err != nil {
+			t.Fatalf("%s: migrate: %v", name, err)
+		}
+		// Migrating twice is a no-op.
+		if err := st.Migrate(context.Background()); err != nil {
+			t.Fatalf("%s: second migrate: %v", name, err)
+		}
+		out[name] = st
+	}
+	return out
+}
+
+func TestStore(t *testing.T) {
+	for name, st := range databases(t) {
+		t.Run(name+" stores addons and configurations and finds them by trigger", func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			a := store.Addon{ID: "ad_1", Name: "hello", Version: "1.0", Source: "/x", Hash: "h", Dir: "/d", Pure: true, Info: []byte(`{}`), Created: now, Updated: now}
+			if err := st.PutAddon(ctx, nil, a); err != nil {
+				t.Fatal(err)
+			}
+			a.Hash = "h2"
+			if err := st.PutAddon(ctx, nil, a); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.GetAddon(ctx, nil, "ad_1")
+			if err != nil || got.Hash != "h2" || !got.Pure {
+				t.Fatalf("GetAddon = %+v, %v; want the updated hash", got, err)
+			}
+			if _, err := st.GetAddon(ctx, nil, "nope"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("missing addon: err = %v, want ErrNotFound", err)
+			}
+			c := store.RunConfig{ID: "rc_1", Name: "c", Enabled: true, Triggers: []string{"existing-item", "scheduled"}, Schedule: "@every 1s", Body: []byte(`{"addons":[{"addonId":"ad_1"}]}`), Created: now, Updated: now}
+			if err := st.PutRunConfig(ctx, nil, c); err != nil {
+				t.Fatal(err)
+			}
+			off := c
+			off.ID, off.Enabled = "rc_2", false
+			if err := st.PutRunConfig(ctx, nil, off); err != nil {
+				t.Fatal(err)
+			}
+			byTrigger, err := st.ListRunConfigs(ctx, nil, "existing-item")
+			if err != nil || len(byTrigger) != 1 || byTrigger[0].ID != "rc_1" {
+				t.Fatalf("ListRunConfigs(existing-item) = %+v, %v; want only the enabled rc_1", byTrigger, err)
+			}
+			if none, _ := st.ListRunConfigs(ctx, nil, "final-process-item"); len(none) != 0 {
+				t.Fatalf("ListRunConfigs(final-process-item) = %+v, want none", none)
+			}
+			users, err := st.ConfigsUsingAddon(ctx, nil, "ad_1")
+			if err != nil || len(users) != 2 {
+				t.Fatalf("ConfigsUsingAddon = %v, %v; want rc_1 and rc_2", users, err)
+			}
+		})
+		t.Run(name+" moves a run through its states only from the job that carries it", func(t *testing.T) {
+			ctx := context.Background()
+			r := store.Run{ID: "run_1", Trigger: "manual", State: store.Queued, MaxAttempts: 3, Pure: true, Spec: []byte(`{}`), JobID: 7, Created: time.Now()}
+			ok, err := st.InsertRun(ctx, nil, r)
+			if err != nil || !ok {
+				t.Fatalf("InsertRun = %v, %v", ok, err)
+			}
+			if ok, err := st.InsertRun(ctx, nil, r); err != nil || ok {
+				t.Fatalf("second InsertRun = %v, %v; want false (duplicate id)", ok, err)
+			}
+			if _, err := st.StartAttempt(ctx, nil, "run_1", "n1", 8, time.Now()); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("StartAttempt from another job: err = %v, want ErrConflict", err)
+			}
+			got, err := st.StartAttempt(ctx, nil, "run_1", "n1", 7, time.Now())
+			if err != nil || got.State != store.Running || got.Attempts != 1 || got.Node != "n1" {
+				t.Fatalf("StartAttempt = %+v, %v", got, err)
+			}
+			if err := st.FinishAttempt(ctx, nil, "run_1", 7, store.Outcome{State: store.Succeeded, Result: []byte(`{"ok":true}`), Logs: []byte(`{}`)}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.FinishAttempt(ctx, nil, "run_1", 7, store.Outcome{State: store.Failed}, time.Now()); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("finishing a final run again: err = %v, want ErrConflict", err)
+			}
+			got, _ = st.GetRun(ctx, nil, "run_1")
+			if got.State != store.Succeeded || string(got.Result) != `{"ok":true}` || got.Finished.IsZero() {
+				t.Fatalf("run = %+v", got)
+			}
+			if _, err := st.RequestCancel(ctx, nil, "run_1", time.Now()); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("cancelling a final run: err = %v, want ErrConflict", err)
+			}
+			counts, err := st.CountByState(ctx, nil)
+			if err != nil || counts[store.Succeeded] != 1 {
+				t.Fatalf("CountByState = %v, %v", counts, err)
+			}
+		})
+		t.Run(name+" cancels a queued run at once and flags a running one", func(t *testing.T) {
+			ctx := context.Background()
+			for _, id := range []string{"q", "r"} {
+				if _, err := st.InsertRun(ctx, nil, store.Run{ID: id, State: store.Queued, Spec: []byte(`{}`), JobID: 1, Created: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := st.StartAttempt(ctx, nil, "r", "n", 1, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if now, err := st.RequestCancel(ctx, nil, "q", time.Now()); err != nil || !now {
+				t.Fatalf("cancel queued = %v, %v; want cancelled now", now, err)
+			}
+			if now, err := st.RequestCancel(ctx, nil, "r", time.Now()); err != nil || now {
+				t.Fatalf("cancel running = %v, %v; want flagged only", now, err)
+			}
+			if yes, _ := st.CancelRequested(ctx, nil, "r"); !yes {
+				t.Fatal("the running run's cancel flag is not set")
+			}
+		})
+		t.Run(name+" finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
+			ctx := context.Background()
+			old := time.Now().Add(-time.Hour)
+			if err := st.Heartbeat(ctx, nil, "dead", old, old, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Heartbeat(ctx, nil, "alive", time.Now(), time.Now(), 0); err != nil {
+				t.Fatal(err)
+			}
+			for id, node := range map[string]string{"o1": "dead", "o2": "alive", "o3": "vanished"} {
+				if _, err := st.InsertRun(ctx, nil, store.Run{ID: id, State: store.Queued, Spec: []byte(`{}`), JobID: 5, Created: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.StartAttempt(ctx, nil, id, node, 5, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			orphans, err := st.Orphans(ctx, nil, "me", time.Now().Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]bool{}
+			for _, o := range orphans {
+				ids[o.ID] = true
+			}
+			if !ids["o1"] || !ids["o3"] || ids["o2"] {
+				t.Fatalf("orphans = %+v, want o1 (stale node) and o3 (unknown node), not o2 (live node)", orphans)
+			}
+			var wins int
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for _, node := range []string{"a", "b", "c"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ok, err := st.AdoptOrphan(ctx, nil, orphans[0], node)
+					if err != nil {
+						t.Error(err)
+					}
+					if ok {
+						mu.Lock()
+						wins++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if wins != 1 {
+				t.Fatalf("%d nodes adopted the same orphan, want exactly 1", wins)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesASecondProcessOnOneSQLiteFile(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.File != filepath.Join(dir, "berth.db") {
+		t.Fatalf("File = %s", db.File)
+	}
+	// flock is per open file description, so a second Open in the same
+	// process conflicts just like a second process.
+	if _, err := store.Open(context.Background(), "", dir); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second Open: err = %v, want ErrLocked", err)
+	}
+}
+
+func TestOpenRejectsAnUnknownScheme(t *testing.T) {
+	if _, err := store.Open(context.Background(), "mysql://x", t.TempDir()); err == nil {
+		t.Fatal("Open(mysql://…) succeeded")
+	}
+}
