@@ -314,7 +314,10 @@ var defaultReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib6
 var etcReadOnly = []string{
 	"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
 	"/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types", "/etc/protocols",
-	"/etc/services", "/etc/ssl", "/etc/ca-certificates", "/etc/os-release",
+	"/etc/services", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates",
+	"/etc/os-release",
+	// Not /etc/ssl as a whole: /etc/ssl/private holds the host's keys,
+	// which the addon, root inside and berth's user outside, could read.
 }
 
 // plan turns the contract's spec and the run's host directories into

@@ -76,6 +76,7 @@ func TestTheProgramHasNoPrivilegesLeft(t *testing.T) {
 unshare -U true 2>/dev/null && echo unshare-worked
 mount -t tmpfs t /tmp 2>/dev/null && echo mount-worked
 echo x > /usr/berth-probe 2>/dev/null && echo usr-writable
+ls /etc/ssl/private >/dev/null 2>&1 && echo ssl-private-visible
 hostname
 id -u
 true`
@@ -95,7 +96,7 @@ true`
 			t.Errorf("the program's view lacks %q:\n%s", want, got)
 		}
 	}
-	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable"} {
+	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("inside the sandbox: %s", bad)
 		}

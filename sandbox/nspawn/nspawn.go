@@ -178,9 +178,13 @@ func (s *Sandbox) check(ctx context.Context) error {
 	return nil
 }
 
+// TempPrefix is the prefix of the directory that holds a run's container
+// root and settings, removed when the run ends.
+func TempPrefix(runID string) string { return "berth-nspawn-" + clean(runID, 40) + "-" }
+
 // Wrap implements runner.Sandbox.
 func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocation) (runner.Wrapped, error) {
-	tmp, err := os.MkdirTemp("", "berth-nspawn-")
+	tmp, err := os.MkdirTemp("", TempPrefix(inv.RunID))
 	if err != nil {
 		return runner.Wrapped{}, err
 	}
@@ -246,7 +250,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 
 	attr := &syscall.SysProcAttr{}
 	if !s.cfg.Limits.Zero() {
-		group, err = cgroups.New("nspawn-"+machine, s.cfg.Limits)
+		group, err = cgroups.New("nspawn-"+clean(inv.RunID, 40)+"-"+machine[len(machine)-8:], s.cfg.Limits)
 		switch {
 		case errors.Is(err, cgroups.ErrUnavailable):
 			s.warnOnce.Do(func() {
@@ -357,16 +361,21 @@ func machineName(inv runner.Invocation) string {
 	if inv.Addon != nil {
 		id = inv.Addon.ID()
 	}
-	clean := strings.Map(func(r rune) rune {
+	return "berth-" + clean(id, 40) + "-" + hex.EncodeToString(rnd[:])
+}
+
+// clean makes s a short name of letters, digits and dashes.
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
 			return r
 		}
 		return '-'
-	}, id)
-	if len(clean) > 40 {
-		clean = clean[:40]
+	}, s)
+	if len(s) > max {
+		s = s[:max]
 	}
-	return "berth-" + strings.Trim(clean, "-") + "-" + hex.EncodeToString(rnd[:])
+	return strings.Trim(s, "-")
 }
 
 func exists(p string) bool {

@@ -97,7 +97,18 @@ func requireNspawn(t *testing.T) *nspawn.Sandbox {
 
 func TestAdversarialAddonsAreContained(t *testing.T) {
 	sb := requireNspawn(t)
-	sandboxtest.Adversarial(t, sandboxtest.Options{Sandbox: sb, EphemeralRoot: true})
+	sandboxtest.Adversarial(t, sandboxtest.Options{
+		Sandbox:       sb,
+		EphemeralRoot: true,
+		AfterRun: func(t *testing.T, runID string) {
+			left, _ := filepath.Glob(filepath.Join(os.TempDir(), nspawn.TempPrefix(runID)+"*"))
+			cg, _ := filepath.Glob("/sys/fs/cgroup/*/berth/nspawn-" + runID + "-*")
+			cg2, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/berth/nspawn-" + runID + "-*")
+			if left = append(append(left, cg...), cg2...); len(left) > 0 {
+				t.Errorf("the container left %v behind", left)
+			}
+		},
+	})
 }
 
 func TestTrivialRunnerInNspawnMeetsTheContract(t *testing.T) {

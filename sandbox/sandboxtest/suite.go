@@ -85,6 +85,10 @@ func token() string {
 // run runs fixture name with input, under the sandbox or, when sb is
 // nil, on the host (the control that proves the fixture is hostile).
 func (s suite) run(t *testing.T, sb runner.Sandbox, name, input string, timeout time.Duration) (*executor.Result, string) {
+	return s.runAs(t, sb, "adv-"+name+"-"+token(), name, input, timeout)
+}
+
+func (s suite) runAs(t *testing.T, sb runner.Sandbox, runID, name, input string, timeout time.Duration) (*executor.Result, string) {
 	t.Helper()
 	a, err := addon.Load(FixtureDir(name))
 	if err != nil {
@@ -94,7 +98,6 @@ func (s suite) run(t *testing.T, sb runner.Sandbox, name, input string, timeout 
 		sb = runner.NoSandbox{}
 	}
 	out := filepath.Join(t.TempDir(), "output")
-	runID := "adv-" + name + "-" + token()
 	ex := &executor.Executor{
 		Runners:    map[string]runner.Runner{addon.RunnerTrivial: trivial.New(sb)},
 		Preference: []string{addon.RunnerTrivial},
@@ -249,13 +252,14 @@ func (s suite) testProcesses(t *testing.T) {
 }
 
 func (s suite) testForkBomb(t *testing.T) {
+	runID := "adv-fork-bomb-" + token()
 	runDone := make(chan struct{})
 	var res *executor.Result
 	var peak int
 	var out string
 	go func() {
 		defer close(runDone)
-		res, out = s.run(t, s.Sandbox, "fork-bomb", "", 4*time.Second)
+		res, out = s.runAs(t, s.Sandbox, runID, "fork-bomb", "", 4*time.Second)
 	}()
 	// While the bomb runs, the host must still be able to start programs,
 	// and the sandbox must not hold more processes than the limit.
@@ -271,7 +275,7 @@ func (s suite) testForkBomb(t *testing.T) {
 		} else {
 			t.Errorf("the host cannot start a program during the fork bomb: %v", err)
 		}
-		if n := len(markedProcesses(proc.MarkerVar + "=adv-fork-bomb-")); n > peak {
+		if n := len(markedProcesses(proc.MarkerVar + "=" + runID)); n > peak {
 			peak = n
 		}
 	}
