@@ -166,15 +166,15 @@ func TestDaemonPathUsesTheLongestMatchingPrefix(t *testing.T) {
 func TestConfigDecodesFromBerthYAMLOverTheDefaults(t *testing.T) {
 	src := `
 binary: podman
-globalArgs: ["--runtime", "runc"]
+global-args: ["--runtime", "runc"]
 pull: never
-buildTimeout: 5m
+build-timeout: 5m
 memory: 256m
-perAddon:
+per-addon:
   ocr:
     memory: 4g
     pids: -1
-pathMap:
+path-map:
   /data: /srv/berth
 `
 	cfg := DefaultConfig()
@@ -203,9 +203,9 @@ func TestValidateNamesTheBadField(t *testing.T) {
 	cases := map[string]func(*Config){
 		"docker.pull":                func(c *Config) { c.Pull = "sometimes" },
 		"docker.cpus":                func(c *Config) { c.CPUs = "many" },
-		"docker.perAddon.ocr.memory": func(c *Config) { c.PerAddon = map[string]Limits{"ocr": {Memory: "4 g"}} },
-		"docker.pathMap":             func(c *Config) { c.PathMap = map[string]string{"data": "/srv"} },
-		"docker.buildTimeout":        func(c *Config) { c.BuildTimeout = -time.Second },
+		"docker.per-addon.ocr.memory": func(c *Config) { c.PerAddon = map[string]Limits{"ocr": {Memory: "4 g"}} },
+		"docker.path-map":             func(c *Config) { c.PathMap = map[string]string{"data": "/srv"} },
+		"docker.build-timeout":        func(c *Config) { c.BuildTimeout = -time.Second },
 	}
 	for field, edit := range cases {
 		cfg := DefaultConfig()

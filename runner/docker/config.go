@@ -33,7 +33,8 @@ const (
 	UserImage = "image"
 )
 
-// Config is the docker runner's part of berth.yaml (under `docker:`).
+// Config is the docker runner's part of berth.yaml (under `docker:`); its
+// keys are spelled as in berth.yaml (docs/configuration.md).
 // Start from DefaultConfig and unmarshal over it: the hardening switches
 // are plain booleans whose defaults are true, so a zero Config is NOT
 // the default one.
@@ -42,11 +43,11 @@ type Config struct {
 	Binary string `yaml:"binary" json:"binary"`
 	// GlobalArgs go before every subcommand. Podman on hosts with hybrid
 	// cgroups (v1 + v2) needs ["--runtime", "runc"]: crun refuses them.
-	GlobalArgs []string `yaml:"globalArgs" json:"globalArgs"`
+	GlobalArgs []string `yaml:"global-args" json:"global-args"`
 	// Pull is the pull policy for runner.docker.image.
 	Pull PullPolicy `yaml:"pull" json:"pull"`
 	// BuildTimeout bounds one image build.
-	BuildTimeout time.Duration `yaml:"buildTimeout" json:"buildTimeout"`
+	BuildTimeout time.Duration `yaml:"build-timeout" json:"build-timeout"`
 	// Network is the --network of impure addons ("host", as Docspell, so
 	// an addon can reach a host application on localhost; or "bridge", or
 	// a named network). Pure addons always get "none".
@@ -55,11 +56,11 @@ type Config struct {
 	// ("image"), or anything docker accepts ("1234:1234", "nobody").
 	User string `yaml:"user" json:"user"`
 	// CapDropAll passes --cap-drop ALL.
-	CapDropAll bool `yaml:"capDropAll" json:"capDropAll"`
+	CapDropAll bool `yaml:"cap-drop-all" json:"cap-drop-all"`
 	// NoNewPrivileges passes --security-opt no-new-privileges.
-	NoNewPrivileges bool `yaml:"noNewPrivileges" json:"noNewPrivileges"`
+	NoNewPrivileges bool `yaml:"no-new-privileges" json:"no-new-privileges"`
 	// ReadOnlyRoot passes --read-only and a tmpfs on /tmp.
-	ReadOnlyRoot bool `yaml:"readOnlyRoot" json:"readOnlyRoot"`
+	ReadOnlyRoot bool `yaml:"read-only-root" json:"read-only-root"`
 	// Memory, CPUs and Pids are the default limits ("1g", "1.5", 256).
 	// An empty string, "0" or a Pids below 1 sets no limit.
 	Memory string `yaml:"memory" json:"memory"`
@@ -69,9 +70,9 @@ type Config struct {
 	// daemon's view of the same files, for berth running in a container
 	// that talks to the host's daemon: {"/data": "/srv/berth/data"}. The
 	// longest matching prefix wins. berth doctor proves the mapping.
-	PathMap map[string]string `yaml:"pathMap" json:"pathMap"`
+	PathMap map[string]string `yaml:"path-map" json:"path-map"`
 	// PerAddon overrides the limits for an addon, by meta.name.
-	PerAddon map[string]Limits `yaml:"perAddon" json:"perAddon"`
+	PerAddon map[string]Limits `yaml:"per-addon" json:"per-addon"`
 }
 
 // Limits are per-addon overrides of the resource limits. A zero field
@@ -122,19 +123,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("docker.pull: %q is not one of missing, never, always", c.Pull)
 	}
 	if c.BuildTimeout < 0 {
-		return fmt.Errorf("docker.buildTimeout: %v must not be negative", c.BuildTimeout)
+		return fmt.Errorf("docker.build-timeout: %v must not be negative", c.BuildTimeout)
 	}
 	if err := validLimits("docker", Limits{Memory: c.Memory, CPUs: c.CPUs}); err != nil {
 		return err
 	}
 	for name, l := range c.PerAddon {
-		if err := validLimits("docker.perAddon."+name, l); err != nil {
+		if err := validLimits("docker.per-addon."+name, l); err != nil {
 			return err
 		}
 	}
 	for from, to := range c.PathMap {
 		if !path.IsAbs(from) || !path.IsAbs(to) {
-			return fmt.Errorf("docker.pathMap: %q: %q: both prefixes must be absolute paths", from, to)
+			return fmt.Errorf("docker.path-map: %q: %q: both prefixes must be absolute paths", from, to)
 		}
 	}
 	return nil

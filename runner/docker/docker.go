@@ -261,7 +261,7 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 		case ctx.Err() != nil:
 			cause = fmt.Errorf("building %s: %w", tag, ctx.Err())
 		case bctx.Err() != nil:
-			cause = fmt.Errorf("building %s: timed out after %v (docker.buildTimeout): %w", tag, r.cfg.BuildTimeout, bctx.Err())
+			cause = fmt.Errorf("building %s: timed out after %v (docker.build-timeout): %w", tag, r.cfg.BuildTimeout, bctx.Err())
 		case errors.As(err, &ee):
 			cause = fmt.Errorf("building %s from %s: exit status %d: %w", tag, dockerfile, ee.ExitCode, ee.Kind)
 		default:
@@ -390,7 +390,7 @@ func startError(bin, id, name string, stderr []string) error {
 	msg := strings.Join(stderr, "; ")
 	hint := ""
 	if strings.Contains(msg, "bind source path does not exist") || strings.Contains(msg, "statfs") {
-		hint = "; the engine daemon cannot see berth's working directories: when berth runs in a container, set docker.pathMap in berth.yaml and check with `berth doctor`"
+		hint = "; the engine daemon cannot see berth's working directories: when berth runs in a container, set docker.path-map in berth.yaml and check with `berth doctor`"
 	}
 	return fmt.Errorf("%s: %s could not start container %s: %s%s", id, bin, name, msg, hint)
 }

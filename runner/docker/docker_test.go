@@ -603,7 +603,7 @@ func (e env) testDoctor(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("Doctor err = %v, want *PathError", err)
 			}
-			if !strings.Contains(err.Error(), "pathMap") || !strings.Contains(err.Error(), work) {
+			if !strings.Contains(err.Error(), "path-map") || !strings.Contains(err.Error(), work) {
 				t.Errorf("the message does not print the fix: %v", err)
 			}
 		})

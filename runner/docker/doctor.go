@@ -27,7 +27,7 @@ const ProbeImage = "berth/probe:1"
 type PathError struct {
 	Engine    string // docker or podman
 	Dir       string // berth's view
-	DaemonDir string // the path given to the daemon (after docker.pathMap)
+	DaemonDir string // the path given to the daemon (after docker.path-map)
 	Reason    string
 }
 
@@ -35,13 +35,13 @@ func (e *PathError) Error() string {
 	return fmt.Sprintf("the %s daemon does not see berth's directory %s at %s: %s.\n"+
 		"Fix: when berth runs in a container, bind its working directory at the same path on both sides "+
 		"(docker run -v %s:%s ...), or tell berth where the daemon sees it in berth.yaml:\n"+
-		"  docker:\n    pathMap:\n      %q: \"<the same directory as the host sees it>\"",
+		"  docker:\n    path-map:\n      %q: \"<the same directory as the host sees it>\"",
 		e.Engine, e.Dir, e.DaemonDir, e.Reason, e.Dir, e.Dir, filepath.Dir(e.Dir))
 }
 
 // Doctor proves that containers see berth's working directory: it writes
 // a marker file into a fresh directory under workDir, creates a probe
-// container with that directory (translated by docker.pathMap) bound in,
+// container with that directory (translated by docker.path-map) bound in,
 // and copies the marker back out through the daemon. Anything but the
 // same marker is a *PathError whose message prints the fix. Nothing is
 // left behind but the probe image. `berth doctor` calls it.
