@@ -82,8 +82,17 @@ var _ runner.Runner = (*Runner)(nil)
 // Option configures a Runner.
 type Option func(*Runner)
 
-// WithLogger sets the logger (default slog.Default()).
+// WithLogger sets the logger. Without it the runner logs to whatever
+// slog.Default() is at the time of each call, so a CLI may configure
+// logging after building its runners.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
+
+func (r *Runner) logger() *slog.Logger {
+	if r.log != nil {
+		return r.log
+	}
+	return slog.Default()
+}
 
 // WithEngine makes the runner use c instead of a client built from
 // Config.Binary and Config.GlobalArgs.
@@ -93,12 +102,16 @@ func WithEngine(c *engine.Client) Option { return func(r *Runner) { r.eng = c } 
 // and Network take their defaults; everything else is used as given, so
 // start from DefaultConfig. Check cfg with Config.Validate first.
 func New(cfg Config, opts ...Option) *Runner {
-	r := &Runner{cfg: cfg.withDefaults(), log: slog.Default()}
+	r := &Runner{cfg: cfg.withDefaults()}
 	for _, o := range opts {
 		o(r)
 	}
 	if r.eng == nil {
-		r.eng = engine.New(r.cfg.Binary, engine.WithGlobalArgs(r.cfg.GlobalArgs...), engine.WithLogger(r.log))
+		opts := []engine.Option{engine.WithGlobalArgs(r.cfg.GlobalArgs...)}
+		if r.log != nil {
+			opts = append(opts, engine.WithLogger(r.log))
+		}
+		r.eng = engine.New(r.cfg.Binary, opts...)
 	}
 	return r
 }
@@ -227,7 +240,7 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 		return runner.Prepared{}, err
 	}
 	tag := ImageTag(a.Meta.Name, a.Meta.Version, hash)
-	log := r.log.With("addon", a.ID(), "runner", addon.RunnerDocker, "image", tag)
+	log := r.logger().With("addon", a.ID(), "runner", addon.RunnerDocker, "image", tag)
 	if r.imageKnown(tag) {
 		fmt.Fprintf(progress, "image %s is built already\n", tag)
 		return runner.Prepared{Image: tag, Cached: true}, nil
@@ -299,7 +312,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	name := ContainerName(a.Meta.Name, a.Meta.Version)
 	log := inv.Logger
 	if log == nil {
-		log = r.log
+		log = r.logger()
 	}
 	log = log.With("addon", a.ID(), "run", inv.RunID, "runner", addon.RunnerDocker, "container", name)
 

@@ -80,7 +80,7 @@ func (r *Runner) Doctor(ctx context.Context, workDir string) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	defer r.remove(cctx, name, r.log)
+	defer r.remove(cctx, name, r.logger())
 	if _, err := r.eng.Run(ctx, args, engine.RunOpts{}); err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) && (strings.Contains(ee.Stderr, "does not exist") || strings.Contains(ee.Stderr, "no such file")) {

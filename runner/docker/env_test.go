@@ -1,0 +1,82 @@
+package docker
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/runner"
+)
+
+func TestContainerEnvIsTheContractAsTheContainerSeesIt(t *testing.T) {
+	a := &addon.Addon{Descriptor: addon.Descriptor{Meta: addon.Meta{Name: "hello", Version: "1.0"}}}
+	inv := runner.Invocation{
+		Addon: a, HasItem: true,
+		Env:     map[string]string{"API_TOKEN": "secret"},
+		PathEnv: []string{"PATH=/usr/local/bin:/usr/bin", "LANG=C.UTF-8"},
+	}
+	env := containerEnv(inv)
+	for _, want := range []string{
+		"LANG=C.UTF-8", "ADDON_DIR=addons/hello-1.0", "TMPDIR=temp", "TMP_DIR=temp",
+		"OUTPUT_DIR=/mnt/output", "CACHE_DIR=/mnt/cache", "ITEM_DATA_JSON=item/item-data.json",
+	} {
+		if !slices.Contains(env, want) {
+			t.Errorf("%s is missing from %q", want, env)
+		}
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			t.Errorf("the host PATH reaches the container: %s", kv)
+		}
+		if strings.Contains(kv, "secret") {
+			t.Errorf("an operator variable is in the --env list (argv): %s", kv)
+		}
+	}
+}
+
+func TestOperatorVariablesGoToAPrivateEnvFile(t *testing.T) {
+	contract := []string{"ADDON_DIR=addons/x-1", "OUTPUT_DIR=/mnt/output"}
+	file, remove, err := writeEnvFile(map[string]string{
+		"B_TOKEN":   "s3cr3t = with spaces",
+		"A_URL":     "http://localhost:7880",
+		"ADDON_DIR": "must not win",
+	}, contract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("env file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(file)
+	if want := "A_URL=http://localhost:7880\nB_TOKEN=s3cr3t = with spaces\n"; string(b) != want {
+		t.Errorf("env file = %q, want %q", b, want)
+	}
+	remove()
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("the env file is still there after remove: %v", err)
+	}
+
+	if f, _, err := writeEnvFile(nil, contract); err != nil || f != "" {
+		t.Errorf("no operator variables: file %q, err %v; want none", f, err)
+	}
+	_, _, err = writeEnvFile(map[string]string{"MULTI": "line one\nline two"}, contract)
+	if err == nil || !strings.Contains(err.Error(), "MULTI") || strings.Contains(err.Error(), "line one") {
+		t.Errorf("a value with a newline: err = %v, want an error naming the variable but not its value", err)
+	}
+}
+
+func TestLineTailKeepsTheLastNonEmptyLines(t *testing.T) {
+	lt := &lineTail{max: 3}
+	for _, chunk := range []string{"one\ntw", "o\n\n  \nthree\r\nfour\nfi", "ve"} {
+		lt.Write([]byte(chunk))
+	}
+	if got := lt.lines(); !slices.Equal(got, []string{"three", "four", "five"}) {
+		t.Errorf("lines = %q", got)
+	}
+}
