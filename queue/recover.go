@@ -14,9 +14,10 @@ import (
 // and re-runs it or fails it. The dead node's job stays in river until
 // river's rescuer finds it; by then the run is carried by the new job and
 // the old one ends without doing anything. It returns how many runs it
-// adopted.
-func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.Run) int, deadline time.Time) (int, error) {
-	orphans, err := st.Orphans(ctx, nil, q.cfg.NodeID, deadline)
+// adopted. At start (starting true) the runs recorded under this node's
+// own name count too: they belong to a previous process.
+func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.Run) int, deadline time.Time, starting bool) (int, error) {
+	orphans, err := st.Orphans(ctx, nil, q.cfg.NodeID, starting, deadline)
 	if err != nil {
 		return 0, fmt.Errorf("looking for orphaned runs: %w", err)
 	}

@@ -149,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.db.Dialect == store.SQLite {
 		deadline = time.Now().Add(time.Hour)
 	}
-	if _, err := s.q.Recover(ctx, s.st, runSteps, deadline); err != nil {
+	if _, err := s.q.Recover(ctx, s.st, runSteps, deadline, true); err != nil {
 		return err
 	}
 	if err := s.q.Start(ctx); err != nil {
@@ -213,7 +213,7 @@ func (s *Server) tick(ctx context.Context) error {
 	if err := s.heartbeat(ctx); err != nil {
 		return err
 	}
-	_, err := s.q.Recover(ctx, s.st, runSteps, time.Now().Add(-s.set.NodeTimeout.Std()))
+	_, err := s.q.Recover(ctx, s.st, runSteps, time.Now().Add(-s.set.NodeTimeout.Std()), false)
 	return err
 }
 

@@ -260,13 +260,19 @@ type Orphan struct {
 }
 
 // Orphans returns the runs in state running whose node has not sent a
-// heartbeat since deadline, other than self's.
-func (s *Store) Orphans(ctx context.Context, q Querier, self string, deadline time.Time) ([]Orphan, error) {
+// heartbeat since deadline, other than self's. When starting, self's
+// runs are orphans whatever its heartbeat says: they belong to a previous
+// process of the same name.
+func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bool, deadline time.Time) ([]Orphan, error) {
+	cond := `r.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`
+	if starting {
+		cond = `(r.node = $1 OR n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`
+	}
 	return queryAll(ctx, s.q(q), func(r Rows) (Orphan, error) {
 		var o Orphan
 		return o, r.Scan(&o.ID, &o.Node, &o.JobID)
 	}, `SELECT r.id, r.node, r.job_id FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.node
-		WHERE r.state = 'running' AND r.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`, self, ms(deadline))
+		WHERE r.state = 'running' AND `+cond, self, ms(deadline))
 }
 
 // AdoptOrphan claims an orphaned run for node self, so that only one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -148,7 +149,7 @@ func TestStore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			orphans, err := st.Orphans(ctx, nil, "me", time.Now().Add(-time.Minute))
+			orphans, err := st.Orphans(ctx, nil, "me", false, time.Now().Add(-time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,6 +159,13 @@ func TestStore(t *testing.T) {
 			}
 			if !ids["o1"] || !ids["o3"] || ids["o2"] {
 				t.Fatalf("orphans = %+v, want o1 (stale node) and o3 (unknown node), not o2 (live node)", orphans)
+			}
+			mine, err := st.Orphans(ctx, nil, "alive", true, time.Now().Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(mine, func(o store.Orphan) bool { return o.ID == "o2" }) {
+				t.Fatalf("orphans at the start of node alive = %+v, want its own o2 too", mine)
 			}
 			var wins int
 			var mu sync.Mutex
