@@ -3,7 +3,6 @@
 package builtin
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -145,17 +144,23 @@ const userNamespaceFix = "allow unprivileged user namespaces (sysctl -w kernel.u
 
 // userNamespaceBlocker reads the knobs that forbid user namespaces.
 func userNamespaceBlocker() string {
-	read := func(p string) string {
+	return namespaceBlocker(func(p string) string {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return ""
 		}
 		return strings.TrimSpace(string(b))
-	}
+	}, os.Geteuid())
+}
+
+// namespaceBlocker explains which of the kernel's knobs (read returns a
+// /proc/sys file's content, "" when missing) keeps user euid from
+// creating user namespaces, with the fix; "" when none does.
+func namespaceBlocker(read func(string) string, euid int) string {
 	if read("/proc/sys/user/max_user_namespaces") == "0" {
 		return "user.max_user_namespaces is 0; fix: sysctl -w user.max_user_namespaces=15000"
 	}
-	if os.Geteuid() != 0 {
+	if euid != 0 {
 		if read("/proc/sys/kernel/unprivileged_userns_clone") == "0" {
 			return "kernel.unprivileged_userns_clone is 0; fix: sysctl -w kernel.unprivileged_userns_clone=1 (or run berth as root, or use sandbox: nspawn)"
 		}
@@ -407,22 +412,3 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
-
-// describe is used in tests and logs: the binds of a plan, one a line.
-func (c initConfig) describe() string {
-	var b bytes.Buffer
-	for _, l := range c.Symlinks {
-		fmt.Fprintf(&b, "symlink %s -> %s\n", l.Path, l.Target)
-	}
-	for _, m := range c.Binds {
-		mode := "ro"
-		if m.RW {
-			mode = "rw"
-		}
-		fmt.Fprintf(&b, "bind %s %s -> %s\n", mode, m.Src, m.Dst)
-	}
-	for _, f := range c.Files {
-		fmt.Fprintf(&b, "file %s\n", f.Path)
-	}
-	return b.String()
-}
