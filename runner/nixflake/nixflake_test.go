@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/runner/runnertest"
 	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/nspawn"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -177,6 +178,13 @@ func TestNixFlakeRunnerMeetsTheContract(t *testing.T) {
 	}{
 		{"without a sandbox", runner.NoSandbox{}, false},
 		{"in the builtin sandbox", builtin.New(builtin.Config{Limits: builtin.DefaultLimits()}), true},
+	}
+	if _, err := exec.LookPath("systemd-nspawn"); err == nil {
+		sandboxes = append(sandboxes, struct {
+			name     string
+			sb       runner.Sandbox
+			isolated bool
+		}{"in nspawn", nspawn.New(nspawn.Config{Limits: builtin.DefaultLimits()}), true})
 	}
 	for _, s := range sandboxes {
 		t.Run(s.name, func(t *testing.T) {

@@ -127,7 +127,7 @@ func (s *Sandbox) probe(ctx context.Context) error {
 	})
 	if err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EINVAL) {
-			return fmt.Errorf("%w: creating the namespaces failed (%v); %s", ErrUserNamespaces, err, userNamespaceFix)
+			return fmt.Errorf("%w: creating the namespaces failed (%v); %s; inside a container, its seccomp profile or missing privileges may forbid them (docker: --security-opt seccomp=unconfined)", ErrUserNamespaces, err, userNamespaceFix)
 		}
 		return fmt.Errorf("starting the sandbox init: %w", err)
 	}
