@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/server/client"
+)
+
+func init() { subcommands = append(subcommands, newRunsCmd, newEventsCmd) }
+
+// exitRunFailed is the exit status of `events send --wait` when a run
+// did not succeed.
+const exitRunFailed = 3
+
+// apiFlags adds --server and --token-file and returns a constructor for
+// the client.
+func apiFlags(cmd *cobra.Command) func() (*client.Client, error) {
+	server := cmd.PersistentFlags().String("server", "", "daemon URL (default $BERTH_SERVER or "+client.DefaultURL+")")
+	tokenFile := cmd.PersistentFlags().String("token-file", "", "file whose first line is the API token (default $BERTH_TOKEN)")
+	return func() (*client.Client, error) {
+		c := &client.Client{BaseURL: *server, Token: os.Getenv("BERTH_TOKEN")}
+		if c.BaseURL == "" {
+			c.BaseURL = os.Getenv("BERTH_SERVER")
+		}
+		if c.BaseURL == "" {
+			c.BaseURL = client.DefaultURL
+		}
+		if *tokenFile != "" {
+			data, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				return nil, badInput("--token-file: %v", err)
+			}
+			c.Token, _, _ = strings.Cut(strings.TrimSpace(string(data)), "\n")
+			c.Token = strings.TrimSpace(c.Token)
+		}
+		return c, nil
+	}
+}
+
+// apiError maps API errors to exit statuses: bad input for 4xx.
+func apiError(err error) error {
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 {
+		return &exitError{exitBadInput, err}
+	}
+	return err
+}
+
+func newRunsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List, show, follow and cancel the daemon's runs",
+	}
+	newClient := apiFlags(cmd)
+	var asJSON bool
+	var f client.RunFilter
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			runs, err := c.ListRuns(cmd.Context(), f)
+			if err != nil {
+				return apiError(err)
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				raws := make([]json.RawMessage, len(runs))
+				for i, r := range runs {
+					raws[i] = r.Raw
+				}
+				return writeJSON(w, raws)
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tATTEMPTS\tTRIGGER\tADDONS\tCREATED")
+			for _, r := range runs {
+				var names []string
+				for _, a := range r.Addons {
+					names = append(names, a.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\n", r.ID, r.State, r.Attempts, r.MaxAttempts, r.Trigger, strings.Join(names, ","), r.CreatedAt.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&f.State, "state", "", "only runs in this state (queued, running, succeeded, failed, cancelled)")
+	list.Flags().StringVar(&f.ConfigID, "config", "", "only runs of this run configuration")
+	list.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	show := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run with its result",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			r, err := c.GetRun(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err)
+			}
+			return printRun(cmd.OutOrStdout(), r)
+		},
+	}
+	logs := &cobra.Command{
+		Use:   "logs RUN",
+		Short: "Print a run's captured stderr",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			l, err := c.RunLogs(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err)
+			}
+			w := cmd.OutOrStdout()
+			if l.Dropped > 0 {
+				fmt.Fprintf(w, "[%d earlier lines dropped]\n", l.Dropped)
+			}
+			for _, line := range l.Lines {
+				fmt.Fprintln(w, line)
+			}
+			return nil
+		},
+	}
+	cancel := &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a queued or running run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			r, err := c.CancelRun(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err)
+			}
+			if r.State == "cancelled" {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s cancelled\n", r.ID)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is %s: cancelling\n", r.ID, r.State)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, logs, cancel)
+	return cmd
+}
+
+// printRun prints the run's JSON as the API gave it (indented).
+func printRun(w io.Writer, r client.Run) error {
+	var v any
+	if err := json.Unmarshal(r.Raw, &v); err != nil {
+		return err
+	}
+	return writeJSON(w, v)
+}
+
+func newEventsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "Send events to the daemon",
+	}
+	newClient := apiFlags(cmd)
+	var ev client.Event
+	var itemFile, argsFile string
+	var wait bool
+	var timeout time.Duration
+	send := &cobra.Command{
+		Use:   "send",
+		Short: "Send an event: every enabled run configuration with its trigger runs",
+		Long: `send posts an event with optional item data and files; the daemon queues a
+run of every enabled run configuration with the trigger. With --wait it
+waits for the runs and exits 3 when one did not succeed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if ev.Trigger == "" {
+				return badInput("--trigger is required")
+			}
+			for _, x := range []struct {
+				file string
+				dst  *json.RawMessage
+			}{{itemFile, &ev.Item}, {argsFile, &ev.ItemArgs}} {
+				if x.file == "" {
+					continue
+				}
+				data, err := os.ReadFile(x.file)
+				if err != nil {
+					return badInput("%v", err)
+				}
+				if !json.Valid(data) {
+					return badInput("%s: not JSON", x.file)
+				}
+				*x.dst = data
+			}
+			runs, err := c.SendEvent(cmd.Context(), ev)
+			if err != nil {
+				return apiError(err)
+			}
+			w := cmd.OutOrStdout()
+			if len(runs) == 0 {
+				fmt.Fprintf(w, "no enabled run configuration has the trigger %s\n", ev.Trigger)
+				return nil
+			}
+			failed := 0
+			for _, r := range runs {
+				if wait {
+					ctx := cmd.Context()
+					if timeout > 0 {
+						var cancel func()
+						ctx, cancel = context.WithTimeout(ctx, timeout)
+						defer cancel()
+					}
+					if r, err = c.Wait(ctx, r.ID, 100*time.Millisecond); err != nil {
+						return err
+					}
+					if r.State != "succeeded" {
+						failed++
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\n", r.ID, r.State, r.Error)
+					continue
+				}
+				fmt.Fprintf(w, "%s\t%s\n", r.ID, r.State)
+			}
+			if failed > 0 {
+				return &exitError{exitRunFailed, fmt.Errorf("%d of %d runs did not succeed", failed, len(runs))}
+			}
+			return nil
+		},
+	}
+	fl := send.Flags()
+	fl.StringVar(&ev.Trigger, "trigger", "", "the event: final-process-item, final-reprocess-item, existing-item or scheduled")
+	fl.StringVar(&itemFile, "item", "", "JSON file with the item data")
+	fl.StringVar(&argsFile, "item-args", "", "JSON file with the item arguments")
+	fl.StringArrayVar(&ev.Originals, "original", nil, "an original file of the item (repeatable)")
+	fl.StringArrayVar(&ev.Pdfs, "pdf", nil, "a PDF of the item (repeatable)")
+	fl.BoolVar(&wait, "wait", false, "wait for the runs to end")
+	fl.DurationVar(&timeout, "timeout", 0, "with --wait, give up after this long")
+	cmd.AddCommand(send)
+	return cmd
+}

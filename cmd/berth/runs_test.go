@@ -1,0 +1,116 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/server"
+	"github.com/berth-dev/berth/server/settings"
+)
+
+// startDaemon runs a daemon in the test process with the hello addon and
+// a run configuration for existing-item; it returns the daemon's URL.
+func startDaemon(t *testing.T) string {
+	t.Helper()
+	tmp := t.TempDir()
+	cfg := config.Default()
+	cfg.WorkingDir, cfg.CacheDir, cfg.DataDir = filepath.Join(tmp, "work"), filepath.Join(tmp, "cache"), filepath.Join(tmp, "data")
+	cfg.Runners, cfg.Sandbox = []string{"trivial"}, "none"
+	set := settings.Default()
+	set.PollInterval = settings.Duration(20 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, set, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	url := "http://" + ln.Addr().String()
+	post := func(path string, body any, out any) {
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(url+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("POST %s = %d", path, resp.StatusCode)
+		}
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	hello, _ := filepath.Abs("../../examples/hello")
+	var a struct{ ID string }
+	post("/v1/addons", map[string]string{"path": hello}, &a)
+	post("/v1/run-configs", map[string]any{"name": "greet", "enabled": true, "trigger": []string{"existing-item"},
+		"addons": []map[string]string{{"addonId": a.ID, "args": "from the CLI"}}}, &struct{}{})
+	return url
+}
+
+func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
+	url := startDaemon(t)
+	item := filepath.Join(t.TempDir(), "item.json")
+	os.WriteFile(item, []byte(`{"id":"cli-1"}`), 0o644)
+
+	sent := berth(t, "events", "send", "--server", url, "--trigger", "existing-item", "--item", item, "--wait", "--timeout", "1m")
+	if sent.code != 0 || !strings.Contains(sent.stdout, "succeeded") {
+		t.Fatalf("events send = %d\n%s%s", sent.code, sent.stdout, sent.stderr)
+	}
+	runID := strings.Fields(sent.stdout)[0]
+
+	t.Run("list shows the run", func(t *testing.T) {
+		r := berth(t, "runs", "list", "--server", url, "--json")
+		var runs []struct{ ID, State string }
+		if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || runs[0].ID != runID || runs[0].State != "succeeded" {
+			t.Fatalf("runs list = %d %s (%v)", r.code, r.stdout, err)
+		}
+		table := berth(t, "runs", "list", "--server", url, "--state", "succeeded")
+		if !strings.Contains(table.stdout, runID) || !strings.Contains(table.stdout, "hello-1.0.0") {
+			t.Fatalf("runs list table:\n%s", table.stdout)
+		}
+	})
+	t.Run("show prints the result with the output", func(t *testing.T) {
+		r := berth(t, "runs", "show", "--server", url, runID)
+		if r.code != 0 || !strings.Contains(r.stdout, `"itemId": "cli-1"`) {
+			t.Fatalf("runs show = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("logs print the addon's stderr", func(t *testing.T) {
+		r := berth(t, "runs", "logs", "--server", url, runID)
+		if r.code != 0 || !strings.Contains(r.stdout, "greeting is 'from the CLI'") {
+			t.Fatalf("runs logs = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("cancelling a finished run is refused with exit 2", func(t *testing.T) {
+		r := berth(t, "runs", "cancel", "--server", url, runID)
+		if r.code != 2 || !strings.Contains(r.stderr, "conflict") {
+			t.Fatalf("runs cancel = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("an unknown run is exit 2", func(t *testing.T) {
+		r := berth(t, "runs", "show", "--server", url, "run_nope")
+		if r.code != 2 || !strings.Contains(r.stderr, "not_found") {
+			t.Fatalf("runs show = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("an event no configuration listens to queues nothing", func(t *testing.T) {
+		r := berth(t, "events", "send", "--server", url, "--trigger", "final-reprocess-item")
+		if r.code != 0 || !strings.Contains(r.stdout, "no enabled run configuration") {
+			t.Fatalf("events send = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+}
