@@ -17,7 +17,7 @@ const (
 	LabelAddon   = "berth.addon"         // meta.name
 	LabelVersion = "berth.addon.version" // meta.version
 	LabelHash    = "berth.addon.hash"    // content hash, on built images
-	LabelProbe   = "berth.probe"         // doctor's probe containers and image
+	LabelProbe   = "berth.probe"         // doctor's probe image ("1") and containers (the probed dir)
 )
 
 // Where the run's directories appear inside the container (as Docspell).
@@ -155,7 +155,7 @@ func ProbeArgs(name, image, dir string) ([]string, error) {
 	}
 	return []string{"create",
 		"--name", name,
-		"--label", LabelProbe + "=1",
+		"--label", LabelProbe + "=" + dir,
 		"--network", "none",
 		"--mount", mnt,
 		image, "/berth-probe",

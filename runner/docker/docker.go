@@ -599,3 +599,58 @@ func (t *lineTail) lines() []string {
 	}
 	return out
 }
+
+// RemoveLeftovers removes addon containers that exited more than minAge
+// ago: what a berth process that died mid-run (crash, SIGKILL) left
+// behind, since Run removes its own containers itself. Running containers
+// are left alone, as are recently exited ones, which another berth on the
+// same daemon may still be inspecting. It returns the names removed. The
+// daemon calls it at start; minAge of a minute is plenty.
+func (r *Runner) RemoveLeftovers(ctx context.Context, minAge time.Duration) ([]string, error) {
+	out, err := r.eng.Run(ctx, []string{"ps", "-a",
+		"--filter", "label=" + LabelRunner + "=docker",
+		"--filter", "status=exited",
+		"--format", "{{.Names}}"}, engine.RunOpts{})
+	if err != nil {
+		return nil, fmt.Errorf("listing exited berth containers: %w", err)
+	}
+	names := strings.Fields(string(out))
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out, err = r.eng.Run(ctx, append([]string{"container", "inspect", "--format", "{{.Name}}\t{{.State.FinishedAt}}"}, names...), engine.RunOpts{})
+	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return nil, fmt.Errorf("inspecting exited berth containers: %w", err)
+	}
+	var removed []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, finished, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "/")
+		at, err := parseEngineTime(finished)
+		if err != nil || time.Since(at) < minAge {
+			continue
+		}
+		if err := r.eng.RemoveContainer(ctx, name, true); err != nil {
+			return removed, fmt.Errorf("removing %s: %w", name, err)
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// parseEngineTime reads a time as docker (RFC 3339) or podman (Go's
+// time.Time.String) prints it in inspect templates.
+func parseEngineTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	// podman: "2026-11-25 13:08:39.489854733 +0000 UTC"
+	if i := strings.Index(s, " m="); i >= 0 {
+		s = s[:i]
+	}
+	return time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", s)
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -193,6 +194,7 @@ func TestDockerRunnerOnRealEngines(t *testing.T) {
 			t.Run("doctor proves the daemon sees the working dir and prints the fix when not", e.testDoctor)
 			t.Run("a container that cannot start is an execution failure, not an exit code", e.testCannotStart)
 			t.Run("the bundled example examples/docker-hello runs", e.testExample)
+			t.Run("leftovers of a dead berth are removed, running containers are not", e.testLeftovers)
 		})
 	}
 }
@@ -611,9 +613,16 @@ func (e env) testDoctor(t *testing.T) {
 	if left, _ := os.ReadDir(work); len(left) > 0 {
 		t.Errorf("doctor left files in the working dir: %v", left)
 	}
-	probes, _ := e.c.ListContainers(ctx, docker.LabelProbe)
-	if len(probes) > 0 {
-		t.Errorf("doctor left probe containers: %v", probes)
+	// Probe containers are labelled with the directory they probed; other
+	// tests' probes may exist for a moment, ours must not.
+	out, err := e.c.Run(ctx, []string{"ps", "-a", "--filter", "label=" + docker.LabelProbe, "--format", `{{.Label "` + docker.LabelProbe + `"}}`}, engine.RunOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dir, work) || strings.HasPrefix(dir, elsewhere) || strings.HasPrefix(dir, "/nonexistent/berth-doctor") {
+			t.Errorf("doctor left a probe container for %s", dir)
+		}
 	}
 }
 
@@ -668,5 +677,40 @@ func (e env) testExample(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(outDir, "greeting.txt")); strings.TrimSpace(string(got)) != "Hello, berth" {
 		t.Errorf("greeting.txt = %q", got)
+	}
+}
+
+func (e env) testLeftovers(t *testing.T) {
+	ctx := context.Background()
+	exited, running := "berth-test-leftover-exited-"+nonce(), "berth-test-leftover-running-"+nonce()
+	for _, n := range []string{exited, running} {
+		t.Cleanup(func() {
+			// kill first: podman's rm -f waits 10s for sleep to heed SIGTERM.
+			e.c.KillContainer(context.Background(), n, "KILL")
+			e.c.RemoveContainer(context.Background(), n, true)
+		})
+	}
+	label := docker.LabelRunner + "=docker"
+	if _, err := e.c.Run(ctx, []string{"run", "--name", exited, "--label", label, enginetest.BusyboxRef, "true"}, engine.RunOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Run(ctx, []string{"run", "-d", "--name", running, "--label", label, enginetest.BusyboxRef, "sleep", "60"}, engine.RunOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.runner(t, nil)
+	// Fresh leftovers are kept: another berth may still inspect them.
+	if removed, err := r.RemoveLeftovers(ctx, time.Hour); err != nil || slices.Contains(removed, exited) {
+		t.Fatalf("RemoveLeftovers(1h) = %v, %v; want the fresh container kept", removed, err)
+	}
+	time.Sleep(2100 * time.Millisecond) // age the exited container
+	removed, err := r.RemoveLeftovers(ctx, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, exited) || slices.Contains(removed, running) {
+		t.Errorf("removed %v; want %s and not %s", removed, exited, running)
+	}
+	if _, err := e.c.InspectContainer(ctx, running); err != nil {
+		t.Errorf("the running container is gone: %v", err)
 	}
 }
