@@ -1,0 +1,53 @@
+package cgroups_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/sandbox/internal/cgroups"
+)
+
+func TestAGroupCarriesItsLimitsAndIsRemoved(t *testing.T) {
+	g, err := cgroups.New("test-"+strings.ReplaceAll(t.Name(), "/", "-"), cgroups.Limits{MemoryBytes: 64 << 20, Pids: 32, CPUs: 0.5})
+	if errors.Is(err, cgroups.ErrUnavailable) && os.Geteuid() != 0 {
+		t.Skipf("berth may not create cgroups as an unprivileged user here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Remove() })
+	want := map[string]string{}
+	if g.Version == 1 {
+		want = map[string]string{"memory.limit_in_bytes": "67108864", "pids.max": "32", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"}
+	} else {
+		want = map[string]string{"memory.max": "67108864", "pids.max": "32", "cpu.max": "50000 100000"}
+	}
+	found := map[string]string{}
+	for _, d := range g.Dirs {
+		for file := range want {
+			if b, err := os.ReadFile(filepath.Join(d, file)); err == nil {
+				found[file] = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	for file, v := range want {
+		if found[file] != v {
+			t.Errorf("%s = %q, want %q", file, found[file], v)
+		}
+	}
+	if g.OOMKilled() {
+		t.Error("a new group reports an OOM kill")
+	}
+	dirs := append([]string(nil), g.Dirs...)
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s is still there", d)
+		}
+	}
+}
