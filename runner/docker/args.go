@@ -73,6 +73,10 @@ func RunArgs(s RunSpec) ([]string, error) {
 		// Prepare already made sure the image is here; never pull at run.
 		"--pull", "never",
 		"--network", s.Network,
+		// berth reads stdout and stderr through the attached client; a
+		// second copy in the daemon's log files is only disk I/O (and a
+		// place for whatever the addon printed to linger).
+		"--log-driver", "none",
 	}
 	if s.User != "" {
 		args = append(args, "--user", s.User)
