@@ -55,7 +55,13 @@ func New(name string, lim Limits) (*Group, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if v2, ok := mounts.v2, mounts.v2 != ""; ok && v2Controllers(v2, lim) {
-		return newV2(v2, self["0"], name, lim)
+		g, err := newV2(v2, self["0"], name, lim)
+		if err != nil && self["0"] != "/" && os.Geteuid() == 0 {
+			// berth's own group holds processes (a systemd service), so
+			// it cannot delegate controllers: root may use the top level.
+			g, err = newV2(v2, "/", name, lim)
+		}
+		return g, err
 	}
 	return newV1(mounts.v1, self, name, lim)
 }
