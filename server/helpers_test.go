@@ -26,7 +26,7 @@ import (
 
 // node is a berth daemon running in the test process.
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	URL   string
 	Token string
 	srv   *server.Server
@@ -40,7 +40,7 @@ type nodeOpts struct {
 	set     func(*settings.Serve)
 }
 
-func testConfig(t *testing.T, dataDir string) config.Config {
+func testConfig(t testing.TB, dataDir string) config.Config {
 	cfg := config.Default()
 	base := t.TempDir()
 	cfg.WorkingDir = filepath.Join(base, "work")
@@ -67,7 +67,7 @@ func testSettings() settings.Serve {
 	return set
 }
 
-func startNode(t *testing.T, o nodeOpts) *node {
+func startNode(t testing.TB, o nodeOpts) *node {
 	t.Helper()
 	set := testSettings()
 	set.DatabaseURL = o.dbURL

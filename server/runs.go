@@ -84,22 +84,29 @@ func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addo
 	}
 	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: time.Now()}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		ok, err := s.st.InsertRun(ctx, tx, run)
-		if err != nil || !ok {
-			return err
-		}
+		// The job first, so the run is stored with its job id at once; a
+		// duplicate run id rolls the job back.
 		run.JobID, err = s.q.EnqueueRun(ctx, tx, id, len(sp.Steps), time.Time{})
 		if err != nil {
 			return err
 		}
-		return s.st.SetRunJob(ctx, tx, id, run.JobID)
+		ok, err := s.st.InsertRun(ctx, tx, run)
+		if err == nil && !ok {
+			err = errDuplicateRun
+		}
+		return err
 	})
+	if errors.Is(err, errDuplicateRun) {
+		return s.st.GetRun(ctx, nil, id)
+	}
 	if err != nil {
 		return store.Run{}, err
 	}
 	s.metrics.queued.Inc()
 	return run, nil
 }
+
+var errDuplicateRun = errors.New("a run with this id exists")
 
 // Run implements queue.Handler: it executes one attempt of a run.
 func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,35 @@ type DB struct {
 	// File is the SQLite database file.
 	File string
 	lock *os.File
+	// stmts caches prepared statements by query text (SQLite only):
+	// modernc parses every unprepared query, which costs more than
+	// running it.
+	stmts sync.Map
+}
+
+// stmt returns a prepared statement for q, or nil when q should not be
+// prepared (several statements, as migrations have). Inside a
+// transaction (cachedOnly) it cannot prepare: the transaction holds
+// SQLite's only connection.
+func (d *DB) stmt(ctx context.Context, q string, cachedOnly bool) *sql.Stmt {
+	if strings.Contains(q, ";") {
+		return nil
+	}
+	if s, ok := d.stmts.Load(q); ok {
+		return s.(*sql.Stmt)
+	}
+	if cachedOnly {
+		return nil
+	}
+	s, err := d.SQL.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the unprepared path reports the error
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt)
+	}
+	return s
 }
 
 // lockFile takes an exclusive lock that lives as long as the process:
@@ -130,6 +160,7 @@ func (d *DB) Close() {
 		d.Pool.Close()
 	}
 	if d.SQL != nil {
+		d.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 		d.SQL.Close()
 	}
 	if d.lock != nil {
@@ -152,7 +183,14 @@ func (d *DB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 		tag, err := d.Pool.Exec(ctx, q, args...)
 		return tag.RowsAffected(), err
 	}
-	res, err := d.SQL.ExecContext(ctx, d.rebind(q), args...)
+	q = d.rebind(q)
+	var res sql.Result
+	var err error
+	if st := d.stmt(ctx, q, false); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = d.SQL.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +206,14 @@ func (d *DB) Query(ctx context.Context, q string, args ...any) (Rows, error) {
 		}
 		return pgxRows{rows}, nil
 	}
-	rows, err := d.SQL.QueryContext(ctx, d.rebind(q), args...)
+	q = d.rebind(q)
+	var rows *sql.Rows
+	var err error
+	if st := d.stmt(ctx, q, false); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = d.SQL.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +250,14 @@ func (t *Tx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 		tag, err := t.pgx.Exec(ctx, q, args...)
 		return tag.RowsAffected(), err
 	}
-	res, err := t.sql.ExecContext(ctx, t.db.rebind(q), args...)
+	q = t.db.rebind(q)
+	var res sql.Result
+	var err error
+	if st := t.db.stmt(ctx, q, true); st != nil {
+		res, err = t.sql.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = t.sql.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -221,7 +273,14 @@ func (t *Tx) Query(ctx context.Context, q string, args ...any) (Rows, error) {
 		}
 		return pgxRows{rows}, nil
 	}
-	rows, err := t.sql.QueryContext(ctx, t.db.rebind(q), args...)
+	q = t.db.rebind(q)
+	var rows *sql.Rows
+	var err error
+	if st := t.db.stmt(ctx, q, true); st != nil {
+		rows, err = t.sql.StmtContext(ctx, st).QueryContext(ctx, args...)
+	} else {
+		rows, err = t.sql.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
