@@ -347,3 +347,12 @@ func eventually(t *testing.T, what string, fn func() error) {
 }
 
 var _ = fmt.Sprintf
+
+// newServer builds (and closes at cleanup) a server without serving.
+func newServer(t *testing.T, set settings.Serve, dataDir string) (*server.Server, error) {
+	srv, err := server.New(context.Background(), testConfig(t, dataDir), set, server.Options{Logger: testLogger()})
+	if err == nil {
+		t.Cleanup(srv.Close)
+	}
+	return srv, err
+}

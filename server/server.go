@@ -140,7 +140,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening on %s: %w", s.set.Listen, err)
 		}
 	}
-	if err := s.heartbeat(ctx); err != nil {
+	// Start-up is short and not cut off by an early cancel; the queue's
+	// context is never cancelled: Stop below ends it gracefully.
+	base := context.WithoutCancel(ctx)
+	if err := s.heartbeat(base); err != nil {
 		return err
 	}
 	// With SQLite this process holds the file lock: whatever another
@@ -149,14 +152,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.db.Dialect == store.SQLite {
 		deadline = time.Now().Add(time.Hour)
 	}
-	if _, err := s.q.Recover(ctx, s.st, runSteps, deadline, true); err != nil {
+	if _, err := s.q.Recover(base, s.st, runSteps, deadline, true); err != nil {
 		return err
 	}
-	if err := s.q.Start(ctx); err != nil {
+	if err := s.q.Start(base); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, stopBG := context.WithCancel(base)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.loop(bgCtx, s.set.NodeTimeout.Std()/5, s.tick) }()
