@@ -128,3 +128,26 @@ func Warning(sb runner.Sandbox) string {
 	}
 	return ""
 }
+
+// Status is whether one sandbox kind works here, for berth doctor.
+type Status struct {
+	Kind string
+	// Err says why the kind cannot be used, with the fix; nil if usable.
+	Err error
+}
+
+// Check tries every real sandbox kind (builtin, nspawn) with cfg's
+// settings and reports which work here and why the others do not.
+func Check(ctx context.Context, cfg Config) []Status {
+	var out []Status
+	for _, kind := range []string{KindBuiltin, KindNspawn} {
+		c := cfg
+		c.Kind = kind
+		sb, err := New(c)
+		if err == nil {
+			err = sb.Available(ctx)
+		}
+		out = append(out, Status{Kind: kind, Err: err})
+	}
+	return out
+}

@@ -69,3 +69,18 @@ func TestDefaultFallsBackWithAReason(t *testing.T) {
 	}
 	var _ runner.Sandbox = sb
 }
+
+func TestCheckReportsEveryRealKind(t *testing.T) {
+	cfg := sandbox.DefaultConfig()
+	cfg.Nspawn.Binary = "/nonexistent/systemd-nspawn"
+	got := sandbox.Check(context.Background(), cfg)
+	if len(got) != 2 || got[0].Kind != "builtin" || got[1].Kind != "nspawn" {
+		t.Fatalf("Check = %+v, want builtin then nspawn", got)
+	}
+	if got[0].Err != nil {
+		t.Errorf("builtin: %v, want usable here", got[0].Err)
+	}
+	if got[1].Err == nil || !strings.Contains(got[1].Err.Error(), "systemd-container") {
+		t.Errorf("nspawn: %v, want the missing binary and its package", got[1].Err)
+	}
+}
