@@ -14,10 +14,17 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/server/settings"
+	"github.com/berth-dev/berth/store/storetest"
 )
 
 func TestAnEventRunsEveryEnabledConfigurationWithItsTrigger(t *testing.T) {
-	n := startNode(t, nodeOpts{})
+	for name, url := range map[string]string{"sqlite": "", "postgres": storetest.Postgres(t)} {
+		t.Run("on "+name, func(t *testing.T) { eventFlow(t, url) })
+	}
+}
+
+func eventFlow(t *testing.T, dbURL string) {
+	n := startNode(t, nodeOpts{dbURL: dbURL})
 	a := n.install(hello())
 	if a.Name != "hello" || !a.Pure {
 		t.Fatalf("installed addon = %+v", a)
@@ -337,7 +344,13 @@ func TestRunConfigurationsAreValidatedAsDocspellDoes(t *testing.T) {
 }
 
 func TestRetriesCancelAndFailures(t *testing.T) {
-	n := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.Concurrency = 2 }})
+	for name, url := range map[string]string{"sqlite": "", "postgres": storetest.Postgres(t)} {
+		t.Run("on "+name, func(t *testing.T) { retriesAndCancel(t, url) })
+	}
+}
+
+func retriesAndCancel(t *testing.T, dbURL string) {
+	n := startNode(t, nodeOpts{dbURL: dbURL, set: func(s *settings.Serve) { s.Concurrency = 2 }})
 	flaky, fail := n.install(fixture("flaky")), n.install(fixture("fail"))
 	sleep, impure := n.install(fixture("sleep")), n.install(fixture("impure-sleep"))
 
