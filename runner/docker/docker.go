@@ -323,7 +323,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	}
 	user := r.cfg.user()
 	if err := shareDirs(user, inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
-		return runner.Exit{}, err
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
 	env := containerEnv(inv)
 	envFile, removeEnvFile, err := writeEnvFile(inv.Env, env)
@@ -405,7 +405,7 @@ func startError(bin, id, name string, stderr []string) error {
 	if strings.Contains(msg, "bind source path does not exist") || strings.Contains(msg, "statfs") {
 		hint = "; the engine daemon cannot see berth's working directories: when berth runs in a container, set docker.path-map in berth.yaml and check with `berth doctor`"
 	}
-	return fmt.Errorf("%s: %s could not start container %s: %s%s", id, bin, name, msg, hint)
+	return fmt.Errorf("%s: container %s did not start, or %s lost it: %s%s", id, name, bin, msg, hint)
 }
 
 type containerState struct {

@@ -632,8 +632,8 @@ func (e env) testCannotStart(t *testing.T) {
 	})
 	r := e.runner(t, nil)
 	res := e.run(t, e.executor(t, r), executor.Request{Steps: []executor.Step{{Addon: a}}})
-	if res.Kind != executor.ExecutionFailed || !strings.Contains(res.Error, "could not start") {
-		t.Errorf("result %s (%s), want execution-failed: could not start", res.Kind, res.Error)
+	if res.Kind != executor.ExecutionFailed || !strings.Contains(res.Error, "did not start") {
+		t.Errorf("result %s (%s), want execution-failed: did not start", res.Kind, res.Error)
 	}
 }
 
