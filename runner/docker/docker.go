@@ -402,8 +402,13 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 func startError(bin, id, name string, stderr []string) error {
 	msg := strings.Join(stderr, "; ")
 	hint := ""
-	if strings.Contains(msg, "bind source path does not exist") || strings.Contains(msg, "statfs") {
+	switch {
+	case strings.Contains(msg, "bind source path does not exist") || strings.Contains(msg, "statfs"):
 		hint = "; the engine daemon cannot see berth's working directories: when berth runs in a container, set docker.path-map in berth.yaml and check with `berth doctor`"
+	case strings.Contains(msg, "error setting rlimit"):
+		hint = "; podman may not set its default rlimits here: write default_ulimits = [] under [containers] in /etc/containers/containers.conf"
+	case strings.Contains(msg, "hybrid"):
+		hint = "; this OCI runtime refuses hybrid cgroups: set docker.global-args: [--runtime, runc]"
 	}
 	return fmt.Errorf("%s: container %s did not start, or %s lost it: %s%s", id, name, bin, msg, hint)
 }
