@@ -183,14 +183,16 @@ func (r *Runner) binary() string {
 
 // builtSince tells whether nix registered the store path after start:
 // registering a path canonicalises it (permissions, timestamps), which
-// sets its inode change time, while a cache hit leaves it alone.
+// sets its inode change time, while a cache hit leaves it alone. The
+// kernel's timestamps lag by up to a clock tick, far less than any
+// build takes, and a path registered just before start (the previous
+// build) must count as cached: no slack either way.
 func builtSince(path string, start time.Time) bool {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(path, &st); err != nil {
 		return true
 	}
-	ctime := time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	return !ctime.Before(start.Add(-10 * time.Millisecond))
+	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(start)
 }
 
 // executable picks the first executable file (by name) in out/bin, else
