@@ -24,7 +24,12 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkDaemon -benchtime 500x ./server/
 func BenchmarkDaemon(b *testing.B) {
-	const senders = 8
+	for _, senders := range []int{1, 8} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchDaemon(b, senders) })
+	}
+}
+
+func benchDaemon(b *testing.B, senders int) {
 	b.Run("baseline executor only", func(b *testing.B) {
 		cfg := testConfig(b, b.TempDir())
 		ex := berth.NewExecutor(context.Background(), cfg, berth.Options{Logger: testLogger()})
@@ -138,6 +143,5 @@ func report(b *testing.B, total time.Duration, lat, server []time.Duration) {
 		b.ReportMetric(pct(server, 0.5), "p50-queued-to-done-ms")
 	}
 }
-
 
 var benchConcurrency = 8

@@ -20,10 +20,10 @@ import (
 // runConfig is Docspell's AddonRunConfig shape with berth's additions
 // (webhook).
 type runConfig struct {
-	ID      string       `json:"id,omitempty"`
-	Name    string       `json:"name"`
-	Enabled bool         `json:"enabled"`
-	Trigger []string     `json:"trigger"`
+	ID      string   `json:"id,omitempty"`
+	Name    string   `json:"name"`
+	Enabled bool     `json:"enabled"`
+	Trigger []string `json:"trigger"`
 	// Schedule is a cron expression (5 fields, or @every 1h, @daily …),
 	// required with the scheduled trigger and refused without it.
 	Schedule string        `json:"schedule,omitempty"`

@@ -35,7 +35,7 @@ func newMetrics(s *Server) *metrics {
 			Help: "Duration of a run's last attempt.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"state"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "berth_run_latency_seconds",
 			Help: "Time from queueing a run to its end.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}),
-		queued: prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_runs_queued_total", Help: "Runs queued through this node."}),
+		queued:  prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_runs_queued_total", Help: "Runs queued through this node."}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "berth_runs_running", Help: "Runs executing on this node now."}),
 		builds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_addon_builds_total",
 			Help: "Addon preparations that built (image, flake), by runner."}, []string{"runner"}),

@@ -13,31 +13,38 @@ import (
 	"github.com/berth-dev/berth/store/storetest"
 )
 
-// databases opens a migrated store on each database kind.
-func databases(t *testing.T) map[string]*store.Store {
+// open opens a migrated store on the named database kind.
+func open(t *testing.T, kind string) *store.Store {
 	t.Helper()
-	out := map[string]*store.Store{}
-	for name, url := range map[string]string{"sqlite": "", "postgres": storetest.Postgres(t)} {
-		db, err := store.Open(context.Background(), url, t.TempDir())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		t.Cleanup(db.Close)
-		st := store.New(db)
-		if err := st.Migrate(context.Background()); err != nil {
-			t.Fatalf("%s: migrate: %v", name, err)
-		}
-		// Migrating twice is a no-op.
-		if err := st.Migrate(context.Background()); err != nil {
-			t.Fatalf("%s: second migrate: %v", name, err)
-		}
-		out[name] = st
+	url := ""
+	if kind == "postgres" {
+		url = storetest.Postgres(t)
 	}
-	return out
+	db, err := store.Open(context.Background(), url, t.TempDir())
+	if err != nil {
+		t.Fatalf("%s: %v", kind, err)
+	}
+	t.Cleanup(db.Close)
+	st := store.New(db)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("%s: migrate: %v", kind, err)
+	}
+	// Migrating twice is a no-op.
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("%s: second migrate: %v", kind, err)
+	}
+	return st
 }
 
 func TestStore(t *testing.T) {
-	for name, st := range databases(t) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run("on "+name, func(t *testing.T) { testStore(t, open(t, name)) })
+	}
+}
+
+func testStore(t *testing.T, st *store.Store) {
+	{
+		name := "it"
 		t.Run(name+" stores addons and configurations and finds them by trigger", func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Now()

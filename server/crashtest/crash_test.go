@@ -211,7 +211,9 @@ func (d *daemon) waitFor(id, what string, cond func(run) bool) run {
 	}
 }
 
-func final(r run) bool { return r.State == "succeeded" || r.State == "failed" || r.State == "cancelled" }
+func final(r run) bool {
+	return r.State == "succeeded" || r.State == "failed" || r.State == "cancelled"
+}
 
 func fixture(name string) string {
 	p, _ := filepath.Abs(filepath.Join("..", "testdata", "addons", name))
