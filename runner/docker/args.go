@@ -122,12 +122,18 @@ func RunArgs(s RunSpec) ([]string, error) {
 
 // bindMount is a --mount value. --mount, unlike -v, fails when the source
 // does not exist instead of creating an empty directory on the daemon's
-// side, which is what makes a wrong path mapping visible.
+// side, which is what makes a wrong path mapping visible. Docker and
+// podman read the value as one CSV record, so a source holding a comma or
+// a quote is quoted CSV-style.
 func bindMount(src, dst string, readonly bool) (string, error) {
-	if src == "" || strings.ContainsAny(src, ",\"\n") {
-		return "", fmt.Errorf("cannot bind %q at %s: a mount source must be non-empty and hold no comma, quote or newline", src, dst)
+	if src == "" || strings.ContainsAny(src, "\n\r\x00") {
+		return "", fmt.Errorf("cannot bind %q at %s: a mount source must be non-empty and hold no line break", src, dst)
 	}
-	v := "type=bind,source=" + src + ",target=" + dst
+	source := "source=" + src
+	if strings.ContainsAny(src, ",\"") {
+		source = `"` + strings.ReplaceAll(source, `"`, `""`) + `"`
+	}
+	v := "type=bind," + source + ",target=" + dst
 	if readonly {
 		v += ",readonly"
 	}
