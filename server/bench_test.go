@@ -75,7 +75,7 @@ func benchDaemon(b *testing.B, senders int) {
 			}
 			n := startNode(b, nodeOpts{dbURL: url, set: func(s *settings.Serve) {
 				s.Concurrency = benchConcurrency
-				s.PollInterval = settings.Duration(5 * time.Millisecond)
+				s.PollInterval = settings.Duration(10 * time.Millisecond)
 			}})
 			a := n.install(fixture("tick"))
 			n.config(map[string]any{"name": "bench", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": a.ID}}})

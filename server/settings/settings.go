@@ -67,7 +67,7 @@ func Default() Serve {
 		MaxBody:       64 << 20,
 		ShutdownGrace: Duration(30 * time.Second),
 		NodeTimeout:   Duration(15 * time.Second),
-		PollInterval:  Duration(50 * time.Millisecond),
+		PollInterval:  Duration(20 * time.Millisecond),
 		LogLines:      1000,
 	}
 }
