@@ -65,14 +65,28 @@ func startRegistry(t *testing.T) (string, func()) {
 }
 
 // TestPullPolicies exercises missing, always and never against a local
-// registry (docker only: podman would need the registry configured as
-// insecure in registries.conf, a host setting).
+// registry. Docker trusts a loopback registry over plain HTTP; podman is
+// told so by a registries.conf of the test's own (CONTAINERS_REGISTRIES_CONF,
+// hence no t.Parallel).
 func TestPullPolicies(t *testing.T) {
-	c := enginetest.RequireDocker(t)
-	enginetest.BusyboxImage(t, c)
-	e := env{name: "docker", c: c}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			c := eng.require(t)
+			enginetest.BusyboxImage(t, c)
+			testPullPolicies(t, env{name: eng.name, c: c})
+		})
+	}
+}
+
+func testPullPolicies(t *testing.T, e env) {
+	c := e.c
 	addr, stopRegistry := startRegistry(t)
 	ctx := context.Background()
+	if e.name == "podman" {
+		conf := filepath.Join(t.TempDir(), "registries.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf("[[registry]]\nlocation = %q\ninsecure = true\n", addr)), 0o644)
+		t.Setenv("CONTAINERS_REGISTRIES_CONF", conf)
+	}
 
 	// An image with an entrypoint, pushed to the registry, then removed
 	// locally.
