@@ -14,6 +14,7 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 
 func newServeCmd() *cobra.Command {
 	set := settings.Default()
+	flagged := &set
 	var dataDir, nodeID string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -35,12 +36,16 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 			if dataDir != "" {
 				cfg.DataDir = dataDir
 			}
-			if v := os.Getenv("BERTH_SERVE_TOKENS"); v != "" && len(set.Tokens) == 0 {
-				set.Tokens = strings.Split(v, ",")
+			// The serve: section of berth.yaml, once config.Config embeds
+			// settings.Serve, replaces these defaults: base := cfg.Serve.
+			base := settings.Default()
+			if v := os.Getenv("BERTH_SERVE_TOKENS"); v != "" {
+				base.Tokens = strings.Split(v, ",")
 			}
-			if v := os.Getenv("BERTH_SERVE_DATABASE_URL"); v != "" && !cmd.Flags().Changed("database-url") {
-				set.DatabaseURL = v
+			if v := os.Getenv("BERTH_SERVE_DATABASE_URL"); v != "" {
+				base.DatabaseURL = v
 			}
+			set := withFlags(cmd, base, flagged)
 			if err := set.Validate(); err != nil {
 				return badInput("%v", err)
 			}
@@ -72,4 +77,31 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 	f.StringVar(&dataDir, "data-dir", "", "directory for the SQLite database, installed addons and run outputs (default: data-dir of berth.yaml)")
 	f.StringVar(&nodeID, "node-id", "", "name of this node (default: host name and a random suffix)")
 	return cmd
+}
+
+// withFlags returns base with the settings given as flags on the command
+// line: flags win over berth.yaml and the environment.
+func withFlags(cmd *cobra.Command, base settings.Serve, flagged *settings.Serve) settings.Serve {
+	f := cmd.Flags()
+	set := func(name string, apply func()) {
+		if f.Changed(name) {
+			apply()
+		}
+	}
+	set("listen", func() { base.Listen = flagged.Listen })
+	set("database-url", func() { base.DatabaseURL = flagged.DatabaseURL })
+	set("token-file", func() { base.TokenFile = flagged.TokenFile })
+	set("concurrency", func() { base.Concurrency = flagged.Concurrency })
+	set("retries", func() { base.Retries = flagged.Retries })
+	set("retry-backoff", func() { base.RetryBackoff = flagged.RetryBackoff })
+	set("allow-impure", func() { base.AllowImpure = flagged.AllowImpure })
+	set("url-allow", func() { base.URLAllow = flagged.URLAllow })
+	set("url-deny", func() { base.URLDeny = flagged.URLDeny })
+	set("allow-path", func() { base.AllowPath = flagged.AllowPath })
+	set("max-body", func() { base.MaxBody = flagged.MaxBody })
+	set("shutdown-grace", func() { base.ShutdownGrace = flagged.ShutdownGrace })
+	set("node-timeout", func() { base.NodeTimeout = flagged.NodeTimeout })
+	set("poll-interval", func() { base.PollInterval = flagged.PollInterval })
+	set("log-lines", func() { base.LogLines = flagged.LogLines })
+	return base
 }
