@@ -2,7 +2,6 @@ package berth
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,7 +11,9 @@ import (
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/docker"
+	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/runner/trivial"
+	"github.com/berth-dev/berth/sandbox"
 )
 
 // Options adjust an Executor built from configuration.
@@ -22,40 +23,45 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Runners builds every runner kind berth has from cfg, keyed by name.
-// Whether each is usable here is for Runner.Available to say.
+// Runners builds every runner kind berth has from cfg, keyed by name,
+// with the process-based ones in the configured sandbox. Whether each is
+// usable here is for Runner.Available to say.
 func Runners(ctx context.Context, cfg config.Config) map[string]runner.Runner {
-	sb := Sandbox(ctx, cfg)
+	return runnersIn(cfg, Sandbox(ctx, cfg, slog.Default()))
+}
+
+func runnersIn(cfg config.Config, sb runner.Sandbox) map[string]runner.Runner {
 	return map[string]runner.Runner{
-		addon.RunnerTrivial: trivial.New(sb),
-		addon.RunnerDocker:  docker.New(cfg.Docker.RunnerConfig(), docker.WithLogger(slog.Default())),
+		addon.RunnerTrivial:  trivial.New(sb),
+		addon.RunnerNixFlake: nixflake.New(cfg.NixConfig(), sb),
+		addon.RunnerDocker:   docker.New(cfg.Docker.RunnerConfig()),
 	}
 }
 
 // SandboxKinds lists the sandboxes berth has.
-var SandboxKinds = []string{"none"}
+var SandboxKinds = sandbox.Kinds
 
 // Sandbox returns the sandbox that process-based runners use: the
-// configured kind, or for "auto" the best one this machine allows.
-func Sandbox(ctx context.Context, cfg config.Config) runner.Sandbox {
-	sb, err := NewSandbox(ctx, cfg, cfg.Sandbox)
+// configured kind, or for "auto" the best one this machine allows (the
+// builtin sandbox where the kernel permits, else none, with the reason
+// in sandbox.Warning). A sandbox that cannot be built is returned as one
+// whose Available says why, so that runners refuse to run rather than
+// run unsandboxed.
+func Sandbox(ctx context.Context, cfg config.Config, logger *slog.Logger) runner.Sandbox {
+	sc := cfg.SandboxConfig(cfg.Sandbox)
+	sc.Logger = logger
+	if sc.Kind == sandbox.KindAuto {
+		return sandbox.Default(ctx, sc)
+	}
+	sb, err := sandbox.New(sc)
 	if err != nil {
-		return unusableSandbox{kind: cfg.Sandbox, err: err}
+		return unusableSandbox{kind: sc.Kind, err: err}
 	}
 	return sb
 }
 
-// NewSandbox builds the sandbox of the given kind from cfg.
-func NewSandbox(_ context.Context, cfg config.Config, kind string) (runner.Sandbox, error) {
-	switch kind {
-	case "none", "auto":
-		return runner.NoSandbox{}, nil
-	}
-	return nil, fmt.Errorf("sandbox %q is not available in this build", kind)
-}
-
 // unusableSandbox stands in for a configured sandbox that could not be
-// built, so that runners report why instead of running unsandboxed.
+// built.
 type unusableSandbox struct {
 	runner.NoSandbox
 	kind string
@@ -67,8 +73,13 @@ func (u unusableSandbox) Available(context.Context) error { return u.err }
 
 // NewExecutor returns an executor for cfg.
 func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.Executor {
-	return &executor.Executor{
-		Runners:          Runners(ctx, cfg),
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sb := Sandbox(ctx, cfg, logger)
+	ex := &executor.Executor{
+		Runners:          runnersIn(cfg, sb),
 		Preference:       cfg.Runners,
 		WorkRoot:         cfg.WorkingDir,
 		CacheRoot:        cfg.CacheDir,
@@ -78,8 +89,10 @@ func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.
 		Env:              func(name string) (map[string]string, error) { return cfg.AddonEnv(name, os.LookupEnv) },
 		RequireIsolation: cfg.RequireIsolation,
 		Stderr:           opt.Stderr,
-		Logger:           opt.Logger,
+		Logger:           logger,
 	}
+	ex.UnisolatedWarning = sandbox.Warning(sb)
+	return ex
 }
 
 // UnpackLimits returns the zip limits of cfg.

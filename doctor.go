@@ -2,10 +2,12 @@ package berth
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/sandbox"
 )
 
 // Check is one line of `berth doctor`: whether something berth can use is
@@ -17,13 +19,12 @@ type Check struct {
 	Fix    string `json:"fix,omitempty"`
 }
 
-// fixes are the commands that make a runner or sandbox usable on a
-// Debian-like machine; berth doctor prints them next to a failed check.
+// fixes are the commands that make a runner usable on a Debian-like
+// machine; berth doctor prints them next to a failed check. Sandboxes
+// put their fix in their error.
 var fixes = map[string]string{
 	"runner docker":    "apt-get install -y docker.io && dockerd & (or set docker.binary: podman)",
 	"runner nix-flake": "apt-get install -y nix-bin (flakes are enabled on the command line)",
-	"sandbox nspawn":   "apt-get install -y systemd-container; without systemd as PID 1: mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn",
-	"sandbox builtin":  "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04) or run berth as root",
 }
 
 // pathProber is a runner that can prove the engine sees berth's working
@@ -32,7 +33,7 @@ type pathProber interface {
 	Doctor(ctx context.Context, workDir string) error
 }
 
-// versioned is a runner that can name the engine version it drives.
+// versioned is a runner that can name the tool version it drives.
 type versioned interface {
 	Version(ctx context.Context) (string, error)
 }
@@ -40,7 +41,8 @@ type versioned interface {
 // Doctor checks every runner and sandbox berth has against this machine.
 func Doctor(ctx context.Context, cfg config.Config) []Check {
 	var checks []Check
-	runners := Runners(ctx, cfg)
+	sb := Sandbox(ctx, cfg, slog.Default())
+	runners := runnersIn(cfg, sb)
 	names := make([]string, 0, len(runners))
 	for n := range runners {
 		names = append(names, n)
@@ -72,19 +74,19 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 			checks = append(checks, pc)
 		}
 	}
-	for _, kind := range SandboxKinds {
-		sb, err := NewSandbox(ctx, cfg, kind)
-		c := Check{Name: "sandbox " + kind, OK: true, Detail: "usable"}
-		if err == nil {
-			err = sb.Available(ctx)
-		}
-		if err != nil {
-			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
-		}
-		if kind == "none" {
-			c.Detail = "usable; pure addons run unisolated (\"isolated\": false)"
+	for _, st := range sandbox.Check(ctx, cfg.SandboxConfig(cfg.Sandbox)) {
+		c := Check{Name: "sandbox " + st.Kind, OK: st.Err == nil, Detail: "usable"}
+		if st.Err != nil {
+			c.Detail = st.Err.Error()
 		}
 		checks = append(checks, c)
 	}
-	return checks
+	in := Check{Name: "sandbox in use", OK: true, Detail: sb.Name()}
+	if w := sandbox.Warning(sb); w != "" {
+		in.Detail += ": " + w
+	}
+	if err := sb.Available(ctx); err != nil {
+		in.OK, in.Detail = false, sb.Name()+": "+err.Error()
+	}
+	return append(checks, in)
 }

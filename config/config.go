@@ -40,8 +40,16 @@ type Config struct {
 	Sandbox string `yaml:"sandbox"`
 	// RequireIsolation refuses to run a pure addon unisolated.
 	RequireIsolation bool `yaml:"require-isolation"`
+	// SandboxLimits bound each nspawn or builtin run.
+	SandboxLimits SandboxLimits `yaml:"sandbox-limits"`
+	// Nspawn configures the systemd-nspawn sandbox.
+	Nspawn Nspawn `yaml:"nspawn"`
+	// Builtin configures berth's own sandbox.
+	Builtin Builtin `yaml:"builtin"`
 	// Docker configures the docker runner (docker or podman).
 	Docker Docker `yaml:"docker"`
+	// Nix configures the nix-flake runner.
+	Nix Nix `yaml:"nix"`
 	// Log configures berth's own logs.
 	Log Log `yaml:"log"`
 }
@@ -73,7 +81,11 @@ func Default() Config {
 		Unpack:     Unpack{MaxEntries: 10000, MaxBytes: 512 << 20, MaxDownloadBytes: 256 << 20},
 		Sandbox:    "auto",
 		Docker:     defaultDocker(),
-		Log:        Log{Level: "info", Format: "text"},
+		Nix:        defaultNix(),
+		Nspawn:     defaultNspawn(),
+
+		SandboxLimits: defaultSandboxLimits(),
+		Log:           Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -194,6 +206,18 @@ func (c *Config) Validate(file string) error {
 	}
 	if err := c.Docker.RunnerConfig().Validate(); err != nil {
 		return &Error{File: file, Reason: err.Error()}
+	}
+	if c.Nix.Binary == "" {
+		return bad("nix.binary", "must name nix or a path to it")
+	}
+	if c.Nix.BuildTimeout < 0 {
+		return bad("nix.build-timeout", "must not be negative")
+	}
+	if c.Nspawn.Binary == "" {
+		return bad("nspawn.binary", "must name systemd-nspawn or a path to it")
+	}
+	if c.SandboxLimits.Memory < 0 || c.SandboxLimits.Pids < 0 || c.SandboxLimits.CPUs < 0 {
+		return bad("sandbox-limits", "limits must not be negative (0 means no limit)")
 	}
 	if c.WorkingDir == "" {
 		return bad("working-dir", "must not be empty")

@@ -52,6 +52,10 @@ type Executor struct {
 	// RequireIsolation refuses to count a pure addon's unisolated run as
 	// a success: the run fails with execution-failed instead.
 	RequireIsolation bool
+	// UnisolatedWarning, when set, explains why process-based runs are
+	// not isolated here; it is added to the warnings of every result with
+	// an unisolated pure addon.
+	UnisolatedWarning string
 	// Stderr, when set, receives every addon's stderr live.
 	Stderr io.Writer
 	Logger *slog.Logger
@@ -114,6 +118,7 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 	defer work.cleanup(log)
 
 	res := &Result{RunID: req.RunID, Pure: true, Isolated: true}
+	unisolated := false
 	var failed *AddonResult
 	for _, step := range req.Steps {
 		if failed != nil && !req.NoFailFast {
@@ -138,7 +143,11 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 		res.Isolated = res.Isolated && ar.Isolated
 		if ar.Pure && !ar.Isolated && ar.Kind != ExecutionFailed {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s is pure but ran without isolation (runner %s): it could have changed the host", ar.Addon, ar.Runner))
+			unisolated = true
 		}
+	}
+	if unisolated && e.UnisolatedWarning != "" {
+		res.Warnings = append(res.Warnings, e.UnisolatedWarning)
 	}
 	res.Duration = Duration(time.Since(start))
 	names, runners := make([]string, len(res.Addons)), make([]string, len(res.Addons))

@@ -30,8 +30,15 @@ func loadConfig(cmd *cobra.Command) (config.Config, error) {
 	return cfg, nil
 }
 
-// newLogger returns berth's logger: warnings only, unless verbose.
+// newLogger returns berth's logger (warnings only, unless verbose) and
+// makes it the default, which packages log to when given none.
 func newLogger(w io.Writer, cfg config.Config, verbose bool) *slog.Logger {
+	l := buildLogger(w, cfg, verbose)
+	slog.SetDefault(l)
+	return l
+}
+
+func buildLogger(w io.Writer, cfg config.Config, verbose bool) *slog.Logger {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/sandbox/builtin"
 )
 
 // subcommands is filled by the init functions of the files in this package,
@@ -45,6 +47,11 @@ sandboxes, supervises declared containers, and serves both as a daemon.`,
 }
 
 func main() {
+	// berth re-executes itself as the init of its own sandbox (and as a
+	// helper that joins cgroups before systemd-nspawn starts).
+	if builtin.IsInit() {
+		builtin.Init() // never returns
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

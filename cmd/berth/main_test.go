@@ -294,3 +294,24 @@ func TestInterruptKillsTheAddonTree(t *testing.T) {
 		t.Errorf("the cancelled run left its working dir: %v", entries)
 	}
 }
+
+func TestDefaultSandboxIsolatesAPureAddon(t *testing.T) {
+	cmd := exec.Command(berthBin, "addon", "run", "../../examples/hello", "--json")
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var res struct {
+		Result   string
+		Isolated bool
+		Warnings []string
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Result != "success" || !res.Isolated || len(res.Warnings) != 0 {
+		t.Errorf("result %+v: want success, isolated, no warnings (the builtin sandbox works here)", res)
+	}
+}

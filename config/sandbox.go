@@ -1,0 +1,69 @@
+package config
+
+import (
+	"github.com/berth-dev/berth/runner/nixflake"
+	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/sandbox/nspawn"
+)
+
+// SandboxLimits bound each run in the nspawn and builtin sandboxes.
+type SandboxLimits struct {
+	Memory ByteSize `yaml:"memory"`
+	Pids   int64    `yaml:"pids"`
+	CPUs   float64  `yaml:"cpus"`
+}
+
+// Nspawn is the systemd-nspawn sandbox's section (`nspawn:`).
+type Nspawn struct {
+	Binary    string   `yaml:"binary"`
+	Sudo      string   `yaml:"sudo"`
+	ExtraArgs []string `yaml:"extra-args"`
+	Wait      Duration `yaml:"wait"`
+	ReadOnly  []string `yaml:"read-only"`
+}
+
+// Builtin is berth's own sandbox's section (`builtin:`).
+type Builtin struct {
+	// ReadOnly are further host paths bound read-only.
+	ReadOnly []string `yaml:"read-only"`
+}
+
+// Nix is the nix-flake runner's section (`nix:`).
+type Nix struct {
+	Binary       string   `yaml:"binary"`
+	ExtraFlags   []string `yaml:"extra-flags"`
+	BuildTimeout Duration `yaml:"build-timeout"`
+}
+
+func defaultSandboxLimits() SandboxLimits {
+	l := sandbox.DefaultLimits()
+	return SandboxLimits{Memory: ByteSize(l.MemoryBytes), Pids: l.Pids, CPUs: l.CPUs}
+}
+
+func defaultNspawn() Nspawn {
+	n := nspawn.DefaultConfig()
+	return Nspawn{Binary: n.Binary, Sudo: n.Sudo, ExtraArgs: n.ExtraArgs, Wait: Duration(n.Wait), ReadOnly: n.ReadOnly}
+}
+
+func defaultNix() Nix {
+	n := nixflake.DefaultConfig()
+	return Nix{Binary: n.Binary, ExtraFlags: n.ExtraFlags, BuildTimeout: Duration(n.BuildTimeout)}
+}
+
+// SandboxConfig returns the configuration of the sandbox of the given
+// kind (auto, none, nspawn, builtin).
+func (c *Config) SandboxConfig(kind string) sandbox.Config {
+	sc := sandbox.DefaultConfig()
+	sc.Kind = kind
+	sc.RequireIsolation = c.RequireIsolation
+	sc.Limits = sandbox.Limits{MemoryBytes: int64(c.SandboxLimits.Memory), Pids: c.SandboxLimits.Pids, CPUs: c.SandboxLimits.CPUs}
+	sc.Nspawn.Binary, sc.Nspawn.Sudo, sc.Nspawn.ExtraArgs = c.Nspawn.Binary, c.Nspawn.Sudo, c.Nspawn.ExtraArgs
+	sc.Nspawn.Wait, sc.Nspawn.ReadOnly = c.Nspawn.Wait.Std(), c.Nspawn.ReadOnly
+	sc.ReadOnly = c.Builtin.ReadOnly
+	return sc
+}
+
+// NixConfig returns the nix-flake runner's configuration.
+func (c *Config) NixConfig() nixflake.Config {
+	return nixflake.Config{Binary: c.Nix.Binary, ExtraFlags: c.Nix.ExtraFlags, BuildTimeout: c.Nix.BuildTimeout.Std()}
+}
