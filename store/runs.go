@@ -253,14 +253,18 @@ func (s *Store) ListNodes(ctx context.Context, q Querier) ([]Node, error) {
 	}, `SELECT id, started_ms, heartbeat_ms, runs_done FROM berth_nodes ORDER BY heartbeat_ms DESC`)
 }
 
-// Orphan is a run left running by a node that is gone.
+// Orphan is a run left running (or waiting for a retry) by a node that
+// is gone.
 type Orphan struct {
 	ID, Node string
 	JobID    int64
 }
 
-// Orphans returns the runs in state running whose node has not sent a
-// heartbeat since deadline, other than self's. When starting, self's
+// Orphans returns the runs in state running (or queued for a retry) whose
+// node has not sent a heartbeat since deadline, other than self's. A
+// retry's job is normally still in the queue; adopting it anyway only
+// costs the backoff, since a job that no longer carries its run does
+// nothing. When starting, self's
 // runs are orphans whatever its heartbeat says: they belong to a previous
 // process of the same name.
 func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bool, deadline time.Time) ([]Orphan, error) {
@@ -272,7 +276,7 @@ func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bo
 		var o Orphan
 		return o, r.Scan(&o.ID, &o.Node, &o.JobID)
 	}, `SELECT r.id, r.node, r.job_id FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.node
-		WHERE r.state = 'running' AND `+cond, self, ms(deadline))
+		WHERE (r.state = 'running' OR (r.state = 'queued' AND r.attempts > 0)) AND `+cond, self, ms(deadline))
 }
 
 // AdoptOrphan claims an orphaned run for node self, so that only one
@@ -280,7 +284,7 @@ func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bo
 // SetRunJob in the same transaction). It returns false when another node
 // adopted it first or it is no longer orphaned.
 func (s *Store) AdoptOrphan(ctx context.Context, q Querier, o Orphan, self string) (bool, error) {
-	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET node = $4 WHERE id = $1 AND state = 'running' AND node = $2 AND job_id = $3`,
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET node = $4 WHERE id = $1 AND state IN ('running', 'queued') AND node = $2 AND job_id = $3`,
 		o.ID, o.Node, o.JobID, self)
 	return n == 1, err
 }

@@ -44,8 +44,7 @@ func TestStore(t *testing.T) {
 
 func testStore(t *testing.T, st *store.Store) {
 	{
-		name := "it"
-		t.Run(name+" stores addons and configurations and finds them by trigger", func(t *testing.T) {
+		t.Run("it stores addons and configurations and finds them by trigger", func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Now()
 			a := store.Addon{ID: "ad_1", Name: "hello", Version: "1.0", Source: "/x", Hash: "h", Dir: "/d", Pure: true, Info: []byte(`{}`), Created: now, Updated: now}
@@ -84,7 +83,7 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatalf("ConfigsUsingAddon = %v, %v; want rc_1 and rc_2", users, err)
 			}
 		})
-		t.Run(name+" moves a run through its states only from the job that carries it", func(t *testing.T) {
+		t.Run("it moves a run through its states only from the job that carries it", func(t *testing.T) {
 			ctx := context.Background()
 			r := store.Run{ID: "run_1", Trigger: "manual", State: store.Queued, MaxAttempts: 3, Pure: true, Spec: []byte(`{}`), JobID: 7, Created: time.Now()}
 			ok, err := st.InsertRun(ctx, nil, r)
@@ -119,7 +118,7 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatalf("CountByState = %v, %v", counts, err)
 			}
 		})
-		t.Run(name+" cancels a queued run at once and flags a running one", func(t *testing.T) {
+		t.Run("it cancels a queued run at once and flags a running one", func(t *testing.T) {
 			ctx := context.Background()
 			for _, id := range []string{"q", "r"} {
 				if _, err := st.InsertRun(ctx, nil, store.Run{ID: id, State: store.Queued, Spec: []byte(`{}`), JobID: 1, Created: time.Now()}); err != nil {
@@ -139,7 +138,7 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatal("the running run's cancel flag is not set")
 			}
 		})
-		t.Run(name+" finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
+		t.Run("it finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
 			ctx := context.Background()
 			old := time.Now().Add(-time.Hour)
 			if err := st.Heartbeat(ctx, nil, "dead", old, old, 0); err != nil {
