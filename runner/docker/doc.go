@@ -12,6 +12,11 @@
 // cut off from the network when the addon is pure, and removed afterwards
 // whatever happened.
 //
+// Besides the runner.Runner methods, Build (`berth addon build`, with
+// progress), Doctor (proves the daemon sees berth's working dir through
+// Config.PathMap) and RemoveLeftovers (containers a dead berth left) are
+// for the CLI and the daemon. docs/runner-docker.md is the user's guide.
+//
 // The docker run, build and probe argument lists are each built by one
 // pure function (RunArgs, BuildArgs, ProbeArgs), golden-tested. Engine
 // processes are started through package engine (short commands) and
