@@ -75,6 +75,7 @@ type Queue struct {
 
 // client is the part of *river.Client[TTx] the queue uses, without TTx.
 type client interface {
+	insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error)
 	insertTx(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) (int64, error)
 	jobCancel(ctx context.Context, id int64) error
 	start(ctx context.Context) error
@@ -89,6 +90,14 @@ type riverClient[TTx any] struct {
 
 func (r riverClient[TTx]) insertTx(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
 	res, err := r.c.InsertTx(ctx, r.txOf(tx), args, opts)
+	if err != nil {
+		return 0, err
+	}
+	return res.Job.ID, nil
+}
+
+func (r riverClient[TTx]) insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	res, err := r.c.Insert(ctx, args, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -217,6 +226,18 @@ func (q *Queue) EnqueueRun(ctx context.Context, tx *store.Tx, runID string, step
 		opts.ScheduledAt = at
 	}
 	id, err := q.client.insertTx(ctx, tx, RunArgs{RunID: runID, Steps: steps}, opts)
+	if err != nil {
+		return 0, fmt.Errorf("queueing run %s: %w", runID, err)
+	}
+	return id, nil
+}
+
+// EnqueueRunNow inserts the job carrying a run outside any transaction
+// (the run must be committed already). Unlike a transactional insert it
+// wakes this node's workers at once: SQLite has no LISTEN/NOTIFY, so a
+// job queued in a transaction waits for the next poll.
+func (q *Queue) EnqueueRunNow(ctx context.Context, runID string, steps int) (int64, error) {
+	id, err := q.client.insert(ctx, RunArgs{RunID: runID, Steps: steps}, &river.InsertOpts{MaxAttempts: maxJobAttempts})
 	if err != nil {
 		return 0, fmt.Errorf("queueing run %s: %w", runID, err)
 	}

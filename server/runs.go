@@ -83,30 +83,27 @@ func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addo
 		maxAttempts += s.set.Retries
 	}
 	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: time.Now()}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// The job first, so the run is stored with its job id at once; a
-		// duplicate run id rolls the job back.
-		run.JobID, err = s.q.EnqueueRun(ctx, tx, id, len(sp.Steps), time.Time{})
-		if err != nil {
-			return err
-		}
-		ok, err := s.st.InsertRun(ctx, tx, run)
-		if err == nil && !ok {
-			err = errDuplicateRun
-		}
-		return err
-	})
-	if errors.Is(err, errDuplicateRun) {
-		return s.st.GetRun(ctx, nil, id)
-	}
+	// The run is stored first and its job queued after the commit, so
+	// that the job wakes the workers at once. A node that stops in
+	// between leaves a run without a job, which Recover queues later.
+	ok, err := s.st.InsertRun(ctx, nil, run)
 	if err != nil {
 		return store.Run{}, err
 	}
+	if !ok {
+		return s.st.GetRun(ctx, nil, id)
+	}
+	jobID, err := s.q.EnqueueRunNow(ctx, id, len(sp.Steps))
+	if err != nil {
+		return store.Run{}, err
+	}
+	if err := s.st.SetFirstRunJob(ctx, nil, id, jobID); err != nil {
+		return store.Run{}, err
+	}
+	run.JobID = jobID
 	s.metrics.queued.Inc()
 	return run, nil
 }
-
-var errDuplicateRun = errors.New("a run with this id exists")
 
 // Run implements queue.Handler: it executes one attempt of a run.
 func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int) error {
@@ -120,11 +117,12 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 	if err != nil {
 		return err
 	}
-	if r.JobID != jobID || store.Final(r.State) {
+	if (r.JobID != jobID && r.JobID != 0) || store.Final(r.State) {
 		// Another job carries the run now (it was recovered), or it was
 		// cancelled before it started.
 		return nil
 	}
+	r.JobID = jobID
 	if r.State == store.Running {
 		// The node that ran the last attempt stopped during it.
 		reason := fmt.Sprintf("interrupted: node %s stopped during attempt %d", r.Node, r.Attempts)

@@ -122,12 +122,20 @@ func (s *Store) SetRunJob(ctx context.Context, q Querier, id string, jobID int64
 	return err
 }
 
+// SetFirstRunJob records the first job of a run stored without one,
+// unless a job claimed it already (the job may start before its id is
+// recorded).
+func (s *Store) SetFirstRunJob(ctx context.Context, q Querier, id string, jobID int64) error {
+	_, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET job_id = $2 WHERE id = $1 AND job_id = 0`, id, jobID)
+	return err
+}
+
 // StartAttempt marks the run running on node under jobID and counts the
-// attempt. It fails with ErrConflict when the run is final or carried by
-// another job.
+// attempt; a run stored without a job is claimed by jobID. It fails with
+// ErrConflict when the run is final or carried by another job.
 func (s *Store) StartAttempt(ctx context.Context, q Querier, id, node string, jobID int64, now time.Time) (Run, error) {
-	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = 'running', attempts = attempts + 1, node = $2, started_ms = $4, error = ''
-		WHERE id = $1 AND job_id = $3 AND state IN ('queued', 'running')`, id, node, jobID, ms(now))
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = 'running', attempts = attempts + 1, node = $2, started_ms = $4, error = '', job_id = $3
+		WHERE id = $1 AND job_id IN (0, $3) AND state IN ('queued', 'running')`, id, node, jobID, ms(now))
 	if err != nil {
 		return Run{}, err
 	}
@@ -145,15 +153,16 @@ type Outcome struct {
 	WebhookState string
 }
 
-// FinishAttempt records the end of the attempt of jobID; it does nothing
-// and returns ErrConflict when another job carries the run by now.
+// FinishAttempt records the end of the attempt of jobID (which claims a
+// run stored without a job); it does nothing and returns ErrConflict when
+// another job carries the run by now.
 func (s *Store) FinishAttempt(ctx context.Context, q Querier, id string, jobID int64, o Outcome, now time.Time) error {
 	fin := int64(0)
 	if Final(o.State) {
 		fin = ms(now)
 	}
-	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = $3, error = $4, result = $5, logs = $6, finished_ms = $7, webhook_state = $8
-		WHERE id = $1 AND job_id = $2 AND state IN ('queued', 'running')`,
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = $3, error = $4, result = $5, logs = $6, finished_ms = $7, webhook_state = $8, job_id = $2
+		WHERE id = $1 AND job_id IN (0, $2) AND state IN ('queued', 'running')`,
 		id, jobID, o.State, o.Error, string(o.Result), string(o.Logs), fin, o.WebhookState)
 	if err != nil {
 		return fmt.Errorf("recording the end of run %s: %w", id, err)
@@ -261,7 +270,9 @@ type Orphan struct {
 }
 
 // Orphans returns the runs in state running (or queued for a retry) whose
-// node has not sent a heartbeat since deadline, other than self's. A
+// node has not sent a heartbeat since deadline, other than self's, and
+// the runs queued before deadline that never got a job (their node
+// stopped between storing them and queueing the job). A
 // retry's job is normally still in the queue; adopting it anyway only
 // costs the backoff, since a job that no longer carries its run does
 // nothing. When starting, self's
@@ -276,7 +287,9 @@ func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bo
 		var o Orphan
 		return o, r.Scan(&o.ID, &o.Node, &o.JobID)
 	}, `SELECT r.id, r.node, r.job_id FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.node
-		WHERE (r.state = 'running' OR (r.state = 'queued' AND r.attempts > 0)) AND `+cond, self, ms(deadline))
+		WHERE (r.state = 'running' OR (r.state = 'queued' AND r.attempts > 0)) AND `+cond+`
+		UNION ALL
+		SELECT id, node, job_id FROM berth_runs WHERE state = 'queued' AND job_id = 0 AND created_ms < $2`, self, ms(deadline))
 }
 
 // AdoptOrphan claims an orphaned run for node self, so that only one

@@ -166,6 +166,23 @@ func testStore(t *testing.T, st *store.Store) {
 			if !ids["o1"] || !ids["o3"] || ids["o2"] {
 				t.Fatalf("orphans = %+v, want o1 (stale node) and o3 (unknown node), not o2 (live node)", orphans)
 			}
+			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "jobless", State: store.Queued, Spec: []byte(`{}`), Created: time.Now().Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "jobless-new", State: store.Queued, Spec: []byte(`{}`), Created: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			orphans, err = st.Orphans(ctx, nil, "me", false, time.Now().Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = map[string]bool{}
+			for _, o := range orphans {
+				ids[o.ID] = true
+			}
+			if !ids["jobless"] || ids["jobless-new"] {
+				t.Fatalf("orphans = %+v, want the old run without a job and not the new one", orphans)
+			}
 			mine, err := st.Orphans(ctx, nil, "alive", true, time.Now().Add(-time.Minute))
 			if err != nil {
 				t.Fatal(err)
