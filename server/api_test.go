@@ -222,6 +222,7 @@ func TestInstallingAddons(t *testing.T) {
 		{name: "a non-http URL is refused", body: map[string]string{"url": "ftp://example.org/x.zip"}, status: 400, code: "validation_failed", text: "http"},
 		{name: "a relative path is refused", body: map[string]string{"path": "examples/hello"}, status: 400, code: "validation_failed", text: "absolute"},
 		{name: "an addon without a name is invalid", body: map[string]string{"path": fixture("bad-name")}, status: 422, code: "addon_invalid", text: "meta.name"},
+		{name: "an addon no configured runner can run is refused", body: map[string]string{"path": fixture("docker-only")}, status: 422, code: "no_usable_runner", text: "docker"},
 		{name: "a missing directory is invalid", body: map[string]string{"path": "/nonexistent/addon"}, status: 422, code: "addon_invalid", text: "/nonexistent/addon"},
 		{name: "url and path together are refused", body: map[string]string{"path": "/x", "url": "http://x"}, status: 400, code: "validation_failed", text: "not both"},
 		{name: "an empty object is refused", body: map[string]string{}, status: 400, code: "validation_failed", text: "url"},
