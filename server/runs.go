@@ -239,7 +239,7 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	}
 	req := executor.Request{RunID: r.ID, CacheKey: sp.CacheKey}
 	for _, st := range sp.Steps {
-		a, err := addon.Load(st.Dir)
+		a, err := s.loadAddon(st.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("addon %s (%s): %w", st.Name, st.AddonID, err)
 		}
@@ -262,6 +262,20 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	ex.Stderr = logs
 	ex.Logger = log
 	return ex.Run(ctx, req)
+}
+
+// loadAddon loads the addon kept in dir. Kept directories are named by
+// content hash and never change, so each is parsed once.
+func (s *Server) loadAddon(dir string) (*addon.Addon, error) {
+	if a, ok := s.addonCache.Load(dir); ok {
+		return a.(*addon.Addon), nil
+	}
+	a, err := addon.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.addonCache.Store(dir, a)
+	return a, nil
 }
 
 func existingDir(p string) string {

@@ -46,6 +46,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	lastFire map[string]time.Time // scheduled configs: last fire time
+
+	addonCache sync.Map // kept addon dir -> *addon.Addon
 }
 
 // Options are what New needs besides the configuration.
