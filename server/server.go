@@ -57,14 +57,19 @@ type Options struct {
 	NodeID string
 }
 
-// ErrTokenRequired is returned when a non-loopback address has no tokens.
-var ErrTokenRequired = errors.New("an API token is required")
+// ErrSettings is wrapped by errors about the daemon's settings (as
+// opposed to the database or the machine).
+var ErrSettings = errors.New("bad daemon settings")
+
+// ErrTokenRequired is returned when a non-loopback address has no tokens;
+// it wraps ErrSettings.
+var ErrTokenRequired = fmt.Errorf("%w: an API token is required", ErrSettings)
 
 // New opens the database, runs migrations and builds the node. Close
 // releases what it opened when Run is not called.
 func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options) (*Server, error) {
 	if err := set.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	log := opt.Logger
 	if log == nil {
@@ -72,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 	}
 	tokens, err := loadTokens(set)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	if len(tokens) == 0 && !set.Loopback() {
 		return nil, fmt.Errorf("%w: %s is not a loopback address; set serve.token-file or serve.tokens", ErrTokenRequired, set.Listen)

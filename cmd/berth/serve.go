@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 
@@ -52,6 +53,9 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 			// A daemon logs every run (info level) unless log.level says less.
 			log := newLogger(cmd.ErrOrStderr(), cfg, true)
 			srv, err := server.New(cmd.Context(), cfg, set, server.Options{Logger: log, NodeID: nodeID})
+			if errors.Is(err, server.ErrSettings) {
+				return &exitError{exitBadInput, err}
+			}
 			if err != nil {
 				return err
 			}
