@@ -325,12 +325,18 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	if err := shareDirs(user, inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
-	env := containerEnv(inv)
-	envFile, removeEnvFile, err := writeEnvFile(inv.Env, env)
+	// A private directory for the client: its working directory (podman's
+	// conmon drops files there) and the env file.
+	clientDir, err := os.MkdirTemp("", "berth-docker-")
 	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
-	defer removeEnvFile()
+	defer os.RemoveAll(clientDir)
+	env := containerEnv(inv)
+	envFile, err := writeEnvFile(clientDir, inv.Env, env)
+	if err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
 
 	args, err := RunArgs(RunSpec{
 		Name: name, Image: p.Image,
@@ -352,6 +358,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	res, runErr := proc.Run(ctx, proc.Spec{
 		Path: r.eng.Binary,
 		Args: r.eng.Args(args...),
+		Dir:  clientDir,
 		// The CLI's environment, not the addon's: DOCKER_HOST, HOME
 		// (client config) and XDG_RUNTIME_DIR matter to it. The addon
 		// gets only --env and --env-file.
@@ -391,7 +398,15 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
 	}
 	exit.OutOfMemory = st.OOMKilled
-	if st.OOMKilled {
+	if !st.OOMKilled && res.ExitCode == 137 {
+		// conmon 2.1 on cgroup v1 writes its OOM marker into its working
+		// directory (the client's) instead of where podman looks for it,
+		// so podman inspect says false: read the marker ourselves.
+		if _, err := os.Stat(filepath.Join(clientDir, "oom")); err == nil {
+			exit.OutOfMemory = true
+		}
+	}
+	if exit.OutOfMemory {
 		log.Warn("container killed for its memory limit", "memory", r.cfg.limitsFor(a.Meta.Name).Memory)
 	}
 	return exit, nil
@@ -465,9 +480,9 @@ func containerEnv(inv runner.Invocation) []string {
 }
 
 // writeEnvFile writes the operator's variables, which may hold secrets,
-// to a private file for --env-file, leaving out those the contract sets.
-func writeEnvFile(vars map[string]string, contract []string) (string, func(), error) {
-	nop := func() {}
+// to a private file in dir for --env-file, leaving out those the contract
+// sets. It returns "" when there is nothing to write.
+func writeEnvFile(dir string, vars map[string]string, contract []string) (string, error) {
 	taken := map[string]bool{}
 	for _, kv := range contract {
 		k, _, _ := strings.Cut(kv, "=")
@@ -480,35 +495,25 @@ func writeEnvFile(vars map[string]string, contract []string) (string, func(), er
 		}
 	}
 	if len(keys) == 0 {
-		return "", nop, nil
+		return "", nil
 	}
 	slices.Sort(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		v := vars[k]
 		if k == "" || strings.ContainsAny(k, "= \t\n#") {
-			return "", nop, fmt.Errorf("environment variable %q: the name cannot be passed to a container", k)
+			return "", fmt.Errorf("environment variable %q: the name cannot be passed to a container", k)
 		}
 		if strings.ContainsAny(v, "\n\r\x00") {
-			return "", nop, fmt.Errorf("environment variable %s: a value with a line break cannot be passed to a container", k)
+			return "", fmt.Errorf("environment variable %s: a value with a line break cannot be passed to a container", k)
 		}
 		b.WriteString(k + "=" + v + "\n")
 	}
-	f, err := os.CreateTemp("", "berth-env-*")
-	if err != nil {
-		return "", nop, err
+	file := filepath.Join(dir, "env")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		return "", err
 	}
-	remove := func() { os.Remove(f.Name()) }
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		remove()
-		return "", nop, err
-	}
-	if err := f.Close(); err != nil {
-		remove()
-		return "", nop, err
-	}
-	return f.Name(), remove, nil
+	return file, nil
 }
 
 // shareDirs hands the run's directories to the container user when berth

@@ -38,7 +38,8 @@ func TestContainerEnvIsTheContractAsTheContainerSeesIt(t *testing.T) {
 
 func TestOperatorVariablesGoToAPrivateEnvFile(t *testing.T) {
 	contract := []string{"ADDON_DIR=addons/x-1", "OUTPUT_DIR=/mnt/output"}
-	file, remove, err := writeEnvFile(map[string]string{
+	dir := t.TempDir()
+	file, err := writeEnvFile(dir, map[string]string{
 		"B_TOKEN":   "s3cr3t = with spaces",
 		"A_URL":     "http://localhost:7880",
 		"ADDON_DIR": "must not win",
@@ -57,15 +58,11 @@ func TestOperatorVariablesGoToAPrivateEnvFile(t *testing.T) {
 	if want := "A_URL=http://localhost:7880\nB_TOKEN=s3cr3t = with spaces\n"; string(b) != want {
 		t.Errorf("env file = %q, want %q", b, want)
 	}
-	remove()
-	if _, err := os.Stat(file); !os.IsNotExist(err) {
-		t.Errorf("the env file is still there after remove: %v", err)
-	}
 
-	if f, _, err := writeEnvFile(nil, contract); err != nil || f != "" {
+	if f, err := writeEnvFile(t.TempDir(), nil, contract); err != nil || f != "" {
 		t.Errorf("no operator variables: file %q, err %v; want none", f, err)
 	}
-	_, _, err = writeEnvFile(map[string]string{"MULTI": "line one\nline two"}, contract)
+	_, err = writeEnvFile(t.TempDir(), map[string]string{"MULTI": "line one\nline two"}, contract)
 	if err == nil || !strings.Contains(err.Error(), "MULTI") || strings.Contains(err.Error(), "line one") {
 		t.Errorf("a value with a newline: err = %v, want an error naming the variable but not its value", err)
 	}
