@@ -551,3 +551,31 @@ func TestMalformedRequestsGetJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTwoNodesFireASchedule(t *testing.T) {
+	db := storetest.Postgres(t)
+	n1 := startNode(t, nodeOpts{dbURL: db, nodeID: "one"})
+	n2 := startNode(t, nodeOpts{dbURL: db, nodeID: "two"})
+	tick := n1.install(fixture("tick"))
+	cid := n1.config(map[string]any{"name": "every second", "enabled": true, "trigger": []string{"scheduled"}, "schedule": "@every 1s", "addons": []map[string]string{{"addonId": tick.ID}}})
+	var runs []runV
+	eventually(t, "three scheduled runs", func() error {
+		var list struct{ Runs []runV }
+		n2.mustCall(200, "GET", "/v1/runs?config="+cid, nil, &list)
+		if len(list.Runs) < 3 {
+			return fmt.Errorf("%d runs", len(list.Runs))
+		}
+		runs = list.Runs
+		return nil
+	})
+	// Each firing is one run although both nodes run the scheduler: the
+	// run ids carry the firing time, so at most one run per second.
+	seconds := map[string]bool{}
+	for _, r := range runs {
+		sec := r.ID[strings.LastIndex(r.ID, "_")+1:]
+		if seconds[sec] {
+			t.Fatalf("two runs for the firing at %s: %+v", sec, runs)
+		}
+		seconds[sec] = true
+	}
+}
