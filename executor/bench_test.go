@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -18,10 +19,10 @@ import (
 //
 //	go test ./executor -run '^$' -bench Overhead -benchtime 200x
 func BenchmarkOverhead(b *testing.B) {
-	t := &testing.T{}
-	_ = t
 	a := load(&testing.T{}, "impure")
 	ex := newExecutor(&testing.T{})
+	// As the CLI runs by default: warnings only.
+	ex.Logger = slog.New(slog.DiscardHandler)
 	ex.WorkRoot, ex.CacheRoot = b.TempDir(), b.TempDir()
 	script := filepath.Join(a.Dir, "run.sh")
 	req := executor.Request{Steps: []executor.Step{{Addon: a}}}

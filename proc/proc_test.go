@@ -98,7 +98,9 @@ sleep 300`
 	}
 	for _, p := range readPids(t, pidfile) {
 		if alive(p) {
-			t.Errorf("process %d survived the timeout", p)
+			st, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+			cl, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline")
+			t.Errorf("process %d survived the timeout: %s %q (berth is %d)", p, st, cl, os.Getpid())
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 	}

@@ -2,10 +2,13 @@ package proc
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,15 +30,20 @@ func becomeSubreaper() {
 // that called setsid. It repeats until a scan finds nothing, so a fork
 // bomb cannot outrun it, and reaps the orphans it killed.
 func KillTree(pid int, marker string) {
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// Killing the group is atomic with respect to fork; whether it hit
+	// anything decides if the walk below must be confirmed by a scan.
+	killed := syscall.Kill(-pid, syscall.SIGKILL) == nil
 	needle := []byte(MarkerVar + "=" + marker + "\x00")
 	self := os.Getpid()
 	for range 100 {
 		live, dead := treeMembers(pid, needle, self)
-		for _, p := range dead {
-			// An orphan of the tree that berth inherited as subreaper.
-			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(p, &ws, syscall.WNOHANG, nil)
+		reap(dead)
+		if len(live) == 0 && killed {
+			// The children lists are read without a lock: a process that
+			// was being reparented while its parent died can be missing
+			// from both lists. After a kill, confirm with a full scan.
+			live, dead = scanMembers(pid, needle, self)
+			reap(dead)
 		}
 		if len(live) == 0 {
 			return
@@ -43,6 +51,15 @@ func KillTree(pid int, marker string) {
 		for _, p := range live {
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
+		killed = true
+	}
+}
+
+// reap collects orphans of the tree that berth inherited as subreaper.
+func reap(zombies []int) {
+	for _, p := range zombies {
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(p, &ws, syscall.WNOHANG, nil)
 	}
 }
 
@@ -54,14 +71,118 @@ func Alive(pid int, marker string) []int {
 
 // treeMembers returns the live members of the tree rooted at root, and
 // its zombies that berth must reap (children of berth other than root,
-// which exec.Cmd reaps).
+// which exec.Cmd reaps). It walks down from berth through the kernel's
+// children lists where it can, which reads a handful of files instead
+// of every process's.
 func treeMembers(root int, needle []byte, self int) (live, zombies []int) {
+	if live, zombies, ok := walkMembers(root, needle, self); ok {
+		return live, zombies
+	}
+	return scanMembers(root, needle, self)
+}
+
+// walkMembers finds the tree among berth's descendants. The tree's root
+// is berth's child, and every orphan of the tree is too (berth is their
+// subreaper), so the tree is what hangs below those children: a process
+// whose parent belongs to the tree belongs to it.
+func walkMembers(root int, needle []byte, self int) (live, zombies []int, ok bool) {
+	children, ok := childrenOf(self)
+	if !ok {
+		return nil, nil, false
+	}
+	type node struct {
+		pid    int
+		member bool
+	}
+	queue := make([]node, 0, len(children))
+	for _, c := range children {
+		queue = append(queue, node{pid: c})
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		st, found := stat(n.pid)
+		if !found {
+			continue
+		}
+		member := n.member || st.pgid == root || st.sid == root
+		if !member && n.pid != root && st.state != "Z" {
+			member = hasMarker(n.pid, needle)
+		}
+		if st.state == "Z" {
+			if member && st.ppid == self && n.pid != root {
+				zombies = append(zombies, n.pid)
+			}
+			continue
+		}
+		if member {
+			live = append(live, n.pid)
+		}
+		grand, _ := childrenOf(n.pid)
+		for _, g := range grand {
+			queue = append(queue, node{pid: g, member: member})
+		}
+	}
+	return live, zombies, true
+}
+
+// hasMarker reports whether pid's environment holds needle. A process
+// in the middle of execve shows an empty or unreadable environment for a
+// moment (longer on a loaded machine): such a read is retried, for up to
+// half a second, rather than taken as "not ours".
+func hasMarker(pid int, needle []byte) bool {
+	file := "/proc/" + strconv.Itoa(pid) + "/environ"
+	for try := 0; try < 500; try++ {
+		env, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		if err == nil && len(env) > 0 {
+			return bytes.Contains(append(env, 0), needle)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
+}
+
+// childrenOf reads the children of every thread of pid; ok is false when
+// the kernel does not publish children lists.
+func childrenOf(pid int) ([]int, bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, false
+	}
+	tids, _ := d.Readdirnames(-1)
+	d.Close()
+	var out []int
+	seen := false
+	for _, tid := range tids {
+		b, err := os.ReadFile(dir + "/" + tid + "/children")
+		if err != nil {
+			continue
+		}
+		seen = true
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, seen
+}
+
+// scanMembers is the fallback: look at every process, then add the
+// descendants of members, as walkMembers does.
+func scanMembers(root int, needle []byte, self int) (live, zombies []int) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, nil
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
+	stats := map[int]procStat{}
+	member := map[int]bool{}
 	for _, name := range names {
 		p, err := strconv.Atoi(name)
 		if err != nil || p == self {
@@ -71,21 +192,31 @@ func treeMembers(root int, needle []byte, self int) (live, zombies []int) {
 		if !ok || st.ppid == 2 || p == 2 { // kernel threads
 			continue
 		}
-		member := st.pgid == root || st.sid == root
-		if !member && (st.ppid == self || st.ppid == 1) && st.state != "Z" {
-			env, err := os.ReadFile("/proc/" + name + "/environ")
-			member = err == nil && bytes.Contains(append(env, 0), needle)
+		stats[p] = st
+		m := st.pgid == root || st.sid == root
+		if !m && (st.ppid == self || st.ppid == 1) && st.state != "Z" {
+			m = hasMarker(p, needle)
 		}
-		if !member {
-			continue
+		member[p] = m
+	}
+	for changed := true; changed; {
+		changed = false
+		for p, st := range stats {
+			if !member[p] && member[st.ppid] {
+				member[p], changed = true, true
+			}
 		}
-		if st.state == "Z" {
+	}
+	for p, st := range stats {
+		switch {
+		case !member[p]:
+		case st.state == "Z":
 			if st.ppid == self && p != root {
 				zombies = append(zombies, p)
 			}
-			continue
+		default:
+			live = append(live, p)
 		}
-		live = append(live, p)
 	}
 	return live, zombies
 }
