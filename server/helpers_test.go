@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -320,8 +318,6 @@ func multipartBody(t *testing.T, parts [][3]string) (io.Reader, string) {
 	return &buf, mw.FormDataContentType()
 }
 
-var errNotYet = errors.New("not yet")
-
 // testLogger discards the daemon's logs unless BERTH_TEST_LOG is set.
 func testLogger() *slog.Logger {
 	if os.Getenv("BERTH_TEST_LOG") != "" {
@@ -345,8 +341,6 @@ func eventually(t *testing.T, what string, fn func() error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-var _ = fmt.Sprintf
 
 // newServer builds (and closes at cleanup) a server without serving.
 func newServer(t *testing.T, set settings.Serve, dataDir string) (*server.Server, error) {

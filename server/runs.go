@@ -128,15 +128,15 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 		reason := fmt.Sprintf("interrupted: node %s stopped during attempt %d", r.Node, r.Attempts)
 		if !r.Pure {
 			log.Warn("not repeating an interrupted impure run", "reason", reason)
-			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + "; the chain has an impure addon, so it is not run again (its side effects may have happened)"}, nil, nil)
+			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + "; the chain has an impure addon, so it is not run again (its side effects may have happened)"}, nil)
 		}
 		if r.Attempts >= r.MaxAttempts {
-			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + fmt.Sprintf("; no attempts left (%d of %d)", r.Attempts, r.MaxAttempts)}, nil, nil)
+			return s.finish(ctx, r, store.Outcome{State: store.Failed, Error: reason + fmt.Sprintf("; no attempts left (%d of %d)", r.Attempts, r.MaxAttempts)}, nil)
 		}
 		log.Warn("running an interrupted pure run again", "reason", reason)
 	}
 	if r.CancelRequested {
-		return s.finish(ctx, r, store.Outcome{State: store.Cancelled, Error: "cancelled before it started"}, nil, nil)
+		return s.finish(ctx, r, store.Outcome{State: store.Cancelled, Error: "cancelled before it started"}, nil)
 	}
 	r, err = s.st.StartAttempt(ctx, nil, runID, s.nodeID, jobID, time.Now())
 	if errors.Is(err, store.ErrConflict) {
@@ -191,7 +191,7 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 		o.Result, _ = json.Marshal(res)
 	}
 	o.Logs, _ = json.Marshal(logs.snapshot())
-	if ferr := s.finish(context.WithoutCancel(ctx), r, o, res, &attempt); ferr != nil {
+	if ferr := s.finish(context.WithoutCancel(ctx), r, o, res); ferr != nil {
 		return ferr
 	}
 	if o.State == store.Queued {
@@ -202,7 +202,7 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 
 // finish records an attempt's outcome and, for a final run with a
 // webhook, queues the delivery in the same transaction.
-func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *executor.Result, _ *int) error {
+func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *executor.Result) error {
 	var sp runSpec
 	_ = json.Unmarshal(r.Spec, &sp)
 	if store.Final(o.State) && sp.Webhook != "" {
