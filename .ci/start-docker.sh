@@ -3,7 +3,7 @@
 set -euo pipefail
 if ! docker info >/dev/null 2>&1; then
   if ! pgrep -x dockerd >/dev/null; then
-    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    setsid nohup dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
   fi
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break

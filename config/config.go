@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/server/settings"
 )
 
 // Config is berth.yaml. Every key is listed with its default in
@@ -50,6 +51,8 @@ type Config struct {
 	Docker Docker `yaml:"docker"`
 	// Nix configures the nix-flake runner.
 	Nix Nix `yaml:"nix"`
+	// Serve configures the daemon (berth serve).
+	Serve settings.Serve `yaml:"serve"`
 	// Log configures berth's own logs.
 	Log Log `yaml:"log"`
 }
@@ -81,6 +84,7 @@ func Default() Config {
 		Unpack:     Unpack{MaxEntries: 10000, MaxBytes: 512 << 20, MaxDownloadBytes: 256 << 20},
 		Sandbox:    "auto",
 		Docker:     defaultDocker(),
+		Serve:      settings.Default(),
 		Nix:        defaultNix(),
 		Nspawn:     defaultNspawn(),
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -37,16 +35,9 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 			if dataDir != "" {
 				cfg.DataDir = dataDir
 			}
-			// The serve: section of berth.yaml, once config.Config embeds
-			// settings.Serve, replaces these defaults: base := cfg.Serve.
-			base := settings.Default()
-			if v := os.Getenv("BERTH_SERVE_TOKENS"); v != "" {
-				base.Tokens = strings.Split(v, ",")
-			}
-			if v := os.Getenv("BERTH_SERVE_DATABASE_URL"); v != "" {
-				base.DatabaseURL = v
-			}
-			set := withFlags(cmd, base, flagged)
+			// berth.yaml's serve: section with BERTH_SERVE_* overrides;
+			// flags win over both.
+			set := withFlags(cmd, cfg.Serve, flagged)
 			if err := set.Validate(); err != nil {
 				return badInput("%v", err)
 			}
