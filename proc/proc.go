@@ -99,30 +99,42 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 
-	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Dir = spec.Dir
-	cmd.Stdin = spec.Stdin
-	cmd.Stdout = outW
-	cmd.Stderr = errW
-	cmd.ExtraFiles = spec.ExtraFiles
-	attr := &syscall.SysProcAttr{}
-	if spec.SysProcAttr != nil {
-		a := *spec.SysProcAttr
-		attr = &a
-	}
-	attr.Setsid = true
-	attr.Setpgid = false
-	attr.Pdeathsig = syscall.SIGKILL
-	cmd.SysProcAttr = attr
-
 	marker := spec.Marker
 	if marker == "" {
 		marker = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	cmd.Env = append(append([]string(nil), spec.Env...), MarkerVar+"="+marker)
+	newCmd := func() *exec.Cmd {
+		cmd := exec.Command(spec.Path, spec.Args...)
+		cmd.Dir = spec.Dir
+		cmd.Stdin = spec.Stdin
+		cmd.Stdout = outW
+		cmd.Stderr = errW
+		cmd.ExtraFiles = spec.ExtraFiles
+		attr := &syscall.SysProcAttr{}
+		if spec.SysProcAttr != nil {
+			a := *spec.SysProcAttr
+			attr = &a
+		}
+		attr.Setsid = true
+		attr.Setpgid = false
+		attr.Pdeathsig = syscall.SIGKILL
+		cmd.SysProcAttr = attr
+		cmd.Env = append(append([]string(nil), spec.Env...), MarkerVar+"="+marker)
+		return cmd
+	}
 
 	start := time.Now()
+	cmd := newCmd()
 	err = cmd.Start()
+	// A program file that was just written (an addon copied into WORK)
+	// can be held open for writing by a child that another goroutine is
+	// forking at that moment, until that child execs: "text file busy".
+	// It passes within milliseconds; try again rather than fail the run.
+	for try := 1; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
+		time.Sleep(time.Duration(try) * time.Millisecond)
+		cmd = newCmd()
+		err = cmd.Start()
+	}
 	outW.Close()
 	errW.Close()
 	if err != nil {

@@ -155,3 +155,29 @@ func TestLinesAreDeliveredLive(t *testing.T) {
 		t.Errorf("lines = %q", got)
 	}
 }
+
+// A program written while other goroutines fork can be "text file busy"
+// for a moment; runs started in parallel with fresh copies must all work.
+func TestFreshProgramsStartUnderConcurrentForks(t *testing.T) {
+	dir := t.TempDir()
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() {
+			p := filepath.Join(dir, "prog"+strconv.Itoa(i))
+			if err := os.WriteFile(p, []byte("#!/bin/sh\necho ok\n"), 0o755); err != nil {
+				errs <- err
+				return
+			}
+			res, err := proc.Run(context.Background(), proc.Spec{Path: p})
+			if err == nil && strings.TrimSpace(string(res.Stdout)) != "ok" {
+				err = errors.New("unexpected output " + string(res.Stdout))
+			}
+			errs <- err
+		}()
+	}
+	for range 64 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
