@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/addon"
@@ -262,27 +261,7 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	ex := *s.exec
 	ex.Stderr = logs
 	ex.Logger = log
-	for try := 1; ; try++ {
-		res, err := ex.Run(ctx, req)
-		if err != nil || try == 3 || !neverStarted(res) {
-			return res, err
-		}
-		// Nothing ran, so even an impure chain may be started again.
-		log.Warn("the first addon could not be started (text file busy); starting the run again", "try", try)
-	}
-}
-
-// neverStarted reports whether a run failed because its first addon's
-// program could not be executed with ETXTBSY: another goroutine's fork
-// briefly held the freshly copied file open for writing. Nothing of the
-// chain ran then. (The executor should retry the exec itself; until it
-// does, the daemon retries the whole run.)
-func neverStarted(res *executor.Result) bool {
-	if res == nil || res.Kind != executor.ExecutionFailed || len(res.Addons) == 0 {
-		return false
-	}
-	first := res.Addons[0]
-	return first.Kind == executor.ExecutionFailed && strings.Contains(first.Error, syscall.ETXTBSY.Error())
+	return ex.Run(ctx, req)
 }
 
 // loadAddon loads the addon kept in dir. Kept directories are named by
