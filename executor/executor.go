@@ -177,7 +177,7 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if req.OutputDir != "" {
 		// Only a successful chain hands its files over.
-		if err := copyTree(work.output, req.OutputDir); err != nil {
+		if err := addon.CopyDir(work.output, req.OutputDir); err != nil {
 			return nil, fmt.Errorf("keeping output files in %s: %w", req.OutputDir, err)
 		}
 		res.OutputDir = req.OutputDir
@@ -319,7 +319,7 @@ func (e *Executor) invocation(req Request, work *workspace, step Step) (runner.I
 	a := step.Addon
 	addonDir := filepath.Join(work.dir, "addons", a.ID())
 	if _, err := os.Stat(addonDir); errors.Is(err, os.ErrNotExist) {
-		if err := copyTree(a.Dir, addonDir); err != nil {
+		if err := addon.CopyDir(a.Dir, addonDir); err != nil {
 			return runner.Invocation{}, fmt.Errorf("copying addon into the working dir: %w", err)
 		}
 	}

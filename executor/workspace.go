@@ -3,7 +3,6 @@ package executor
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -12,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/berth-dev/berth/addon"
 )
 
 // workspace is one run's directories on the host.
@@ -135,7 +136,7 @@ func writeItem(dir string, it *Item) error {
 					continue
 				}
 				dst := filepath.Join(dir, c.sub, en.Name())
-				n, err := copyFile(filepath.Join(c.src, en.Name()), dst, 0o644)
+				n, err := addon.CopyFile(filepath.Join(c.src, en.Name()), dst, 0o644)
 				if err != nil {
 					return fmt.Errorf("copying item file: %w", err)
 				}
@@ -153,59 +154,6 @@ func writeItem(dir string, it *Item) error {
 		}
 	}
 	return nil
-}
-
-// copyTree copies src into dst (which must not exist), keeping modes and
-// symbolic links.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if rel == ".git" && d.IsDir() {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			_, err := copyFile(p, target, info.Mode().Perm())
-			return err
-		}
-		return nil // sockets, devices: not part of an addon
-	})
-}
-
-func copyFile(src, dst string, perm fs.FileMode) (int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
 }
 
 // listFiles returns the regular files under dir, relative, sorted.
