@@ -120,9 +120,32 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 		return nil, err
 	}
 	s.exec = berth.NewExecutor(ctx, cfg, berth.Options{Logger: s.log})
-	s.runners = berth.Runners(ctx, cfg)
+	s.runners = s.exec.Runners
 	s.metrics = newMetrics(s)
 	return s, nil
+}
+
+// leftoverRemover is a runner that can remove what a berth that died
+// mid-run left behind (the docker runner: its exited containers).
+type leftoverRemover interface {
+	RemoveLeftovers(ctx context.Context, minAge time.Duration) ([]string, error)
+}
+
+// removeLeftovers asks every usable runner to remove what a killed berth
+// left; a failure is logged, not fatal.
+func (s *Server) removeLeftovers(ctx context.Context) {
+	for name, r := range s.runners {
+		lr, ok := r.(leftoverRemover)
+		if !ok || r.Available(ctx) != nil {
+			continue
+		}
+		removed, err := lr.RemoveLeftovers(ctx, time.Minute)
+		if err != nil {
+			s.log.Warn("removing leftovers of earlier runs", "runner", name, "err", err)
+		} else if len(removed) > 0 {
+			s.log.Info("removed leftovers of earlier runs", "runner", name, "removed", removed)
+		}
+	}
 }
 
 // Close releases the database.
@@ -162,6 +185,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := s.q.Recover(base, s.st, runSteps, deadline, true); err != nil {
 		return err
 	}
+	s.removeLeftovers(base)
 	if err := s.q.Start(base); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
