@@ -235,7 +235,10 @@ func (g *Group) Remove() error {
 	for i := len(g.Dirs) - 1; i >= 0; i-- {
 		d := g.Dirs[i]
 		var err error
-		for try := 0; try < 200; try++ {
+		// A group empties a moment after its last process is killed:
+		// poll soon at first, then back off (about a second in all).
+		wait := 100 * time.Microsecond
+		for try := 0; try < 250; try++ {
 			for _, p := range g.pidsIn(d) {
 				_ = syscall.Kill(p, syscall.SIGKILL)
 			}
@@ -243,7 +246,8 @@ func (g *Group) Remove() error {
 				err = nil
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(wait)
+			wait = min(2*wait, 5*time.Millisecond)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", d, err))
