@@ -1,6 +1,8 @@
 package config
 
 import (
+	"path/filepath"
+
 	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/sandbox/nspawn"
@@ -60,6 +62,7 @@ func (c *Config) SandboxConfig(kind string) sandbox.Config {
 	sc.Nspawn.Binary, sc.Nspawn.Sudo, sc.Nspawn.ExtraArgs = c.Nspawn.Binary, c.Nspawn.Sudo, c.Nspawn.ExtraArgs
 	sc.Nspawn.Wait, sc.Nspawn.ReadOnly = c.Nspawn.Wait.Std(), c.Nspawn.ReadOnly
 	sc.ReadOnly = c.Builtin.ReadOnly
+	sc.ProbeCache = filepath.Join(c.CacheDir, "sandbox-probe")
 	return sc
 }
 

@@ -49,6 +49,9 @@ type Config struct {
 	// ReadOnly are further host paths the builtin sandbox binds read-only.
 	ReadOnly []string `yaml:"readOnly" json:"readOnly"`
 
+	// ProbeCache is a file where the builtin sandbox remembers that it
+	// works here, so short-lived processes skip the probe; empty: none.
+	ProbeCache string `yaml:"-" json:"-"`
 	// InitPath is the berth binary re-executed as the sandbox's init;
 	// empty means this binary, whose main must call builtin.Init.
 	InitPath string       `yaml:"-" json:"-"`
@@ -81,10 +84,11 @@ func New(cfg Config) (runner.Sandbox, error) {
 		return nspawn.New(n), nil
 	case KindBuiltin:
 		return builtin.New(builtin.Config{
-			Limits:   cfg.Limits.internal(),
-			ReadOnly: cfg.ReadOnly,
-			InitPath: cfg.InitPath,
-			Logger:   cfg.Logger,
+			Limits:     cfg.Limits.internal(),
+			ReadOnly:   cfg.ReadOnly,
+			InitPath:   cfg.InitPath,
+			Logger:     cfg.Logger,
+			ProbeCache: cfg.ProbeCache,
 		}), nil
 	case KindAuto, "":
 		return Default(context.Background(), cfg), nil

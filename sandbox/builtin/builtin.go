@@ -48,6 +48,11 @@ type Config struct {
 	InitPath string
 	// Logger receives notes such as "cgroups unavailable, using rlimits".
 	Logger *slog.Logger
+	// ProbeCache, when set, is a file that remembers a successful probe
+	// (keyed by boot, user, init binary and the kernel's user-namespace
+	// settings), so that each short-lived berth process does not start an
+	// empty sandbox before its first run.
+	ProbeCache string
 }
 
 // Sandbox is berth's own sandbox: user, mount, pid, ipc, uts and (for
@@ -97,11 +102,19 @@ func (s *Sandbox) Available(ctx context.Context) error {
 	if s.probed {
 		return s.probeErr
 	}
+	key, keyed := probeKey(s.cfg.InitPath)
+	if keyed && cachedProbeOK(s.cfg.ProbeCache, key) {
+		s.probed = true
+		return nil
+	}
 	err := s.probe(ctx)
 	if ctx.Err() != nil {
 		return err // do not remember a cancelled probe
 	}
 	s.probed, s.probeErr = true, err
+	if err == nil && keyed {
+		rememberProbe(s.cfg.ProbeCache, key)
+	}
 	return err
 }
 

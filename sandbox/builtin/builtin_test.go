@@ -164,3 +164,30 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 		t.Fatalf("the suite did not run as nobody:\n%s", out)
 	}
 }
+
+func TestASuccessfulProbeIsRememberedForThisBinaryOnly(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "probe")
+	if err := builtin.New(builtin.Config{ProbeCache: cache}).Available(context.Background()); err != nil {
+		t.Fatalf("first probe: %v", err)
+	}
+	if b, err := os.ReadFile(cache); err != nil || len(b) < 64 {
+		t.Fatalf("the probe was not remembered: %q %v", b, err)
+	}
+	// A cancelled context cannot start a probe: success now proves that
+	// the remembered answer was used.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := builtin.New(builtin.Config{ProbeCache: cache}).Available(ctx); err != nil {
+		t.Errorf("a second process probed again instead of using the cache: %v", err)
+	}
+	// Another init binary is another key: it is probed, and fails.
+	err := builtin.New(builtin.Config{ProbeCache: cache, InitPath: "/bin/true"}).Available(context.Background())
+	if !errors.Is(err, builtin.ErrNoInit) {
+		t.Errorf("a different init binary used the remembered probe: err = %v", err)
+	}
+	// A stale or foreign file is not trusted.
+	os.WriteFile(cache, []byte("something else\n"), 0o644)
+	if err := builtin.New(builtin.Config{ProbeCache: cache}).Available(ctx); err == nil {
+		t.Error("a cache file with the wrong key was trusted")
+	}
+}
