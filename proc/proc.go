@@ -57,6 +57,10 @@ type Spec struct {
 	SysProcAttr *syscall.SysProcAttr
 	// ExtraFiles are passed to the child as fd 3 onwards.
 	ExtraFiles []*os.File
+	// OnStart, if set, is called with the pid as soon as the process
+	// exists (a sandbox moves it into its cgroups then, while the child
+	// is still starting up). An error kills the tree and fails the run.
+	OnStart func(pid int) error
 }
 
 // Result is what a finished program left.
@@ -143,6 +147,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, fmt.Errorf("starting %s: %w", spec.Path, err)
 	}
 	pid := cmd.Process.Pid
+	if spec.OnStart != nil {
+		if err := spec.OnStart(pid); err != nil {
+			KillTree(pid, marker)
+			_ = cmd.Wait()
+			outR.Close()
+			errR.Close()
+			return Result{}, fmt.Errorf("starting %s: %w", spec.Path, err)
+		}
+	}
 
 	overflow := make(chan struct{})
 	var overflowOnce sync.Once

@@ -181,3 +181,21 @@ func TestFreshProgramsStartUnderConcurrentForks(t *testing.T) {
 		}
 	}
 }
+
+func TestOnStartErrorKillsTheProgram(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pid")
+	spec := sh(`echo $$ > ` + pidfile + `; sleep 300`)
+	var started int
+	spec.OnStart = func(pid int) error {
+		started = pid
+		return errors.New("no cgroup for you")
+	}
+	_, err := proc.Run(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "no cgroup for you") {
+		t.Fatalf("err = %v, want the OnStart error", err)
+	}
+	if started == 0 || alive(started) {
+		t.Errorf("the program (pid %d) was not started or survived", started)
+	}
+}

@@ -231,32 +231,46 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 			attr.UseCgroupFD, attr.CgroupFD = true, int(fd.Fd())
 		}
 	}
-	var extra []*os.File
-	if group != nil && group.Version == 1 {
-		procs, err := group.Procs()
-		if err != nil {
-			group.Remove()
-			return runner.Wrapped{}, fmt.Errorf("opening the run's cgroup: %w", err)
-		}
-		c.CgroupFDs = len(procs)
-		extra = procs
-	}
-	r, err := configPipe(c)
+	r, cw, err := os.Pipe()
 	if err != nil {
-		closeAll(extra)
 		closeAll(files)
 		group.Remove()
 		return runner.Wrapped{}, err
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		r.Close()
+		cw.Close()
+		closeAll(files)
+		group.Remove()
+		return runner.Wrapped{}, err
+	}
+	// The init waits for its configuration on fd 3. On cgroup v1 berth
+	// first moves it into the run's groups: the move waits for a kernel
+	// RCU grace period (milliseconds), which then overlaps with the
+	// init's own start-up instead of adding to it. Every process the
+	// program starts is counted, since the init runs nothing before.
+	onStart := func(pid int) error {
+		defer cw.Close()
+		if group != nil && group.Version == 1 {
+			if err := group.Join(pid); err != nil {
+				return fmt.Errorf("moving the sandbox into its cgroup: %w", err)
+			}
+		}
+		_, err := cw.Write(data)
+		return err
 	}
 	w := spec
 	w.Path = s.cfg.InitPath
 	w.Args = []string{initArg}
 	w.Dir = "/"
 	w.SysProcAttr = attr
-	w.ExtraFiles = append([]*os.File{r}, extra...)
+	w.ExtraFiles = []*os.File{r}
+	w.OnStart = onStart
 	var once sync.Once
 	finish := func(proc.Result) (oom bool) {
 		once.Do(func() {
+			cw.Close()
 			closeAll(w.ExtraFiles)
 			closeAll(files)
 			oom = group.OOMKilled()

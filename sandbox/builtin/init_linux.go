@@ -46,9 +46,6 @@ type initConfig struct {
 	LoopbackOnly bool     `json:"loopbackOnly,omitempty"`
 	Hostname     string   `json:"hostname"`
 	Rlimits      []rlimit `json:"rlimits,omitempty"`
-	// CgroupFDs is the number of cgroup.procs files passed from fd 4 on,
-	// which the init writes itself into first.
-	CgroupFDs int `json:"cgroupFDs,omitempty"`
 	// Probe sets everything up, then exits 0 without running a program.
 	Probe bool `json:"probe,omitempty"`
 }
@@ -117,22 +114,6 @@ func runInit() int {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fail("dumpable", err)
 	}
-	// Join the v1 cgroups before the program starts, so every descendant
-	// is counted. Moving a process between v1 cgroups waits for an RCU
-	// grace period (milliseconds): it overlaps with the set-up below.
-	joined := make(chan error, 1)
-	go func() {
-		for i := 0; i < c.CgroupFDs; i++ {
-			f := os.NewFile(uintptr(4+i), "cgroup.procs")
-			_, err := f.Write([]byte("0"))
-			f.Close()
-			if err != nil {
-				joined <- err
-				return
-			}
-		}
-		joined <- nil
-	}()
 	if err := setupRoot(&c); err != nil {
 		return fail("setting up the root", err)
 	}
@@ -143,9 +124,6 @@ func runInit() int {
 		if err := loopbackUp(); err != nil {
 			return fail("loopback", err)
 		}
-	}
-	if err := <-joined; err != nil {
-		return fail("joining cgroup", err)
 	}
 	if err := dropCapabilities(); err != nil {
 		return fail("dropping capabilities", err)

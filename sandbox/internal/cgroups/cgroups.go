@@ -175,6 +175,17 @@ func (g *Group) Procs() ([]*os.File, error) {
 	return fs, nil
 }
 
+// Join moves process pid (with its threads) into every directory of the
+// group.
+func (g *Group) Join(pid int) error {
+	for _, d := range g.Dirs {
+		if err := write(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Dir returns the v2 directory (for clone into cgroup), or "".
 func (g *Group) Dir() string {
 	if g.Version == 2 && len(g.Dirs) == 1 {
