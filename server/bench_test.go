@@ -143,3 +143,67 @@ func report(b *testing.B, total time.Duration, lat, server []time.Duration) {
 }
 
 var benchConcurrency = 8
+
+// BenchmarkDaemonAtRate offers events at a fixed 100 per second (open
+// loop, the throughput goal) instead of as fast as senders can,
+// so the latency it reports is that of a node keeping up with that rate
+// rather than the queueing delay of a saturated one.
+//
+//	go test -run '^$' -bench BenchmarkDaemonAtRate -benchtime 500x ./server/
+func BenchmarkDaemonAtRate(b *testing.B) {
+	const rate = 100
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run(db, func(b *testing.B) {
+			url := ""
+			if db == "postgres" {
+				url = storetest.Postgres(b)
+			}
+			n := startNode(b, nodeOpts{dbURL: url, set: func(s *settings.Serve) {
+				s.Concurrency = benchConcurrency
+				s.PollInterval = settings.Duration(10 * time.Millisecond)
+			}})
+			a := n.install(fixture("tick"))
+			n.config(map[string]any{"name": "bench", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": a.ID}}})
+			server := make([]time.Duration, b.N)
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			tick := time.NewTicker(time.Second / rate)
+			defer tick.Stop()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				<-tick.C
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					t0 := time.Now()
+					var ev struct{ Runs []runV }
+					if code := n.call("POST", "/v1/events", map[string]any{"trigger": "existing-item", "item": map[string]string{"id": fmt.Sprint(i)}}, &ev); code != 202 || len(ev.Runs) != 1 {
+						b.Errorf("event = %d %+v", code, ev)
+						return
+					}
+					for {
+						var r struct {
+							State                 string
+							CreatedAt, FinishedAt time.Time
+						}
+						if code := n.call("GET", "/v1/runs/"+ev.Runs[0].ID, nil, &r); code != http.StatusOK {
+							b.Errorf("get = %d", code)
+							return
+						}
+						if r.State == "succeeded" || r.State == "failed" {
+							if r.State != "succeeded" {
+								b.Errorf("run %s %s", ev.Runs[0].ID, r.State)
+							}
+							lat[i], server[i] = time.Since(t0), r.FinishedAt.Sub(r.CreatedAt)
+							return
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+				}()
+			}
+			wg.Wait()
+			report(b, time.Since(start), lat, server)
+		})
+	}
+}
