@@ -201,7 +201,6 @@ not run: no runner, build failure, timeout, output too large),
 	fl.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show the addons' stderr live and berth's progress")
 	fl.BoolVar(&f.noFailFast, "no-fail-fast", false, "run every addon even after one failed")
-	cmd.MarkFlagsMutuallyExclusive("args", "args-file")
 	return cmd
 }
 
@@ -209,6 +208,12 @@ func runAddons(cmd *cobra.Command, sources []string, f runFlags) error {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
+	}
+	if cmd.Flags().Changed("args") && cmd.Flags().Changed("args-file") {
+		return badInput("--args and --args-file cannot be used together")
+	}
+	if f.timeout < 0 {
+		return badInput("--timeout: %s is negative", f.timeout)
 	}
 	if len(f.runners) > 0 {
 		cfg.Runners = f.runners

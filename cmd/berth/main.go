@@ -43,7 +43,31 @@ sandboxes, supervises declared containers, and serves both as a daemon.`,
 	for _, sub := range subcommands {
 		root.AddCommand(sub())
 	}
+	usageErrorsAreBadInput(root)
 	return root
+}
+
+// usageErrorsAreBadInput makes flag and argument errors of every command
+// exit with exitBadInput, as docs/cli.md promises, instead of 1.
+func usageErrorsAreBadInput(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{exitBadInput, err}
+	})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if args := c.Args; args != nil {
+			c.Args = func(cmd *cobra.Command, a []string) error {
+				if err := args(cmd, a); err != nil {
+					return &exitError{exitBadInput, err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 func main() {

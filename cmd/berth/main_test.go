@@ -71,6 +71,11 @@ func TestAddonRunExitCodes(t *testing.T) {
 		{"a timeout is execution-failed", []string{"addon", "run", "testdata/addons/sleeper", "--timeout", "300ms"}, 4, "timed out", ""},
 		{"a missing source is bad input", []string{"addon", "run", "testdata/addons/does-not-exist"}, 2, "", "does-not-exist"},
 		{"an unknown runner is bad input", []string{"addon", "run", "../../examples/hello", "--runners", "teleport"}, 2, "", `unknown runner "teleport"`},
+		{"an unknown flag is bad input", []string{"addon", "run", "../../examples/hello", "--teleport"}, 2, "", "unknown flag: --teleport"},
+		{"a flag value that does not parse is bad input", []string{"addon", "run", "../../examples/hello", "--timeout", "soon"}, 2, "", `invalid argument "soon" for "--timeout"`},
+		{"no source at all is bad input", []string{"addon", "run"}, 2, "", "requires at least 1 arg"},
+		{"--args with --args-file is bad input", []string{"addon", "run", "../../examples/hello", "--args", "a", "--args-file", "../../examples/hello/hello.sh"}, 2, "", "--args and --args-file"},
+		{"a negative timeout is bad input", []string{"addon", "run", "../../examples/hello", "--timeout", "-1s"}, 2, "", "--timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
