@@ -348,8 +348,9 @@ func imageInfo(t *testing.T, c *engine.Client, ref string) (string, map[string]s
 }
 
 func (e env) testFailingBuild(t *testing.T) {
+	mark := "the-build-step-" + nonce()
 	a := e.dockerfileAddon(t, pure("broken"), `echo '{}'`, map[string]string{
-		"Dockerfile": "FROM " + enginetest.BusyboxRef + "\nRUN echo the-last-words-of-the-build && exit 7\n",
+		"Dockerfile": "FROM " + enginetest.BusyboxRef + "\nRUN echo the-last-words-of-the-build " + mark + " && exit 7\n",
 	})
 	r := e.runner(t, nil)
 	_, err := r.Prepare(context.Background(), a)
@@ -363,6 +364,17 @@ func (e env) testFailingBuild(t *testing.T) {
 	res := e.run(t, e.executor(t, r), executor.Request{Steps: []executor.Step{{Addon: a}}})
 	if res.Kind != executor.ExecutionFailed || !strings.Contains(res.Error, "the-last-words-of-the-build") {
 		t.Errorf("run: %s %q, want execution-failed with the build output", res.Kind, res.Error)
+	}
+	// The failed step's container must not stay behind (docker's legacy
+	// builder keeps it unless told --force-rm).
+	out, err := e.c.Run(context.Background(), []string{"ps", "-a", "--no-trunc", "--format", "{{.Names}} {{.Command}}"}, engine.RunOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, mark) {
+			t.Errorf("a container of the failed build was left behind: %s", l)
+		}
 	}
 }
 
