@@ -177,7 +177,7 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if req.OutputDir != "" {
 		// Only a successful chain hands its files over.
-		if err := addon.CopyDir(work.output, req.OutputDir); err != nil {
+		if err := keepOutputFiles(work.output, req.OutputDir, res.OutputFiles); err != nil {
 			return nil, fmt.Errorf("keeping output files in %s: %w", req.OutputDir, err)
 		}
 		res.OutputDir = req.OutputDir

@@ -284,3 +284,77 @@ func TestOutputFilesMustBeInsideTheOutputDir(t *testing.T) {
 		})
 	}
 }
+
+func TestKeepingOutputFilesNeverWritesThroughASymlinkInOutputDir(t *testing.T) {
+	// A symlink left in --output-dir (say by an earlier addon's output)
+	// must not let a later run write outside that directory.
+	outside := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "kept")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(out, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := newExecutor(t).Run(context.Background(), executor.Request{Steps: steps(t, "tag-a"), OutputDir: out})
+	if b, _ := os.ReadFile(outside); string(b) != "untouched" {
+		t.Fatalf("the file outside --output-dir now holds %q", b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != executor.Success {
+		t.Fatalf("result %s: %s", res.Kind, res.Error)
+	}
+	fi, err := os.Lstat(filepath.Join(out, "a.txt"))
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("a.txt in --output-dir is not the addon's regular file: %v %v", fi, err)
+	}
+}
+
+func TestKeepingOutputFilesRefusesASymlinkedDirectoryInOutputDir(t *testing.T) {
+	// files-out writes sub/text.txt; --output-dir/sub points outside.
+	outside := t.TempDir()
+	out := filepath.Join(t.TempDir(), "kept")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(out, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	chain := []executor.Step{{Addon: load(t, "files-out"), UserInput: "text.txt"}, {Addon: load(t, "nested-out")}}
+	_, err := newExecutor(t).Run(context.Background(), executor.Request{Steps: chain, OutputDir: out})
+	if entries, _ := os.ReadDir(outside); len(entries) > 0 {
+		t.Fatalf("the run wrote %s outside --output-dir", entries[0].Name())
+	}
+	if err == nil || !strings.Contains(err.Error(), "sub/b.txt") {
+		t.Fatalf("error %v does not name sub/b.txt", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "text.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("text.txt was left in --output-dir after the failure (stat: %v)", err)
+	}
+}
+
+func TestKeepingOutputFilesLeavesNothingBehindOnFailure(t *testing.T) {
+	// The chain writes a.txt and text.txt; text.txt cannot be kept
+	// because a directory of that name is in the way: a.txt, kept first,
+	// must not be left behind either.
+	out := filepath.Join(t.TempDir(), "kept")
+	if err := os.MkdirAll(filepath.Join(out, "text.txt", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chain := []executor.Step{{Addon: load(t, "files-out"), UserInput: "text.txt"}, {Addon: load(t, "tag-a")}}
+	_, err := newExecutor(t).Run(context.Background(), executor.Request{Steps: chain, OutputDir: out})
+	if err == nil {
+		t.Fatal("the run succeeded although text.txt could not be kept")
+	}
+	if _, err := os.Stat(filepath.Join(out, "a.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a.txt was left in --output-dir after the failure (stat: %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "text.txt", "x")); err != nil {
+		t.Errorf("what was in --output-dir before the run is gone: %v", err)
+	}
+}

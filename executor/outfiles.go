@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -67,4 +68,74 @@ func checkOutputFiles(out output.Output, dir string) error {
 		}
 	}
 	return nil
+}
+
+// keepOutputFiles copies files (regular files, relative to src) into dst
+// through an os.Root, so that nothing already in dst (a symlink left by an
+// earlier run) can redirect a write outside it. On error the files it
+// created are removed again: the output is kept whole or not at all.
+func keepOutputFiles(src, dst string, files []string) (err error) {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var created []string
+	defer func() {
+		if err != nil {
+			for _, name := range slices.Backward(created) {
+				_ = root.Remove(name)
+			}
+		}
+	}()
+	for _, name := range files {
+		rel := filepath.FromSlash(name)
+		if dir := filepath.Dir(rel); dir != "." {
+			if err := root.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		existed := true
+		if _, err := root.Lstat(rel); errors.Is(err, fs.ErrNotExist) {
+			existed = false
+		}
+		if err := copyIntoRoot(root, filepath.Join(src, rel), rel); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if !existed {
+			created = append(created, rel)
+		}
+	}
+	return nil
+}
+
+func copyIntoRoot(root *os.Root, src, name string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	// A symlink at name, even one pointing inside dst, is replaced rather
+	// than written through.
+	if li, err := root.Lstat(name); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		if err := root.Remove(name); err != nil {
+			return err
+		}
+	}
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
