@@ -448,6 +448,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 	for !running {
 		select {
 		case exitErr = <-exited:
+			s.removeExited(ctx, v)
 			return exitCode(exitErr), exitErr, false
 		case <-tick.C:
 			info, ierr := eng.InspectContainer(ctx, v.name)
@@ -497,6 +498,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		}
 		select {
 		case exitErr = <-exited:
+			s.removeExited(ctx, v)
 			return exitCode(exitErr), exitErr, false
 		case <-ch:
 		}
@@ -519,6 +521,15 @@ func (s *Supervisor) stopUntilExited(ctx context.Context, v *svc, proc *engine.P
 			return
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// removeExited is NixOS's ExecStopPost after an exit nobody asked for:
+// without --rm (autoRemoveOnStop false) the exited container would
+// otherwise outlive berth.
+func (s *Supervisor) removeExited(ctx context.Context, v *svc) {
+	if err := s.cfg.Engine.RemoveContainer(ctx, v.name, true); err != nil {
+		s.log.Warn("removing exited container", "service", v.name, "err", err)
 	}
 }
 

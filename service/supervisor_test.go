@@ -216,3 +216,32 @@ func TestRestartStopsDependentsFirstAndStartsThemAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAnExitedContainerIsRemovedEvenWithoutAutoRemoveOnStop(t *testing.T) {
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			eng := require(t)
+			// NixOS's ExecStopPost removes the container after any exit;
+			// without --rm nothing else would.
+			s := newStack(t, eng, `
+backend: {{BACKEND}}
+containers:
+  {{P}}kept:
+    image: {{IMG}}
+    cmd: ["sh", "-c", "echo about to crash; exit 3"]
+    autoRemoveOnStop: false
+    restartBackoff: {initial: 1h, max: 1h}
+`)
+			name := s.p + "kept"
+			sup, stop := s.up()
+			s.waitState(sup, name, service.Backoff)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if left := s.leftovers(); len(left) != 0 {
+				t.Errorf("containers left behind after shutdown: %v", left)
+			}
+		})
+	}
+}
