@@ -72,11 +72,20 @@ func (s *Server) viewRun(r store.Run, withLogs bool) runView {
 		var res executor.Result
 		if json.Unmarshal(r.Result, &res) == nil {
 			res.OutputDir = "" // a path on the server, not the host's business
-			v.Result = &res
 			if r.State == store.Succeeded {
 				v.Output = res.Output
 				v.OutputFiles = res.OutputFiles
+			} else {
+				// Only a succeeded run has an effect: no output of a
+				// failed or cancelled one, not even of the addons of its
+				// chain that succeeded, nor of a chain that succeeded
+				// after the run was cancelled.
+				res.Output, res.OutputFiles = nil, nil
+				for i := range res.Addons {
+					res.Addons[i].Output = nil
+				}
 			}
+			v.Result = &res
 		}
 	}
 	if withLogs && len(r.Logs) > 0 {

@@ -579,3 +579,39 @@ func TestTwoNodesFireASchedule(t *testing.T) {
 		seconds[sec] = true
 	}
 }
+
+func TestAFailedRunShowsNoOutputAnywhere(t *testing.T) {
+	n := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.Retries = 0 }})
+	ok, fail := n.install(hello()), n.install(fixture("fail"))
+	var r runV
+	n.mustCall(202, "POST", "/v1/runs", map[string]any{"addons": []map[string]string{{"addonId": ok.ID, "args": "x"}, {"addonId": fail.ID}},
+		"item": map[string]any{"id": "i1"}}, &r)
+	if r = n.waitFinal(r.ID); r.State != "failed" {
+		t.Fatalf("run = %+v, want failed", r)
+	}
+	var raw struct {
+		Output      json.RawMessage `json:"output"`
+		OutputFiles json.RawMessage `json:"outputFiles"`
+		Result      struct {
+			Output      json.RawMessage `json:"output"`
+			OutputFiles json.RawMessage `json:"outputFiles"`
+			Addons      []struct {
+				Addon  string          `json:"addon"`
+				Result string          `json:"result"`
+				Output json.RawMessage `json:"output"`
+			} `json:"addons"`
+		} `json:"result"`
+	}
+	n.mustCall(200, "GET", "/v1/runs/"+r.ID, nil, &raw)
+	if raw.Output != nil || raw.OutputFiles != nil || raw.Result.Output != nil || raw.Result.OutputFiles != nil {
+		t.Fatalf("failed run shows output: %+v", raw)
+	}
+	if len(raw.Result.Addons) != 2 || raw.Result.Addons[0].Result != "success" {
+		t.Fatalf("result.addons = %+v, want the succeeded first addon and the failed second", raw.Result.Addons)
+	}
+	for _, a := range raw.Result.Addons {
+		if a.Output != nil {
+			t.Fatalf("addon %s of the failed run shows its output %s: a host could apply it", a.Addon, a.Output)
+		}
+	}
+}
