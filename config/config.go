@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -228,6 +229,9 @@ func (c *Config) Validate(file string) error {
 	}
 	for name, vars := range c.Env {
 		for k, v := range vars {
+			if !envVarName.MatchString(k) {
+				return bad("env."+name+"."+k, "%q is not a variable name (letters, digits and '_', not starting with a digit)", k)
+			}
 			if v.Value != "" && v.From != "" {
 				return bad("env."+name+"."+k, "set either value or from, not both")
 			}
@@ -235,6 +239,8 @@ func (c *Config) Validate(file string) error {
 	}
 	return nil
 }
+
+var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // EnvVar is an operator-configured variable: a literal value, or the
 // value of a variable of berth's own environment. In YAML a plain string

@@ -73,6 +73,7 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a bad boolean", "testdata/full.yaml", []string{"BERTH_REQUIRE_ISOLATION=perhaps"}, "not a boolean"},
 		{"an unknown sandbox", "testdata/full.yaml", []string{"BERTH_SANDBOX=jail"}, `unknown sandbox "jail"`},
 		{"a missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
