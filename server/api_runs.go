@@ -347,7 +347,27 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	now, err := s.st.RequestCancel(r.Context(), nil, id, time.Now())
+	var now bool
+	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if now, err = s.st.RequestCancel(r.Context(), tx, id, time.Now()); err != nil || !now {
+			return err
+		}
+		// Cancelled before it started, the run never reaches finish:
+		// queue its webhook here, with the state change.
+		run, err := s.st.GetRun(r.Context(), tx, id)
+		if err != nil {
+			return err
+		}
+		var sp runSpec
+		if json.Unmarshal(run.Spec, &sp) != nil || sp.Webhook == "" {
+			return nil
+		}
+		if err := s.st.SetWebhookState(r.Context(), tx, id, "pending"); err != nil {
+			return err
+		}
+		return s.q.EnqueueWebhook(r.Context(), tx, id)
+	})
 	if err != nil {
 		return err
 	}

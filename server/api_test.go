@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/server/settings"
 	"github.com/berth-dev/berth/store/storetest"
@@ -614,4 +615,31 @@ func TestAFailedRunShowsNoOutputAnywhere(t *testing.T) {
 			t.Fatalf("addon %s of the failed run shows its output %s: a host could apply it", a.Addon, a.Output)
 		}
 	}
+}
+
+func TestAQueuedRunThatIsCancelledStillReachesItsWebhook(t *testing.T) {
+	got := make(chan runV, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var run runV
+		json.NewDecoder(r.Body).Decode(&run)
+		got <- run
+	}))
+	defer hook.Close()
+	n := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.Concurrency = 1 }})
+	sleep := n.install(fixture("sleep"))
+	busy := n.runAdhoc(sleep.ID, "60")
+	n.wait(busy, "running", func(r runV) bool { return r.State == "running" })
+	var queued runV
+	n.mustCall(202, "POST", "/v1/runs", map[string]any{"addonId": sleep.ID, "args": "60", "webhook": hook.URL}, &queued)
+	n.mustCall(202, "POST", "/v1/runs/"+queued.ID+"/cancel", nil, nil)
+	n.mustCall(202, "POST", "/v1/runs/"+busy+"/cancel", nil, nil)
+	select {
+	case run := <-got:
+		if run.ID != queued.ID || run.State != "cancelled" {
+			t.Fatalf("webhook got %+v, want the cancelled run %s", run, queued.ID)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the webhook of a run cancelled while queued was never called")
+	}
+	n.wait(queued.ID, "webhook delivered", func(r runV) bool { return r.Webhook == "delivered" })
 }
