@@ -2,9 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
+	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/sandbox/builtin"
 	"github.com/berth-dev/berth/sandbox/nspawn"
@@ -38,9 +40,9 @@ type Limits struct {
 type Config struct {
 	// Kind is auto, none, nspawn or builtin.
 	Kind string `yaml:"sandbox" json:"sandbox"`
-	// RequireIsolation refuses to run a pure addon unisolated (the
-	// executor enforces it; it is here so that it is configured next to
-	// the sandbox).
+	// RequireIsolation refuses to run a pure addon unisolated: the
+	// unisolated sandboxes (none, auto's fallback) do not start it (the
+	// executor also refuses the output of any unisolated pure run).
 	RequireIsolation bool `yaml:"requireIsolation" json:"requireIsolation"`
 	// Limits apply to nspawn and builtin runs.
 	Limits Limits `yaml:"limits" json:"limits"`
@@ -75,6 +77,9 @@ func DefaultConfig() Config {
 func New(cfg Config) (runner.Sandbox, error) {
 	switch cfg.Kind {
 	case KindNone:
+		if cfg.RequireIsolation {
+			return &Unisolated{Reason: noneWarning, RequireIsolation: true}, nil
+		}
 		return runner.NoSandbox{}, nil
 	case KindNspawn:
 		n := cfg.Nspawn
@@ -107,6 +112,21 @@ type Unisolated struct {
 	runner.NoSandbox
 	// Reason is why berth runs addons unisolated here.
 	Reason string
+	// RequireIsolation makes Wrap refuse pure addons, so that they never
+	// start on the host (impure ones still run).
+	RequireIsolation bool
+}
+
+// ErrIsolationRequired is wrapped when require-isolation keeps a pure
+// addon from running unisolated.
+var ErrIsolationRequired = errors.New("require-isolation is set and no sandbox isolates here: the pure addon was not started")
+
+// Wrap implements runner.Sandbox.
+func (u *Unisolated) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocation) (runner.Wrapped, error) {
+	if u.RequireIsolation && inv.Addon != nil && inv.Addon.Pure() {
+		return runner.Wrapped{}, fmt.Errorf("%w (%s)", ErrIsolationRequired, u.Reason)
+	}
+	return u.NoSandbox.Wrap(ctx, spec, inv)
 }
 
 // Default returns the builtin sandbox when it works on this machine
@@ -116,7 +136,7 @@ func Default(ctx context.Context, cfg Config) runner.Sandbox {
 	cfg.Kind = KindBuiltin
 	sb, _ := New(cfg)
 	if err := sb.Available(ctx); err != nil {
-		return &Unisolated{Reason: fmt.Sprintf("the builtin sandbox is not usable here, addons run unisolated: %v", err)}
+		return &Unisolated{Reason: fmt.Sprintf("the builtin sandbox is not usable here, addons run unisolated: %v", err), RequireIsolation: cfg.RequireIsolation}
 	}
 	return sb
 }
@@ -128,10 +148,12 @@ func Warning(sb runner.Sandbox) string {
 	case *Unisolated:
 		return s.Reason
 	case runner.NoSandbox:
-		return "sandbox: none: addons run directly on the host, unisolated"
+		return noneWarning
 	}
 	return ""
 }
+
+const noneWarning = "sandbox: none: addons run directly on the host, unisolated"
 
 // Status is whether one sandbox kind works here, for berth doctor.
 type Status struct {

@@ -3,12 +3,18 @@ package sandbox_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/trivial"
 	"github.com/berth-dev/berth/sandbox"
 	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
@@ -82,5 +88,78 @@ func TestCheckReportsEveryRealKind(t *testing.T) {
 	}
 	if got[1].Err == nil || !strings.Contains(got[1].Err.Error(), "systemd-container") {
 		t.Errorf("nspawn: %v, want the missing binary and its package", got[1].Err)
+	}
+}
+
+// TestRequireIsolationKeepsAPureAddonOffTheHost runs a hostile pure
+// addon (it writes into a host directory) with require-isolation where
+// no sandbox isolates: it must not start at all, since discarding its
+// output afterwards leaves the harm done.
+func TestRequireIsolationKeepsAPureAddonOffTheHost(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		sandbox func(cfg sandbox.Config) runner.Sandbox
+	}{
+		{"with sandbox: none", func(cfg sandbox.Config) runner.Sandbox {
+			cfg.Kind = sandbox.KindNone
+			sb, err := sandbox.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sb
+		}},
+		{"when auto falls back to running unisolated", func(cfg sandbox.Config) runner.Sandbox {
+			cfg.InitPath = "/bin/false" // a binary that does not run the init
+			return sandbox.Default(context.Background(), cfg)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := sandbox.DefaultConfig()
+			cfg.RequireIsolation = true
+			sb := c.sandbox(cfg)
+			if sb.Name() != "none" {
+				t.Fatalf("sandbox %s, want none", sb.Name())
+			}
+			hostDir := t.TempDir()
+			// Without the policy the fixture writes here and in / (berth
+			// runs as root in CI): clean up whatever it managed.
+			t.Cleanup(func() {
+				for _, d := range []string{"/tmp", "/", "/usr", "/etc", "/mnt", "/var/tmp", "/dev/shm"} {
+					os.Remove(filepath.Join(d, "pwned-require-isolation"))
+				}
+			})
+			a, err := addon.Load(sandboxtest.FixtureDir("write-outside"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !a.Pure() {
+				t.Fatal("the fixture is not a pure addon")
+			}
+			ex := &executor.Executor{
+				Runners:          map[string]runner.Runner{addon.RunnerTrivial: trivial.New(sb)},
+				Preference:       []string{addon.RunnerTrivial},
+				WorkRoot:         t.TempDir(),
+				CacheRoot:        t.TempDir(),
+				Timeout:          time.Minute,
+				PathEnv:          []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+				RequireIsolation: true,
+			}
+			res, err := ex.Run(context.Background(), executor.Request{
+				Steps:     []executor.Step{{Addon: a, UserInput: hostDir + "\nrequire-isolation\n"}},
+				OutputDir: filepath.Join(t.TempDir(), "output"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(filepath.Join(hostDir, "pwned-require-isolation")); err == nil {
+				t.Error("the pure addon ran on the host and wrote into a host directory")
+			}
+			if res.Kind == executor.Success {
+				t.Errorf("the run succeeded unisolated")
+			}
+			if !strings.Contains(res.Error, "require-isolation") {
+				t.Errorf("the error does not name require-isolation: %s", res.Error)
+			}
+		})
 	}
 }
