@@ -381,21 +381,39 @@ func Load(dir string) (*Addon, error) {
 	}
 	a := &Addon{Dir: dir, File: file, Descriptor: d}
 	if d.Runner.Trivial.Enable {
-		exec := filepath.Join(dir, filepath.FromSlash(d.Runner.Trivial.Exec))
-		fi, err := os.Stat(exec)
-		switch {
-		case err != nil:
-			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q does not exist in the addon", d.Runner.Trivial.Exec)}
-		case !fi.Mode().IsRegular():
-			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q is not a regular file", d.Runner.Trivial.Exec)}
-		case fi.Mode().Perm()&0o111 != 0o111:
-			if err := os.Chmod(exec, fi.Mode().Perm()|0o555); err != nil {
-				return nil, fmt.Errorf("making %s executable: %w", exec, err)
-			}
+		if err := makeExecExecutable(dir, file, d.Runner.Trivial.Exec); err != nil {
+			return nil, err
 		}
 	}
 	if len(a.Runners()) == 0 {
 		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, or a flake.nix"}
 	}
 	return a, nil
+}
+
+// makeExecExecutable checks the trivial exec file through an os.Root of
+// the addon, so that a symlink leading out of the addon is refused rather
+// than followed (the copy in WORK could not run it, and a chmod through
+// it would change a host file), and makes it executable.
+func makeExecExecutable(dir, file, execPath string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	name := filepath.FromSlash(execPath)
+	fi, err := root.Stat(name)
+	switch {
+	case err != nil && exists(filepath.Join(dir, name)):
+		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q leads outside the addon (%v)", execPath, err)}
+	case err != nil:
+		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q does not exist in the addon", execPath)}
+	case !fi.Mode().IsRegular():
+		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q is not a regular file", execPath)}
+	case fi.Mode().Perm()&0o111 != 0o111:
+		if err := root.Chmod(name, fi.Mode().Perm()|0o555); err != nil {
+			return fmt.Errorf("making %s executable: %w", filepath.Join(dir, name), err)
+		}
+	}
+	return nil
 }

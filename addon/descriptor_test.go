@@ -225,3 +225,24 @@ func TestScaffoldMakesALoadableAddon(t *testing.T) {
 		t.Error("scaffolding over an existing directory succeeded")
 	}
 }
+
+func TestLoadRefusesAnExecSymlinkLeadingOutsideTheAddon(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "host-script")
+	if err := os.WriteFile(outside, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeAddon(t, map[string]string{
+		"docspell-addon.yaml": "meta: {name: escape, version: '1'}\nrunner: {trivial: {enable: true, exec: run.sh}}\n",
+	})
+	if err := os.Symlink(outside, filepath.Join(dir, "run.sh")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	var de *DescriptorError
+	if !errors.As(err, &de) || de.Field != "runner.trivial.exec" || !strings.Contains(de.Reason, "outside") {
+		t.Errorf("err = %v, want a DescriptorError on runner.trivial.exec saying it leads outside", err)
+	}
+	if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o644 {
+		t.Errorf("loading the addon changed the mode of a file outside it to %v", fi.Mode().Perm())
+	}
+}
