@@ -42,6 +42,30 @@ type configAddon struct {
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// parseSchedule parses a cron expression for firing. "@every D" fires
+// at the multiples of D since the Unix epoch, not D after whenever this
+// node started looking: every node must compute the same firing times,
+// which name the scheduled runs, or several nodes would each queue their
+// own run of one firing.
+func parseSchedule(expr string) (cron.Schedule, error) {
+	sched, err := cronParser.Parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return epochEvery(every.Delay), nil
+	}
+	return sched, nil
+}
+
+// epochEvery fires at the multiples of its duration since the epoch.
+type epochEvery time.Duration
+
+func (d epochEvery) Next(t time.Time) time.Time {
+	step := time.Duration(d).Nanoseconds()
+	return time.Unix(0, (t.UnixNano()/step+1)*step).In(t.Location())
+}
+
 // validate normalises c and checks it as Docspell does: known triggers,
 // every trigger supported by every addon, schedule iff scheduled.
 func (s *Server) validate(ctx context.Context, c *runConfig) error {
@@ -222,7 +246,7 @@ func (s *Server) schedule(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, rc := range rcs {
-		sched, err := cronParser.Parse(rc.Schedule)
+		sched, err := parseSchedule(rc.Schedule)
 		if err != nil {
 			continue
 		}
