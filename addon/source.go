@@ -52,7 +52,7 @@ func (l Limits) orDefaults() Limits {
 }
 
 // SourceError reports why a source could not be used. Source is what the
-// user gave (a URL with its password removed), Entry the archive entry at
+// user gave (a URL with its password and query removed), Entry the archive entry at
 // fault if any, Reason a sentence for the user and Err the underlying
 // error if any.
 type SourceError struct {
@@ -97,9 +97,9 @@ func Fetch(ctx context.Context, source, tmpRoot string, lim Limits) (dir string,
 	}
 	if u, ok := sourceURL(source); ok {
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", nil, &SourceError{Source: u.Redacted(), Reason: fmt.Sprintf("unsupported URL scheme %q: only http and https are fetched", u.Scheme)}
+			return "", nil, &SourceError{Source: redactURL(u), Reason: fmt.Sprintf("unsupported URL scheme %q: only http and https are fetched", u.Scheme)}
 		}
-		return fetchArchive(ctx, u.Redacted(), tmpRoot, lim, "", u)
+		return fetchArchive(ctx, redactURL(u), tmpRoot, lim, "", u)
 	}
 
 	abs, err := filepath.Abs(source)
@@ -118,6 +118,25 @@ func Fetch(ctx context.Context, source, tmpRoot string, lim Limits) (dir string,
 	default:
 		return "", nil, &SourceError{Source: source, Reason: "is neither a directory nor a zip file"}
 	}
+}
+
+// DisplaySource returns source as it may be shown in errors and logs: a
+// URL loses its password and its query (tokens often travel there).
+func DisplaySource(source string) string {
+	if u, ok := sourceURL(source); ok {
+		return redactURL(u)
+	}
+	return source
+}
+
+// redactURL is u without its password, query values and fragment.
+func redactURL(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		c.RawQuery = "xxxxx"
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.Redacted()
 }
 
 // sourceURL reports whether source is meant as a URL (it has a scheme
@@ -207,19 +226,22 @@ func unwrapSingleDir(dir string) (string, error) {
 // download GETs u into file, refusing non-2xx answers and bodies larger
 // than max bytes.
 func download(ctx context.Context, u *url.URL, file string, max int64) error {
-	display := u.Redacted()
+	display := redactURL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return &SourceError{Source: display, Reason: "is not a valid URL", Err: err}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = display // http's own errors show the query
+		}
 		return &SourceError{Source: display, Reason: "download failed", Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		reason := "download failed: the server answered " + resp.Status
-		if final := resp.Request.URL.Redacted(); final != display {
+		if final := redactURL(resp.Request.URL); final != display {
 			reason += " at " + final // after redirects
 		}
 		return &SourceError{Source: display, Reason: reason}

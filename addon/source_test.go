@@ -277,6 +277,16 @@ func TestFetchRefusesBadSources(t *testing.T) {
 			},
 			want: []string{"http://user:xxxxx@"},
 		},
+		{
+			name:   "a token in the URL's query is not shown",
+			source: func(_ *testing.T, _, srv string) string { return srv + "/zips/missing.zip?token=hunter2" },
+			want:   []string{"/zips/missing.zip?xxxxx: download failed"},
+		},
+		{
+			name:   "a token in the URL's query is not shown when the server cannot be reached",
+			source: func(_ *testing.T, _, _ string) string { return "http://127.0.0.1:1/a.zip?token=hunter2" },
+			want:   []string{"http://127.0.0.1:1/a.zip?xxxxx: download failed"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

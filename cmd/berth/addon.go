@@ -59,7 +59,7 @@ func openAddons(cmd *cobra.Command, cfg config.Config, sources []string) ([]open
 		if err != nil {
 			cleanup()
 			cleanupAll()
-			return nil, nil, &exitError{exitBadInput, fmt.Errorf("addon %s: %w", src, err)}
+			return nil, nil, &exitError{exitBadInput, fmt.Errorf("addon %s: %w", addon.DisplaySource(src), err)}
 		}
 		out = append(out, openedAddon{a, cleanup})
 	}

@@ -320,3 +320,18 @@ func TestDefaultSandboxIsolatesAPureAddon(t *testing.T) {
 		t.Errorf("result %+v: want success, isolated, no warnings (the builtin sandbox works here)", res)
 	}
 }
+
+func TestAURLTokenIsNotShownWhenTheAddonIsInvalid(t *testing.T) {
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "docspell-addon.yaml"), []byte("meta:\n  name: x\n  version: '1'\ntriggers: [sometimes]\n"), 0o644)
+	data := zipDir(t, bad, "bad")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	r := berth(t, "addon", "check", srv.URL+"/bad.zip?token=hunter2")
+	if r.code != 2 || !strings.Contains(r.stderr, "unknown trigger") {
+		t.Errorf("exit %d, stderr %q: want exit 2 naming the bad trigger", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "hunter2") {
+		t.Errorf("stderr %q shows the token of the URL", r.stderr)
+	}
+}
