@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
@@ -189,5 +192,39 @@ func TestASuccessfulProbeIsRememberedForThisBinaryOnly(t *testing.T) {
 	os.WriteFile(cache, []byte("something else\n"), 0o644)
 	if err := builtin.New(builtin.Config{ProbeCache: cache}).Available(ctx); err == nil {
 		t.Error("a cache file with the wrong key was trusted")
+	}
+}
+
+// TestAHostDirectoryBerthInheritedStaysOutside opens a host directory
+// the way a careless parent of berth leaves one open (without
+// close-on-exec): the program must not inherit it, or it would reach
+// the host's files through it.
+func TestAHostDirectoryBerthInheritedStaysOutside(t *testing.T) {
+	sb := builtin.New(builtin.Config{})
+	requireBuiltin(t, sb)
+	dir := t.TempDir()
+	secret := "s3cret-inherited-fd"
+	if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0) // no O_CLOEXEC, on purpose
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	n := strconv.Itoa(fd)
+	script := `cat /proc/self/fd/` + n + `/secret.txt 2>/dev/null; ls /proc/self/fd/ | grep -qx ` + n + ` && echo inherited; true`
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	if got := string(res.Stdout); strings.Contains(got, secret) || strings.Contains(got, "inherited") {
+		t.Errorf("the program inherited berth's descriptor %s of a host directory: %q", n, got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -153,6 +154,10 @@ func superviseProgram(c *initConfig) int {
 		path = "/proc/self/exe"
 		argv = append([]string{"berth", rlimitExecArg, encodeRlimits(c.Rlimits)}, argv...)
 	}
+	if err := closeInheritedFiles(); err != nil {
+		fmt.Fprintf(os.Stderr, "berth sandbox: closing inherited files: %v\n", err)
+		return exitSetup
+	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   c.Dir,
 		Env:   os.Environ(),
@@ -189,6 +194,27 @@ func superviseProgram(c *initConfig) int {
 			return 128 + int(ws.Signal())
 		}
 	}
+}
+
+// closeInheritedFiles marks every descriptor above stderr close-on-exec:
+// ForkExec passes 0-2 but does not close the rest, and one that berth
+// inherited without close-on-exec (say, a host directory its parent left
+// open) would otherwise reach the program, and the host through it.
+func closeInheritedFiles() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Before Linux 5.11: one by one.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 // setupRoot builds the sandbox's file system on a tmpfs and pivots into
