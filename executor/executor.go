@@ -159,7 +159,11 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 		res.Kind = failed.Kind
 		res.Error = failed.Addon + ": " + failed.Error
 		res.ExitCode, res.StderrTail = failed.ExitCode, failed.StderrTail
-		// A failed chain has no effect: its output files are not kept.
+		// A failed chain has no effect: its output files are not kept,
+		// and not even the addons that succeeded return their output.
+		for i := range res.Addons {
+			res.Addons[i].Output = nil
+		}
 		return res, nil
 	}
 	res.Kind = Success

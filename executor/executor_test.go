@@ -95,6 +95,11 @@ func TestChainFailureStopsAndReturnsNoOutput(t *testing.T) {
 	if len(res.Addons) != 2 {
 		t.Errorf("%d addons ran, want 2 (fail fast)", len(res.Addons))
 	}
+	for _, ar := range res.Addons {
+		if ar.Output != nil {
+			t.Errorf("a failed chain returned the output of %s: %+v", ar.Addon, *ar.Output)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(out, "a.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the output dir of a failed chain holds files: %v", err)
 	}

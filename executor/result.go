@@ -72,6 +72,7 @@ type AddonResult struct {
 	Kind       Kind           `json:"result"`
 	Error      string         `json:"error,omitempty"`
 	ExitCode   int            `json:"exitCode"`
+	// Output is this addon's output; nil in every addon of a failed chain.
 	Output     *output.Output `json:"output,omitempty"`
 	StderrTail []string       `json:"stderr,omitempty"`
 	Duration   Duration       `json:"duration"`
