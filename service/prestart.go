@@ -6,10 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/service/spec"
 )
+
+// hookWaitDelay bounds the wait for a cancelled preStart hook's output
+// pipes to close.
+const hookWaitDelay = 5 * time.Second
 
 // PreStartError is a pre-start step that failed and blocked the start.
 type PreStartError struct {
@@ -59,6 +65,11 @@ func preStart(ctx context.Context, eng *engine.Client, name string, c *spec.Cont
 		x := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
 		x.Stdout, x.Stderr = log, log
 		x.Env = append(os.Environ(), "BERTH_CONTAINER="+name, "BERTH_IMAGE="+c.Image)
+		// Cancelling kills the hook's whole process group: killing only
+		// /bin/sh would leave its children holding the log pipe open.
+		x.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		x.Cancel = func() error { return syscall.Kill(-x.Process.Pid, syscall.SIGKILL) }
+		x.WaitDelay = hookWaitDelay
 		if err := x.Run(); err != nil {
 			return &PreStartError{name, fmt.Sprintf("preStart[%d] (%s)", i, strings.Join(cmd, " ")), err}
 		}

@@ -424,8 +424,20 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 	if adopt {
 		args = []string{"attach", "--no-stdin", "--sig-proxy=false", v.name}
 	} else {
-		if err := preStart(ctx, eng, v.name, v.c, v.log); err != nil {
+		// Pre-start (hooks, login, loads) is cut short when the service
+		// is no longer wanted: a hanging hook must not hold up a shutdown.
+		pctx, cancelPre := context.WithCancel(ctx)
+		go s.cancelWhenUnwanted(pctx, v, cancelPre)
+		err := preStart(pctx, eng, v.name, v.c, v.log)
+		cancelPre()
+		if err != nil {
+			s.mu.Lock()
+			planned := !v.want || v.restart
+			s.mu.Unlock()
 			v.log.note("%v", err)
+			if planned {
+				return -1, nil, true
+			}
 			return -1, err, false
 		}
 		args = spec.RunArgs(v.name, v.c, spec.RunOptions{Backend: s.cfg.Spec.Backend, Mode: spec.Supervised,
@@ -502,6 +514,26 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			return exitCode(exitErr), exitErr, false
 		case <-ch:
 		}
+	}
+}
+
+// cancelWhenUnwanted calls cancel once v is no longer wanted or a restart
+// is requested, or returns when ctx is done.
+func (s *Supervisor) cancelWhenUnwanted(ctx context.Context, v *svc, cancel context.CancelFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ctx.Err() == nil {
+		if !v.want || v.restart {
+			cancel()
+			return
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
 	}
 }
 

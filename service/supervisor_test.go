@@ -245,3 +245,33 @@ containers:
 		})
 	}
 }
+
+func TestAShutdownDuringAHangingPreStartHookStopsAtOnceAndStartsNothing(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}hook:
+    image: {{IMG}}
+    cmd: `+loop+`
+    preStart:
+      - "echo hanging > {{DIR}}/hook.started; sleep 600"
+`)
+	name := s.p + "hook"
+	sup, stop := s.up()
+	s.wait(sup, name, "running its hook", func(service.Status) bool {
+		_, err := os.Stat(filepath.Join(s.dir, "hook.started"))
+		return err == nil
+	})
+	// Without cancelling the hook, Run would wait for the sleep (and then
+	// start the container); stop gives up after waitLimit.
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := eng.InspectContainer(context.Background(), name); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("a container was created after the shutdown: %v", err)
+	}
+	if st := sup.Status(); len(st) != 1 || st[0].State != service.Stopped {
+		t.Errorf("status after shutdown = %+v; want stopped", st)
+	}
+}
