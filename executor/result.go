@@ -65,14 +65,14 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// AddonResult is what one addon of a chain did.
+// AddonResult is what one addon of a chain did. Output is nil in every
+// addon of a failed chain.
 type AddonResult struct {
 	Addon      string         `json:"addon"`
 	Runner     string         `json:"runner,omitempty"`
 	Kind       Kind           `json:"result"`
 	Error      string         `json:"error,omitempty"`
 	ExitCode   int            `json:"exitCode"`
-	// Output is this addon's output; nil in every addon of a failed chain.
 	Output     *output.Output `json:"output,omitempty"`
 	StderrTail []string       `json:"stderr,omitempty"`
 	Duration   Duration       `json:"duration"`
