@@ -643,3 +643,43 @@ func TestAQueuedRunThatIsCancelledStillReachesItsWebhook(t *testing.T) {
 	}
 	n.wait(queued.ID, "webhook delivered", func(r runV) bool { return r.Webhook == "delivered" })
 }
+
+func TestWebPagesOfOtherSitesCannotDriveTheAPI(t *testing.T) {
+	const token = "s3cret-token-0123456789"
+	open := startNode(t, nodeOpts{})
+	closed := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.Tokens = []string{token} }})
+	cases := []struct {
+		name         string
+		n            *node
+		method, path string
+		header       map[string]string
+		host         string
+		status       int
+	}{
+		{"a cross-site fetch without a content type is refused", open, "POST", "/v1/run-configs",
+			map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
+		{"a request from another origin is refused", open, "POST", "/v1/addons",
+			map[string]string{"Origin": "https://evil.example"}, "", 403},
+		{"a cross-site form with the web page's basic-auth password is refused", closed, "POST", "/v1/events",
+			map[string]string{"Sec-Fetch-Site": "cross-site", "Content-Type": "multipart/form-data; boundary=x", "Authorization": "Basic " + basic("anyone", token)}, "", 403},
+		{"without tokens a rebound host name is refused", open, "GET", "/v1/addons", nil, "evil.example", 403},
+		{"without tokens localhost is served", open, "GET", "/v1/addons", nil, "localhost", 200},
+		{"with tokens any host name is served", closed, "GET", "/v1/addons", nil, "berth.example", 200},
+		{"a page of another site may still send a GET (safe; it cannot read the answer)", open, "GET", "/v1/addons", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, c.n.URL+c.path, strings.NewReader(`{"name":"x"}`))
+			for k, v := range c.header {
+				req.Header.Set(k, v)
+			}
+			if c.host != "" {
+				req.Host = c.host
+			}
+			var e apiErr
+			if got := c.n.do(req, &e); got != c.status || (c.status == 403 && e.Error.Code != "forbidden") {
+				t.Fatalf("= %d %+v, want %d", got, e.Error, c.status)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -150,7 +151,43 @@ func (s *Server) Handler() http.Handler {
 
 	handle("POST /v1/events", s.sendEvent)
 
-	return s.authenticate(s.jsonNotFound(mux))
+	return s.browserGuard(s.authenticate(s.jsonNotFound(mux)))
+}
+
+// browserGuard refuses what a web page could make a browser send: a
+// state-changing cross-origin request (CSRF: a form or fetch to the API
+// needs no preflight when it is multipart or has no content type, and a
+// browser adds the cached basic-auth password of the web page), and,
+// without tokens, a request naming a host other than a loopback one (DNS
+// rebinding: a page whose name resolves to 127.0.0.1 is same-origin).
+func (s *Server) browserGuard(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, errf(http.StatusForbidden, codeForbidden, "cross-origin %s refused: call the API from a program, not from a web page of another site", r.Method))
+	}))
+	guarded := cop.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.tokens) == 0 && !loopbackHost(r.Host) {
+			s.fail(w, r, errf(http.StatusForbidden, codeForbidden, "without API tokens only requests to a loopback host (localhost, 127.0.0.1, [::1]) are served"))
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback interface.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // jsonNotFound turns the mux's plain-text 404 and 405 into JSON errors.
