@@ -235,6 +235,11 @@ func runAddons(cmd *cobra.Command, sources []string, f runFlags) error {
 		}
 		userInput = string(b)
 	}
+	if f.outputDir != "" {
+		if fi, err := os.Stat(f.outputDir); err == nil && !fi.IsDir() {
+			return badInput("--output-dir: %s is not a directory", f.outputDir)
+		}
+	}
 	item, err := itemFromFlags(f)
 	if err != nil {
 		return err

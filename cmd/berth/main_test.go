@@ -75,6 +75,7 @@ func TestAddonRunExitCodes(t *testing.T) {
 		{"a flag value that does not parse is bad input", []string{"addon", "run", "../../examples/hello", "--timeout", "soon"}, 2, "", `invalid argument "soon" for "--timeout"`},
 		{"no source at all is bad input", []string{"addon", "run"}, 2, "", "requires at least 1 arg"},
 		{"--args with --args-file is bad input", []string{"addon", "run", "../../examples/hello", "--args", "a", "--args-file", "../../examples/hello/hello.sh"}, 2, "", "--args and --args-file"},
+		{"an --output-dir that is a file is bad input, before anything runs", []string{"addon", "run", "../../examples/hello", "--output-dir", "main.go"}, 2, "", "--output-dir: main.go is not a directory"},
 		{"a negative timeout is bad input", []string{"addon", "run", "../../examples/hello", "--timeout", "-1s"}, 2, "", "--timeout"},
 	}
 	for _, tt := range tests {
