@@ -210,6 +210,14 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	} else if err := s.decodeJSON(w, r, &ev); err != nil {
 		return err
 	}
+	runs := []runView{}
+	defer func() {
+		// Uploaded files no queued run needs (the event was refused or
+		// no configuration has its trigger) are not kept.
+		if len(runs) == 0 && inputDir != "" {
+			os.RemoveAll(inputDir)
+		}
+	}()
 	t, err := addon.ParseTrigger(ev.Trigger)
 	if err != nil {
 		return errf(http.StatusBadRequest, codeInvalid, "trigger: unknown trigger %q (known: %s)", ev.Trigger, triggerList())
@@ -224,7 +232,6 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs := []runView{}
 	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir}
 	for _, rc := range rcs {
 		c, err := decodeConfig(rc)
@@ -236,9 +243,6 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		runs = append(runs, s.viewRun(run, false))
-	}
-	if len(runs) == 0 && inputDir != "" {
-		os.RemoveAll(inputDir)
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"runs": runs})
 	return nil

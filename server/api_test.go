@@ -683,3 +683,25 @@ func TestWebPagesOfOtherSitesCannotDriveTheAPI(t *testing.T) {
 		})
 	}
 }
+
+func TestFilesOfARefusedEventAreNotKept(t *testing.T) {
+	data := t.TempDir()
+	n := startNode(t, nodeOpts{dataDir: data})
+	cases := []struct{ name, event string }{
+		{"an unknown trigger", `{"trigger":"nope"}`},
+		{"item data that is not an object", `{"trigger":"existing-item","item":[1]}`},
+		{"a trigger no configuration has", `{"trigger":"existing-item"}`},
+	}
+	for _, c := range cases {
+		t.Run("the files of an event with "+c.name+" are removed", func(t *testing.T) {
+			body, ct := multipartBody(t, [][3]string{{"event", "", c.event}, {"original", "scan.jpg", "jpeg"}})
+			req, _ := http.NewRequest("POST", n.URL+"/v1/events", body)
+			req.Header.Set("Content-Type", ct)
+			n.do(req, nil)
+			left, _ := filepath.Glob(filepath.Join(data, "events", "*"))
+			if len(left) > 0 {
+				t.Fatalf("kept %v", left)
+			}
+		})
+	}
+}
