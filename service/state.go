@@ -93,7 +93,8 @@ func writeSnapshot(stateDir string, s *Snapshot) error {
 		return err
 	}
 	tmp := filepath.Join(stateDir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	// 0600: the last log lines in it may hold secrets, as the logs may.
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(stateDir, stateFile))

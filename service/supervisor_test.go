@@ -275,3 +275,35 @@ containers:
 		t.Errorf("status after shutdown = %+v; want stopped", st)
 	}
 }
+
+func TestLogsAndStateAreReadableByTheirOwnerOnly(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	// A container's output may hold secrets; `docker logs` needs the
+	// engine's rights, so berth's copies must not be world-readable.
+	s := newStack(t, eng, `
+backend: docker
+containers:
+  {{P}}quiet:
+    image: {{IMG}}
+    cmd: `+loop+`
+`)
+	name := s.p + "quiet"
+	state := filepath.Join(s.dir, "state")
+	// A log file left by an older berth with looser permissions.
+	os.MkdirAll(filepath.Dir(service.LogPath(state, name)), 0o755)
+	os.WriteFile(service.LogPath(state, name), nil, 0o644)
+	sup, stop := s.up()
+	s.waitState(sup, name, service.Running)
+	for _, p := range []string{service.LogPath(state, name), filepath.Join(state, "state.json")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v; want no access for group and others", p, fi.Mode().Perm())
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
