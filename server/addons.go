@@ -115,7 +115,8 @@ func (s *Server) readSource(w http.ResponseWriter, r *http.Request) (*source, er
 			}
 			return &source{display: "upload", fetch: f.Name(), cleanup: cleanup}, nil
 		}
-	case r.ContentLength == 0 && r.Header.Get("Content-Type") == "":
+	case r.ContentLength == 0 && (mt == "" || mt == "application/json"):
+		// HTTP libraries often label even an empty body JSON.
 		return nil, nil
 	}
 	var req installRequest

@@ -705,3 +705,14 @@ func TestFilesOfARefusedEventAreNotKept(t *testing.T) {
 		})
 	}
 }
+
+func TestAnEmptyUpdateLabelledJSONFetchesTheStoredSourceAgain(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	a := n.install(hello())
+	req, _ := http.NewRequest("PUT", n.URL+"/v1/addons/"+a.ID, strings.NewReader(""))
+	req.Header.Set("Content-Type", "application/json")
+	var got addonV
+	if code := n.do(req, &got); code != 200 || got.ID != a.ID || got.Hash != a.Hash {
+		t.Fatalf("PUT with an empty JSON body = %d %+v, want 200 and the addon fetched again", code, got)
+	}
+}
