@@ -271,14 +271,18 @@ var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
 
 var lineKey = regexp.MustCompile(`^\s*(?:-\s*)?([A-Za-z0-9_.-]+)\s*:`)
 
+var keyBefore = regexp.MustCompile(`"?([A-Za-z0-9_.-]+)"?\s*:\s*$`)
+
 // yamlError turns a YAML library error into a DescriptorError with the
 // line it names, and for a value of the wrong type the key on that line.
 func yamlError(file string, data []byte, err error) error {
 	msg := err.Error()
 	first, _, _ := strings.Cut(msg, "\n")
 	de := &DescriptorError{File: file, Reason: strings.TrimSpace(first)}
+	col := 0
 	if m := yamlPos.FindStringSubmatch(first); m != nil {
 		fmt.Sscan(m[1], &de.Line)
+		fmt.Sscan(m[2], &col)
 		de.Reason = strings.TrimSpace(first[len(m[0]):])
 	}
 	if de.Reason == "" {
@@ -287,7 +291,15 @@ func yamlError(file string, data []byte, err error) error {
 	if de.Line > 0 && (strings.Contains(de.Reason, "was used where") || strings.Contains(de.Reason, "cannot unmarshal")) {
 		lines := strings.Split(string(data), "\n")
 		if de.Line <= len(lines) {
-			if m := lineKey.FindStringSubmatch(lines[de.Line-1]); m != nil {
+			line := lines[de.Line-1]
+			// The column points at the value: its key is the last one
+			// before it (a JSON or flow-style line holds several).
+			if col > 1 && col-1 <= len(line) {
+				if m := keyBefore.FindStringSubmatch(line[:col-1]); m != nil {
+					de.Field = m[1]
+				}
+			}
+			if m := lineKey.FindStringSubmatch(line); de.Field == "" && m != nil {
 				de.Field = m[1]
 			}
 		}

@@ -94,6 +94,8 @@ func TestParseDescriptorRejectsBadInput(t *testing.T) {
 		{"exec-escapes.yaml", "runner.trivial.exec", 0, "inside the addon"},
 		{"bad-name.yaml", "meta.name", 0, "may hold only"},
 		{"args-not-list.yaml", "args", 2, "line 2: args: "},
+		{"args-not-list-one-line.json", "args", 1, "line 1: args: "},
+		{"flow-bad-bool.yaml", "enable", 2, "line 2: enable: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" names the problem", func(t *testing.T) {
