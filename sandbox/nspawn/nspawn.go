@@ -291,6 +291,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		once.Do(func() {
 			oom = group.OOMKilled()
 			cleanup()
+			removeState(machine)
 			if !ni.NoRegister && s.cfg.Wait > 0 {
 				time.Sleep(s.cfg.Wait)
 			}
@@ -376,6 +377,16 @@ func clean(s string, max int) string {
 		s = s[:max]
 	}
 	return strings.Trim(s, "-")
+}
+
+// removeState removes what nspawn keeps per machine under
+// nspawnStateDir, which it leaves behind when it is killed outright
+// (output cap, berth's final SIGKILL). The machine name is unique to the
+// run; failing (a berth using sudo) is harmless.
+func removeState(machine string) {
+	for _, d := range []string{"propagate", "unix-export"} {
+		_ = os.RemoveAll(filepath.Join(nspawnStateDir, d, machine))
+	}
 }
 
 func exists(p string) bool {

@@ -2,6 +2,7 @@ package nspawn_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -153,5 +154,33 @@ func TestOperatorVariablesStayOutOfTheCommandLine(t *testing.T) {
 	res, err := proc.Run(context.Background(), w.Spec)
 	if err != nil || strings.TrimSpace(string(res.Stdout)) != "tok-very-secret" {
 		t.Errorf("the program did not get the variable: %q %v %q", res.Stdout, err, res.StderrTail)
+	}
+}
+
+// TestAContainerKilledOutrightLeavesNothingInNspawnsStateDir hits the
+// output cap, which kills nspawn at once (no SIGTERM first): nspawn then
+// cannot remove its own directory under /run/systemd/nspawn/propagate,
+// and berth must.
+func TestAContainerKilledOutrightLeavesNothingInNspawnsStateDir(t *testing.T) {
+	sb := requireNspawn(t)
+	a := &addon.Addon{}
+	a.Meta.Name, a.Meta.Version = "chatty-killed", "1.0"
+	inv := runner.Invocation{RunID: "killed-outright", Addon: a, WorkDir: t.TempDir(), OutputDir: t.TempDir(), CacheDir: t.TempDir()}
+	pattern := "/run/systemd/nspawn/*/berth-chatty-killed-1-0-*"
+	before, _ := filepath.Glob(pattern)
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "yes"}, Dir: runner.ContainerPaths.Work,
+		Env: []string{"PATH=/usr/bin:/bin"}, StdoutCap: 4096}
+	w, err := sb.Wrap(context.Background(), spec, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if !errors.Is(err, proc.ErrOutputTooLarge) {
+		t.Fatalf("err = %v, want the output cap (stderr %q)", err, res.StderrTail)
+	}
+	after, _ := filepath.Glob(pattern)
+	if len(after) > len(before) {
+		t.Errorf("nspawn's state was left behind: %v (before: %v)", after, before)
 	}
 }
