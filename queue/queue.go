@@ -244,9 +244,13 @@ func (q *Queue) EnqueueRunNow(ctx context.Context, runID string, steps int) (int
 	return id, nil
 }
 
+// WebhookAttempts is how often a webhook delivery is tried before it is
+// given up.
+const WebhookAttempts = 25
+
 // EnqueueWebhook inserts the job delivering a run's result in tx.
 func (q *Queue) EnqueueWebhook(ctx context.Context, tx *store.Tx, runID string) error {
-	_, err := q.client.insertTx(ctx, tx, WebhookArgs{RunID: runID}, &river.InsertOpts{Queue: webhookQueue, MaxAttempts: 25})
+	_, err := q.client.insertTx(ctx, tx, WebhookArgs{RunID: runID}, &river.InsertOpts{Queue: webhookQueue, MaxAttempts: WebhookAttempts})
 	if err != nil {
 		return fmt.Errorf("queueing the webhook of run %s: %w", runID, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -332,6 +333,12 @@ func (s *Server) Deliver(ctx context.Context, runID string, attempt int) error {
 			return s.st.SetWebhookState(ctx, nil, runID, "delivered")
 		}
 		err = fmt.Errorf("the webhook answered %s", resp.Status)
+	}
+	if attempt >= queue.WebhookAttempts {
+		// The queue discards the job now: say so instead of "retrying".
+		s.metrics.webhooks.WithLabelValues("failed").Inc()
+		_ = s.st.SetWebhookState(ctx, nil, runID, fmt.Sprintf("failed after %d attempts: %v", attempt, err))
+		return err
 	}
 	s.metrics.webhooks.WithLabelValues("retry").Inc()
 	_ = s.st.SetWebhookState(ctx, nil, runID, fmt.Sprintf("retrying (attempt %d): %v", attempt, err))
