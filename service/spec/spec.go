@@ -413,6 +413,9 @@ func (f *File) Validate() error {
 		}
 		if !oneOf(c.Pull, "always", "missing", "never", "newer") {
 			bad(name, "pull", "must be always, missing, never or newer, not %q", c.Pull)
+		} else if c.Pull == "newer" && f.Backend == BackendDocker {
+			// docker run refuses it (exit 125) on every start.
+			bad(name, "pull", "newer works only with the podman backend; docker knows always, missing and never")
 		}
 		if !oneOf(c.Restart, "always", "on-failure", "no") {
 			bad(name, "restart", "must be always, on-failure or no, not %q", c.Restart)

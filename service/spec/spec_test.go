@@ -184,6 +184,7 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 		{"self-cycle", []string{"dependency cycle: a -> a"}},
 		{"image-file-and-stream", []string{"containers.app.imageStream", "only define one of imageFile and imageStream"}},
 		{"podman-with-docker", []string{"containers.app.podman", "backend is docker"}},
+		{"pull-newer-with-docker", []string{"containers.app.pull", "newer", "podman"}},
 		{"missing-password-file", []string{"containers.app.login.passwordFile", "no-such-password"}},
 		{"incomplete-login", []string{"containers.app.login.passwordFile", "required"}},
 		{"unknown-field", []string{"dependOn"}},
