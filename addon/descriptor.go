@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/goccy/go-yaml"
 )
@@ -423,7 +424,11 @@ func makeExecExecutable(dir, file, execPath string) error {
 	case !fi.Mode().IsRegular():
 		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q is not a regular file", execPath)}
 	case fi.Mode().Perm()&0o111 != 0o111:
-		if err := root.Chmod(name, fi.Mode().Perm()|0o555); err != nil {
+		// An addon in a directory berth may not change (a read-only
+		// mount, another user's files) still runs: the executor makes
+		// its copy in WORK executable.
+		err := root.Chmod(name, fi.Mode().Perm()|0o555)
+		if err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("making %s executable: %w", filepath.Join(dir, name), err)
 		}
 	}

@@ -326,6 +326,15 @@ func (e *Executor) invocation(req Request, work *workspace, step Step) (runner.I
 		if err := addon.CopyDir(a.Dir, addonDir); err != nil {
 			return runner.Invocation{}, fmt.Errorf("copying addon into the working dir: %w", err)
 		}
+		if a.Runner.Trivial.Enable {
+			// addon.Load could not do it where the source is read-only.
+			exec := filepath.Join(addonDir, filepath.FromSlash(a.Runner.Trivial.Exec))
+			if fi, err := os.Stat(exec); err == nil && fi.Mode().Perm()&0o111 != 0o111 {
+				if err := os.Chmod(exec, fi.Mode().Perm()|0o555); err != nil {
+					return runner.Invocation{}, fmt.Errorf("making %s executable: %w", a.Runner.Trivial.Exec, err)
+				}
+			}
+		}
 	}
 	// Each addon of a chain gets its own user input in the same place.
 	if err := os.WriteFile(filepath.Join(work.dir, filepath.FromSlash(runner.UserInputFile)), []byte(step.UserInput), 0o644); err != nil {

@@ -336,3 +336,29 @@ func TestAURLTokenIsNotShownWhenTheAddonIsInvalid(t *testing.T) {
 		t.Errorf("stderr %q shows the token of the URL", r.stderr)
 	}
 }
+
+func TestAnAddonInAReadOnlyDirectoryRuns(t *testing.T) {
+	// The exec file lacks its x bit and the directory cannot be changed:
+	// berth makes its copy in WORK executable instead.
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to bind-mount the addon read-only")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta: {name: ro, version: '1'}\nrunner: {trivial: {enable: true, exec: run.sh}}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho '{}'\n"), 0o644)
+	script := `mount --bind -o ro "$1" "$1" && exec "$2" addon run "$1"`
+	cmd := exec.Command(unshare, "-m", "sh", "-c", script, "sh", dir, berthBin)
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"), "BERTH_SANDBOX=none")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "result: success") {
+		t.Errorf("%v\n%s", err, out)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "run.sh")); fi.Mode().Perm() != 0o644 {
+		t.Errorf("the read-only addon's run.sh changed mode to %v", fi.Mode().Perm())
+	}
+}
