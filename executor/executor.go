@@ -213,7 +213,12 @@ func (e *Executor) runStep(ctx context.Context, log *slog.Logger, req Request, w
 	}
 	candidates, err := runner.Select(ctx, a, e.preference(), e.Runners)
 	if err != nil {
-		return fail(ExecutionFailed, err)
+		ar.Kind, ar.Error = ExecutionFailed, err.Error()
+		if nr, ok := errors.AsType[*runner.NoRunnerError](err); ok {
+			// The result names the addon already.
+			ar.Error = strings.TrimPrefix(ar.Error, nr.Addon+": ")
+		}
+		return ar
 	}
 	for i, r := range candidates {
 		att, exit, out, prepared := e.attempt(ctx, log, req, r, inv)

@@ -206,6 +206,9 @@ func TestNoUsableRunnerSaysWhy(t *testing.T) {
 			t.Errorf("error %q does not say %q", res.Error, want)
 		}
 	}
+	if strings.Count(res.Error, "marker-") != 1 {
+		t.Errorf("error %q names the addon more than once", res.Error)
+	}
 }
 
 func TestRequireIsolationRefusesAnUnisolatedPureRun(t *testing.T) {
