@@ -261,8 +261,11 @@ func (s *Server) validToken(given string) bool {
 // logged; an error names the file and line only.
 func loadTokens(set settings.Serve) ([]string, error) {
 	var out []string
-	for _, t := range set.Tokens {
+	for i, t := range set.Tokens {
 		if t = strings.TrimSpace(t); t != "" {
+			if len(t) < 16 {
+				return nil, fmt.Errorf("serve.tokens[%d]: a token must be at least 16 characters", i)
+			}
 			out = append(out, t)
 		}
 	}

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/server/settings"
 )
 
@@ -50,5 +52,15 @@ func TestANonLoopbackAddressNeedsATokenAndSQLiteOneProcess(t *testing.T) {
 	startNode(t, nodeOpts{dataDir: data})
 	if _, err := newServer(t, testSettings(), data); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("a second node on the same SQLite file: err = %v, want it refused", err)
+	}
+}
+
+func TestAShortInlineTokenIsRefusedWithoutShowingIt(t *testing.T) {
+	set := testSettings()
+	set.Listen = "0.0.0.0:0"
+	set.Tokens = []string{"abc123"}
+	_, err := newServer(t, set, "")
+	if !errors.Is(err, server.ErrSettings) || strings.Contains(err.Error(), "abc123") || !strings.Contains(err.Error(), "16 characters") {
+		t.Fatalf("New with a 6-character token: err = %v, want a settings error that does not show the token", err)
 	}
 }
