@@ -210,6 +210,9 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		group *cgroups.Group
 		files []*os.File
 	)
+	// Files in a tmpfs are memory: bounded by the limit even where no
+	// memory cgroup charges them (the rlimit fallback).
+	c.TmpfsBytes = s.cfg.Limits.MemoryBytes
 	attr := sysProcAttr(isolateNet)
 	if !s.cfg.Limits.Zero() {
 		group, err = cgroups.New(cgroupName(inv.RunID), s.cfg.Limits)

@@ -228,3 +228,41 @@ func TestAHostDirectoryBerthInheritedStaysOutside(t *testing.T) {
 		t.Errorf("the program inherited berth's descriptor %s of a host directory: %q", n, got)
 	}
 }
+
+// TestTheWritableTmpfsAreNoLargerThanTheMemoryLimit checks the sizes of
+// /tmp and /dev/shm: by default a tmpfs may take half the host's RAM,
+// which with the rlimit fallback (no memory cgroup to charge) would let
+// an addon fill the host's memory through files.
+func TestTheWritableTmpfsAreNoLargerThanTheMemoryLimit(t *testing.T) {
+	const limit = 64 << 20
+	sb := builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: limit}})
+	requireBuiltin(t, sb)
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "df -k /tmp /dev/shm"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			t.Fatalf("unexpected df line %q", line)
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			t.Fatalf("df line %q: %v", line, err)
+		}
+		seen++
+		if kb*1024 > limit {
+			t.Errorf("%s holds %d KiB, more than the memory limit of %d KiB", f[5], kb, limit/1024)
+		}
+	}
+	if seen != 2 {
+		t.Errorf("df showed %d file systems, want /tmp and /dev/shm:\n%s", seen, res.Stdout)
+	}
+}

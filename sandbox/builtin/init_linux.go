@@ -47,6 +47,9 @@ type initConfig struct {
 	LoopbackOnly bool     `json:"loopbackOnly,omitempty"`
 	Hostname     string   `json:"hostname"`
 	Rlimits      []rlimit `json:"rlimits,omitempty"`
+	// TmpfsBytes bounds each writable tmpfs (/tmp, /dev/shm); 0 means the
+	// kernel's default (half the host's RAM).
+	TmpfsBytes int64 `json:"tmpfsBytes,omitempty"`
 	// Probe sets everything up, then exits 0 without running a program.
 	Probe bool `json:"probe,omitempty"`
 }
@@ -266,13 +269,13 @@ func setupRoot(c *initConfig) error {
 	if err := setupProc(); err != nil {
 		return err
 	}
-	if err := setupDev(); err != nil {
+	if err := setupDev(c.TmpfsBytes); err != nil {
 		return err
 	}
 	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpfsOptions(c.TmpfsBytes)); err != nil {
 		return fmt.Errorf("mounting /tmp: %w", err)
 	}
 	if err := unix.Unmount(oldRoot, unix.MNT_DETACH); err != nil {
@@ -410,7 +413,16 @@ func setupProc() error {
 	return nil
 }
 
-func setupDev() error {
+// tmpfsOptions are the mount options of a writable tmpfs of at most size
+// bytes (0: the kernel's default).
+func tmpfsOptions(size int64) string {
+	if size > 0 {
+		return "mode=1777,size=" + strconv.FormatInt(size, 10)
+	}
+	return "mode=1777"
+}
+
+func setupDev(shmBytes int64) error {
 	if err := os.MkdirAll("/dev", 0o755); err != nil {
 		return err
 	}
@@ -441,7 +453,7 @@ func setupDev() error {
 	if err := os.Mkdir("/dev/shm", 0o1777); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpfsOptions(shmBytes)); err != nil {
 		return fmt.Errorf("mounting /dev/shm: %w", err)
 	}
 	return remount("/dev", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC)
