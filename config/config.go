@@ -193,6 +193,14 @@ func (c *Config) Validate(file string) error {
 	if c.OutputCap <= 0 {
 		return bad("output-cap", "must be positive")
 	}
+	if c.KillGrace < 0 {
+		return bad("kill-grace", "must not be negative")
+	}
+	for key, v := range map[string]int64{"unpack.max-entries": int64(c.Unpack.MaxEntries), "unpack.max-bytes": int64(c.Unpack.MaxBytes), "unpack.max-download-bytes": int64(c.Unpack.MaxDownloadBytes)} {
+		if v < 0 {
+			return bad(key, "must not be negative (0 means the default)")
+		}
+	}
 	switch c.Sandbox {
 	case "auto", "none", "nspawn", "builtin":
 	default:

@@ -73,6 +73,8 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a bad boolean", "testdata/full.yaml", []string{"BERTH_REQUIRE_ISOLATION=perhaps"}, "not a boolean"},
 		{"an unknown sandbox", "testdata/full.yaml", []string{"BERTH_SANDBOX=jail"}, `unknown sandbox "jail"`},
 		{"a missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+		{"a negative kill-grace", "testdata/full.yaml", []string{"BERTH_KILL_GRACE=-1s"}, "kill-grace: must not be negative"},
+		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}
 	for _, tt := range tests {
