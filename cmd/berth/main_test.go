@@ -362,3 +362,35 @@ func TestAnAddonInAReadOnlyDirectoryRuns(t *testing.T) {
 		t.Errorf("the read-only addon's run.sh changed mode to %v", fi.Mode().Perm())
 	}
 }
+
+func TestTheExampleQuotesAnyUserInputInItsOutput(t *testing.T) {
+	item := filepath.Join(t.TempDir(), "item.json")
+	os.WriteFile(item, []byte(`{"id":"item-42"}`), 0o644)
+	for _, input := range []string{`say "hi"`, `back\slash`, "two\nlines\tand a tab"} {
+		r := berth(t, "addon", "run", "../../examples/hello", "--args", input, "--item-data", item, "--json")
+		if r.code != 0 {
+			t.Fatalf("input %q: exit %d: %s %s", input, r.code, r.stdout, r.stderr)
+		}
+		var res struct {
+			Output struct {
+				Commands []struct {
+					Actions []struct{ Action, Notes string }
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("input %q: %v\n%s", input, err, r.stdout)
+		}
+		var notes string
+		for _, c := range res.Output.Commands {
+			for _, a := range c.Actions {
+				if a.Action == "add-notes" {
+					notes = a.Notes
+				}
+			}
+		}
+		if notes != input {
+			t.Errorf("add-notes = %q, want the user input %q", notes, input)
+		}
+	}
+}
