@@ -121,6 +121,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err := checkObject("itemArgs", req.ItemArgs); err != nil {
 		return err
 	}
+	if req.Webhook != "" && !webhookURL(req.Webhook) {
+		return errf(http.StatusUnprocessableEntity, codeInvalid, "webhook: %q is not an http(s) URL", req.Webhook)
+	}
 	var item *itemInput
 	if req.Item != nil || req.ItemArgs != nil {
 		item = &itemInput{Data: req.Item, Args: req.ItemArgs}

@@ -716,3 +716,16 @@ func TestAnEmptyUpdateLabelledJSONFetchesTheStoredSourceAgain(t *testing.T) {
 		t.Fatalf("PUT with an empty JSON body = %d %+v, want 200 and the addon fetched again", code, got)
 	}
 }
+
+func TestAnAdHocRunsWebhookIsValidatedAsAConfigurations(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	a := n.install(hello())
+	for _, hook := range []string{"file:///etc/passwd", "not a url", "http://"} {
+		t.Run(fmt.Sprintf("a run with the webhook %q is refused", hook), func(t *testing.T) {
+			var e apiErr
+			if got := n.call("POST", "/v1/runs", map[string]any{"addonId": a.ID, "webhook": hook}, &e); got != 422 || e.Error.Code != "validation_failed" {
+				t.Fatalf("= %d %+v, want 422 validation_failed", got, e.Error)
+			}
+		})
+	}
+}

@@ -122,13 +122,16 @@ func (s *Server) validate(ctx context.Context, c *runConfig) error {
 			}
 		}
 	}
-	if c.Webhook != "" {
-		u, err := url.Parse(c.Webhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("webhook", "%q is not an http(s) URL", c.Webhook)
-		}
+	if c.Webhook != "" && !webhookURL(c.Webhook) {
+		return bad("webhook", "%q is not an http(s) URL", c.Webhook)
 	}
 	return nil
+}
+
+// webhookURL reports whether s is an absolute http(s) URL.
+func webhookURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func triggerList() string {
