@@ -232,6 +232,16 @@ func (c *Config) Validate(file string) error {
 	if c.SandboxLimits.Memory < 0 || c.SandboxLimits.Pids < 0 || c.SandboxLimits.CPUs < 0 {
 		return bad("sandbox-limits", "limits must not be negative (0 means no limit)")
 	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
 	if c.WorkingDir == "" {
 		return bad("working-dir", "must not be empty")
 	}

@@ -73,6 +73,8 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a bad boolean", "testdata/full.yaml", []string{"BERTH_REQUIRE_ISOLATION=perhaps"}, "not a boolean"},
 		{"an unknown sandbox", "testdata/full.yaml", []string{"BERTH_SANDBOX=jail"}, `unknown sandbox "jail"`},
 		{"a missing file", "testdata/nope.yaml", nil, "nope.yaml"},
+		{"an unknown log level lists the known ones", "testdata/full.yaml", []string{"BERTH_LOG_LEVEL=verbose"}, `log.level: "verbose" is not one of debug, info, warn, error`},
+		{"an unknown log format", "testdata/full.yaml", []string{"BERTH_LOG_FORMAT=xml"}, `log.format: "xml" is not one of text, json`},
 		{"a negative kill-grace", "testdata/full.yaml", []string{"BERTH_KILL_GRACE=-1s"}, "kill-grace: must not be negative"},
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
