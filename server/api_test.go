@@ -618,6 +618,11 @@ func TestAFailedRunShowsNoOutputAnywhere(t *testing.T) {
 }
 
 func TestAQueuedRunThatIsCancelledStillReachesItsWebhook(t *testing.T) {
+	t.Run("on sqlite", func(t *testing.T) { cancelledWebhook(t, "") })
+	t.Run("on postgres", func(t *testing.T) { cancelledWebhook(t, storetest.Postgres(t)) })
+}
+
+func cancelledWebhook(t *testing.T, dbURL string) {
 	got := make(chan runV, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var run runV
@@ -625,7 +630,7 @@ func TestAQueuedRunThatIsCancelledStillReachesItsWebhook(t *testing.T) {
 		got <- run
 	}))
 	defer hook.Close()
-	n := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.Concurrency = 1 }})
+	n := startNode(t, nodeOpts{dbURL: dbURL, set: func(s *settings.Serve) { s.Concurrency = 1 }})
 	sleep := n.install(fixture("sleep"))
 	busy := n.runAdhoc(sleep.ID, "60")
 	n.wait(busy, "running", func(r runV) bool { return r.State == "running" })
