@@ -34,6 +34,12 @@ func (s *Supervisor) serveControl(requestStop func()) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	// Whoever may connect may stop every container: berth's user only,
+	// whatever the umask.
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
 	go func() {
 		for {
 			conn, err := l.Accept()

@@ -279,7 +279,8 @@ containers:
 func TestLogsAndStateAreReadableByTheirOwnerOnly(t *testing.T) {
 	eng := enginetest.RequireDocker(t)
 	// A container's output may hold secrets; `docker logs` needs the
-	// engine's rights, so berth's copies must not be world-readable.
+	// engine's rights, so berth's copies must not be world-readable. The
+	// control socket stops and restarts containers: the same.
 	s := newStack(t, eng, `
 backend: docker
 containers:
@@ -294,7 +295,7 @@ containers:
 	os.WriteFile(service.LogPath(state, name), nil, 0o644)
 	sup, stop := s.up()
 	s.waitState(sup, name, service.Running)
-	for _, p := range []string{service.LogPath(state, name), filepath.Join(state, "state.json")} {
+	for _, p := range []string{service.LogPath(state, name), filepath.Join(state, "state.json"), filepath.Join(state, "control.sock")} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
