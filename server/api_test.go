@@ -734,3 +734,14 @@ func TestAnAdHocRunsWebhookIsValidatedAsAConfigurations(t *testing.T) {
 		})
 	}
 }
+
+func TestAScheduleThatNeverFiresIsRefused(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	tick := n.install(fixture("tick"))
+	var e apiErr
+	got := n.call("POST", "/v1/run-configs", map[string]any{"name": "feb 30", "enabled": true, "trigger": []string{"scheduled"},
+		"schedule": "0 0 30 2 *", "addons": []map[string]string{{"addonId": tick.ID}}}, &e)
+	if got != 422 || e.Error.Code != "validation_failed" || !strings.Contains(e.Error.Message, "never fires") {
+		t.Fatalf("= %d %+v, want 422 validation_failed: never fires", got, e.Error)
+	}
+}

@@ -100,8 +100,12 @@ func (s *Server) validate(ctx context.Context, c *runConfig) error {
 	case !scheduled && c.Schedule != "":
 		return bad("schedule", "is only allowed with the scheduled trigger")
 	case scheduled:
-		if _, err := cronParser.Parse(c.Schedule); err != nil {
+		sched, err := cronParser.Parse(c.Schedule)
+		if err != nil {
 			return bad("schedule", "%q is not a cron expression (minute hour day-of-month month day-of-week, or @every 1h): %v", c.Schedule, err)
+		}
+		if sched.Next(time.Now()).IsZero() {
+			return bad("schedule", "%q never fires (no such date within five years)", c.Schedule)
 		}
 	}
 	if len(c.Addons) == 0 {
@@ -262,10 +266,12 @@ func (s *Server) schedule(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		next := sched.Next(last)
-		if next.After(now) {
+		if next.IsZero() || next.After(now) {
+			// Zero: a schedule that never fires (stored before
+			// validation refused it).
 			continue
 		}
-		for n := sched.Next(next); !n.After(now); n = sched.Next(n) {
+		for n := sched.Next(next); !n.IsZero() && !n.After(now); n = sched.Next(n) {
 			next = n
 		}
 		s.mu.Lock()

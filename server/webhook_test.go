@@ -16,23 +16,31 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-func TestAWebhookGivenUpAfterTheLastAttemptSaysSo(t *testing.T) {
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not now", http.StatusServiceUnavailable)
-	}))
-	defer hook.Close()
+// newTestServer builds a node on SQLite in a temporary directory,
+// without serving.
+func newTestServer(t *testing.T) *Server {
+	t.Helper()
 	cfg := config.Default()
 	base := t.TempDir()
 	cfg.DataDir, cfg.WorkingDir, cfg.CacheDir = filepath.Join(base, "data"), filepath.Join(base, "work"), filepath.Join(base, "cache")
 	cfg.Runners, cfg.Sandbox = []string{"trivial"}, "none"
 	set := settings.Default()
 	set.Listen = "127.0.0.1:0"
-	ctx := context.Background()
-	s, err := New(ctx, cfg, set, Options{NodeID: "t"})
+	s, err := New(context.Background(), cfg, set, Options{NodeID: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestAWebhookGivenUpAfterTheLastAttemptSaysSo(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+	}))
+	defer hook.Close()
+	s := newTestServer(t)
+	ctx := context.Background()
 	spec, _ := json.Marshal(runSpec{Webhook: hook.URL})
 	if _, err := s.st.InsertRun(ctx, nil, store.Run{ID: "run_x", State: store.Failed, Spec: spec, Created: time.Now()}); err != nil {
 		t.Fatal(err)
