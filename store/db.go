@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,11 +91,20 @@ func lockFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%w: %s is locked by another berth serve (use PostgreSQL for several nodes)", ErrLocked, path)
+	// A berth that was just killed releases the lock as its process ends;
+	// give a restart racing with that a moment before refusing.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: %s is locked by another berth serve (use PostgreSQL for several nodes)", ErrLocked, path)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return f, nil
 }
 
 // ErrLocked is returned when another process holds the SQLite database.
