@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -55,6 +56,25 @@ func usageErrorsAreBadInput(root *cobra.Command) {
 	})
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
+		if !c.Runnable() && c.HasSubCommands() {
+			// A group (berth, berth addon …) shows its help when called
+			// alone, and refuses a misspelt subcommand instead of
+			// showing the help with status 0.
+			c.Args = func(cmd *cobra.Command, a []string) error {
+				if len(a) == 0 {
+					return nil
+				}
+				msg := fmt.Sprintf("unknown command %q for %q", a[0], cmd.CommandPath())
+				if cmd.SuggestionsMinimumDistance <= 0 {
+					cmd.SuggestionsMinimumDistance = 2
+				}
+				if s := cmd.SuggestionsFor(a[0]); len(s) > 0 {
+					msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+				}
+				return errors.New(msg)
+			}
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
 		if args := c.Args; args != nil {
 			c.Args = func(cmd *cobra.Command, a []string) error {
 				if err := args(cmd, a); err != nil {

@@ -76,6 +76,9 @@ func TestAddonRunExitCodes(t *testing.T) {
 		{"no source at all is bad input", []string{"addon", "run"}, 2, "", "requires at least 1 arg"},
 		{"--args with --args-file is bad input", []string{"addon", "run", "../../examples/hello", "--args", "a", "--args-file", "../../examples/hello/hello.sh"}, 2, "", "--args and --args-file"},
 		{"an --output-dir that is a file is bad input, before anything runs", []string{"addon", "run", "../../examples/hello", "--output-dir", "main.go"}, 2, "", "--output-dir: main.go is not a directory"},
+		{"a misspelt subcommand is bad input", []string{"addon", "chek", "../../examples/hello"}, 2, "", `unknown command "chek" for "berth addon"`},
+		{"an unknown command is bad input", []string{"teleport"}, 2, "", `unknown command "teleport" for "berth"`},
+		{"a command group alone shows its help", []string{"addon"}, 0, "Available Commands", ""},
 		{"a negative timeout is bad input", []string{"addon", "run", "../../examples/hello", "--timeout", "-1s"}, 2, "", "--timeout"},
 	}
 	for _, tt := range tests {
