@@ -88,31 +88,8 @@ func benchDaemon(b *testing.B, senders int) {
 				go func() {
 					defer wg.Done()
 					for i := range work {
-						t0 := time.Now()
-						var ev struct{ Runs []runV }
-						if code := n.call("POST", "/v1/events", map[string]any{"trigger": "existing-item", "item": map[string]string{"id": fmt.Sprint(i)}}, &ev); code != 202 || len(ev.Runs) != 1 {
-							b.Errorf("event = %d %+v", code, ev)
+						if !sendAndWait(b, n, i, 10*time.Millisecond, &lat[i], &server[i]) {
 							return
-						}
-						for {
-							var r struct {
-								State      string
-								CreatedAt  time.Time
-								FinishedAt time.Time
-							}
-							if code := n.call("GET", "/v1/runs/"+ev.Runs[0].ID, nil, &r); code != http.StatusOK {
-								b.Errorf("get = %d", code)
-								return
-							}
-							if r.State == "succeeded" || r.State == "failed" {
-								if r.State != "succeeded" {
-									b.Errorf("run %s %s", ev.Runs[0].ID, r.State)
-								}
-								lat[i] = time.Since(t0)
-								server[i] = r.FinishedAt.Sub(r.CreatedAt)
-								break
-							}
-							time.Sleep(10 * time.Millisecond)
 						}
 					}
 				}()
@@ -176,34 +153,41 @@ func BenchmarkDaemonAtRate(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					t0 := time.Now()
-					var ev struct{ Runs []runV }
-					if code := n.call("POST", "/v1/events", map[string]any{"trigger": "existing-item", "item": map[string]string{"id": fmt.Sprint(i)}}, &ev); code != 202 || len(ev.Runs) != 1 {
-						b.Errorf("event = %d %+v", code, ev)
-						return
-					}
-					for {
-						var r struct {
-							State                 string
-							CreatedAt, FinishedAt time.Time
-						}
-						if code := n.call("GET", "/v1/runs/"+ev.Runs[0].ID, nil, &r); code != http.StatusOK {
-							b.Errorf("get = %d", code)
-							return
-						}
-						if r.State == "succeeded" || r.State == "failed" {
-							if r.State != "succeeded" {
-								b.Errorf("run %s %s", ev.Runs[0].ID, r.State)
-							}
-							lat[i], server[i] = time.Since(t0), r.FinishedAt.Sub(r.CreatedAt)
-							return
-						}
-						time.Sleep(5 * time.Millisecond)
-					}
+					sendAndWait(b, n, i, 5*time.Millisecond, &lat[i], &server[i])
 				}()
 			}
 			wg.Wait()
 			report(b, time.Since(start), lat, server)
 		})
+	}
+}
+
+// sendAndWait sends event i, polls its run every poll until it is final,
+// and records the sender's latency and the server's queued-to-done time.
+// It reports false after an error.
+func sendAndWait(b *testing.B, n *node, i int, poll time.Duration, lat, server *time.Duration) bool {
+	t0 := time.Now()
+	var ev struct{ Runs []runV }
+	if code := n.call("POST", "/v1/events", map[string]any{"trigger": "existing-item", "item": map[string]string{"id": fmt.Sprint(i)}}, &ev); code != 202 || len(ev.Runs) != 1 {
+		b.Errorf("event = %d %+v", code, ev)
+		return false
+	}
+	for {
+		var r struct {
+			State                 string
+			CreatedAt, FinishedAt time.Time
+		}
+		if code := n.call("GET", "/v1/runs/"+ev.Runs[0].ID, nil, &r); code != http.StatusOK {
+			b.Errorf("get = %d", code)
+			return false
+		}
+		if r.State == "succeeded" || r.State == "failed" {
+			if r.State != "succeeded" {
+				b.Errorf("run %s %s", ev.Runs[0].ID, r.State)
+			}
+			*lat, *server = time.Since(t0), r.FinishedAt.Sub(r.CreatedAt)
+			return true
+		}
+		time.Sleep(poll)
 	}
 }
