@@ -133,11 +133,9 @@ func ContractEnv(inv Invocation, p Paths) []string {
 		env = append(env, k+"="+inv.Env[k])
 	}
 	env = append(env, inv.PathEnv...)
-	rel := func(p string) string { return p }
-	abs := func(r string) string { return path.Join(p.Work, r) }
-	addonDir, temp := abs("addons/"+inv.Addon.ID()), abs("temp")
-	if p.Relative {
-		addonDir, temp = rel("addons/"+inv.Addon.ID()), rel("temp")
+	addonDir, temp := "addons/"+inv.Addon.ID(), "temp"
+	if !p.Relative {
+		addonDir, temp = path.Join(p.Work, addonDir), path.Join(p.Work, temp)
 	}
 	env = append(env,
 		"ADDON_DIR="+addonDir,
