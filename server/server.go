@@ -132,7 +132,8 @@ type leftoverRemover interface {
 }
 
 // removeLeftovers asks every usable runner to remove what a killed berth
-// left; a failure is logged, not fatal.
+// left (at start, then every minute: containers of a node that died run on
+// until their deadline passes); a failure is logged, not fatal.
 func (s *Server) removeLeftovers(ctx context.Context) {
 	for name, r := range s.runners {
 		lr, ok := r.(leftoverRemover)
@@ -192,8 +193,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	bgCtx, stopBG := context.WithCancel(base)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.loop(bgCtx, s.set.NodeTimeout.Std()/5, s.tick) }()
+	go func() {
+		defer wg.Done()
+		s.loop(bgCtx, time.Minute, func(ctx context.Context) error { s.removeLeftovers(ctx); return nil })
+	}()
 	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -7,17 +7,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Labels berth puts on what it creates, so that tests and operators can
 // find every berth container (`docker ps -a --filter label=berth.runner`).
 const (
-	LabelRunner  = "berth.runner"        // "docker" on every addon container
-	LabelRun     = "berth.run"           // the run id
-	LabelAddon   = "berth.addon"         // meta.name
-	LabelVersion = "berth.addon.version" // meta.version
-	LabelHash    = "berth.addon.hash"    // content hash, on built images
-	LabelProbe   = "berth.probe"         // doctor's probe image ("1") and containers (the probed dir)
+	LabelRunner = "berth.runner" // "docker" on every addon container
+	LabelRun    = "berth.run"    // the run id
+	// LabelDeadline is when the run's time limit ends (RFC 3339, UTC): a
+	// container still running after it was left by a berth that died,
+	// and RemoveLeftovers removes it.
+	LabelDeadline = "berth.deadline"
+	LabelAddon    = "berth.addon"         // meta.name
+	LabelVersion  = "berth.addon.version" // meta.version
+	LabelHash     = "berth.addon.hash"    // content hash, on built images
+	LabelProbe    = "berth.probe"         // doctor's probe image ("1") and containers (the probed dir)
 )
 
 // Where the run's directories appear inside the container (as Docspell).
@@ -35,6 +40,8 @@ type RunSpec struct {
 	// RunID, Addon and Version are the values of LabelRun, LabelAddon
 	// and LabelVersion.
 	RunID, Addon, Version string
+	// Deadline, when set, is the value of LabelDeadline.
+	Deadline time.Time
 
 	// Network is the --network value ("none" for pure addons).
 	Network string
@@ -70,6 +77,11 @@ func RunArgs(s RunSpec) ([]string, error) {
 		"--label", LabelRun + "=" + s.RunID,
 		"--label", LabelAddon + "=" + s.Addon,
 		"--label", LabelVersion + "=" + s.Version,
+	}
+	if !s.Deadline.IsZero() {
+		args = append(args, "--label", LabelDeadline+"="+s.Deadline.UTC().Format(time.RFC3339))
+	}
+	args = append(args,
 		// Prepare already made sure the image is here; never pull at run.
 		"--pull", "never",
 		"--network", s.Network,
@@ -77,7 +89,7 @@ func RunArgs(s RunSpec) ([]string, error) {
 		// second copy in the daemon's log files is only disk I/O (and a
 		// place for whatever the addon printed to linger).
 		"--log-driver", "none",
-	}
+	)
 	if s.User != "" {
 		args = append(args, "--user", s.User)
 	}

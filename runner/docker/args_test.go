@@ -77,6 +77,9 @@ func TestRunArgsMatchGoldenFiles(t *testing.T) {
 			s.WorkDir = "/srv/berth,work/run-42"
 			s.OutputDir = `/srv/"quoted"/out`
 		}},
+		{"run-with-deadline", func(s *RunSpec) {
+			s.Deadline = time.Date(2026, 11, 25, 14, 0, 30, 0, time.FixedZone("CET", 3600))
+		}},
 		{"run-item-env", func(s *RunSpec) {
 			s.Env = append(s.Env, "ITEM_DIR=item", "ITEM_DATA_JSON=item/item-data.json")
 		}},
@@ -205,8 +208,8 @@ path-map:
 
 func TestValidateNamesTheBadField(t *testing.T) {
 	cases := map[string]func(*Config){
-		"docker.pull":                func(c *Config) { c.Pull = "sometimes" },
-		"docker.cpus":                func(c *Config) { c.CPUs = "many" },
+		"docker.pull":                 func(c *Config) { c.Pull = "sometimes" },
+		"docker.cpus":                 func(c *Config) { c.CPUs = "many" },
 		"docker.per-addon.ocr.memory": func(c *Config) { c.PerAddon = map[string]Limits{"ocr": {Memory: "4 g"}} },
 		"docker.path-map":             func(c *Config) { c.PathMap = map[string]string{"data": "/srv"} },
 		"docker.build-timeout":        func(c *Config) { c.BuildTimeout = -time.Second },

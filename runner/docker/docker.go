@@ -338,9 +338,14 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
 
+	var deadline time.Time
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.Add(inv.KillGrace + time.Minute)
+	}
 	args, err := RunArgs(RunSpec{
 		Name: name, Image: p.Image,
 		RunID: inv.RunID, Addon: a.Meta.Name, Version: a.Meta.Version,
+		Deadline: deadline,
 		Network: network, User: user,
 		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot,
 		Limits:    r.cfg.limitsFor(a.Meta.Name),
@@ -610,37 +615,56 @@ func (t *lineTail) lines() []string {
 	return out
 }
 
-// RemoveLeftovers removes addon containers that exited more than minAge
-// ago: what a berth process that died mid-run (crash, SIGKILL) left
-// behind, since Run removes its own containers itself. Running containers
-// are left alone, as are recently exited ones, which another berth on the
-// same daemon may still be inspecting. It returns the names removed. The
+// RemoveLeftovers removes what a berth process that died mid-run (crash,
+// SIGKILL) left behind, since Run removes its own containers itself:
+// addon containers that exited more than minAge ago, and containers still
+// running after the deadline of their run's time limit (LabelDeadline,
+// with a minute's margin). Other running containers are left alone, as
+// are recently exited ones, which another berth on the same daemon may
+// still be inspecting. It returns the names removed. The
 // daemon calls it at start; minAge of a minute is plenty.
 func (r *Runner) RemoveLeftovers(ctx context.Context, minAge time.Duration) ([]string, error) {
 	out, err := r.eng.Run(ctx, []string{"ps", "-a",
 		"--filter", "label=" + LabelRunner + "=docker",
-		"--filter", "status=exited",
 		"--format", "{{.Names}}"}, engine.RunOpts{})
 	if err != nil {
-		return nil, fmt.Errorf("listing exited berth containers: %w", err)
+		return nil, fmt.Errorf("listing berth containers: %w", err)
 	}
 	names := strings.Fields(string(out))
 	if len(names) == 0 {
 		return nil, nil
 	}
-	out, err = r.eng.Run(ctx, append([]string{"container", "inspect", "--format", "{{.Name}}\t{{.State.FinishedAt}}"}, names...), engine.RunOpts{})
+	out, err = r.eng.Run(ctx, append([]string{"container", "inspect", "--format",
+		"{{.Name}}\t{{.State.Status}}\t{{.State.FinishedAt}}\t{{index .Config.Labels \"" + LabelDeadline + "\"}}"}, names...), engine.RunOpts{})
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
-		return nil, fmt.Errorf("inspecting exited berth containers: %w", err)
+		return nil, fmt.Errorf("inspecting berth containers: %w", err)
 	}
 	var removed []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		name, finished, ok := strings.Cut(strings.TrimSpace(line), "\t")
-		if !ok {
+		f := strings.Split(strings.TrimSpace(line), "\t")
+		if len(f) < 3 {
 			continue
 		}
-		name = strings.TrimPrefix(name, "/")
-		at, err := parseEngineTime(finished)
-		if err != nil || time.Since(at) < minAge {
+		name, status, finished := strings.TrimPrefix(f[0], "/"), f[1], f[2]
+		switch status {
+		case "exited", "dead":
+			// A berth that died before removing its container.
+			at, err := parseEngineTime(finished)
+			if err != nil || time.Since(at) < minAge {
+				continue
+			}
+		case "running", "created", "paused":
+			// Still running past its run's time limit: the berth that
+			// would have stopped it is gone. Without a deadline label
+			// (older berth, or no time limit) it is left alone.
+			if len(f) < 4 {
+				continue
+			}
+			deadline, err := time.Parse(time.RFC3339, strings.TrimSpace(f[3]))
+			if err != nil || time.Now().Before(deadline) {
+				continue
+			}
+		default:
 			continue
 		}
 		if err := r.eng.RemoveContainer(ctx, name, true); err != nil {

@@ -693,7 +693,8 @@ func (e env) testExample(t *testing.T) {
 func (e env) testLeftovers(t *testing.T) {
 	ctx := context.Background()
 	exited, running := "berth-test-leftover-exited-"+nonce(), "berth-test-leftover-running-"+nonce()
-	for _, n := range []string{exited, running} {
+	overdue, inTime := "berth-test-leftover-overdue-"+nonce(), "berth-test-leftover-in-time-"+nonce()
+	for _, n := range []string{exited, running, overdue, inTime} {
 		t.Cleanup(func() {
 			// kill first: podman's rm -f waits 10s for sleep to heed SIGTERM.
 			e.c.KillContainer(context.Background(), n, "KILL")
@@ -707,20 +708,35 @@ func (e env) testLeftovers(t *testing.T) {
 	if _, err := e.c.Run(ctx, []string{"run", "-d", "--name", running, "--label", label, enginetest.BusyboxRef, "sleep", "60"}, engine.RunOpts{}); err != nil {
 		t.Fatal(err)
 	}
+	// Containers of runs whose berth died: one past its time limit, one
+	// still within it.
+	for n, deadline := range map[string]time.Time{overdue: time.Now().Add(-time.Minute), inTime: time.Now().Add(time.Hour)} {
+		dl := docker.LabelDeadline + "=" + deadline.UTC().Format(time.RFC3339)
+		if _, err := e.c.Run(ctx, []string{"run", "-d", "--name", n, "--label", label, "--label", dl, enginetest.BusyboxRef, "sleep", "60"}, engine.RunOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := e.runner(t, nil)
 	// Fresh leftovers are kept: another berth may still inspect them.
-	if removed, err := r.RemoveLeftovers(ctx, time.Hour); err != nil || slices.Contains(removed, exited) {
-		t.Fatalf("RemoveLeftovers(1h) = %v, %v; want the fresh container kept", removed, err)
+	first, err := r.RemoveLeftovers(ctx, time.Hour)
+	if err != nil || slices.Contains(first, exited) {
+		t.Fatalf("RemoveLeftovers(1h) = %v, %v; want the fresh container kept", first, err)
 	}
 	time.Sleep(2100 * time.Millisecond) // age the exited container
 	removed, err := r.RemoveLeftovers(ctx, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(removed, exited) || slices.Contains(removed, running) {
-		t.Errorf("removed %v; want %s and not %s", removed, exited, running)
+	removed = append(removed, first...)
+	if !slices.Contains(removed, exited) || !slices.Contains(removed, overdue) || slices.Contains(removed, running) || slices.Contains(removed, inTime) {
+		t.Errorf("removed %v; want %s and %s, not %s nor %s", removed, exited, overdue, running, inTime)
 	}
-	if _, err := e.c.InspectContainer(ctx, running); err != nil {
-		t.Errorf("the running container is gone: %v", err)
+	for _, n := range []string{running, inTime} {
+		if _, err := e.c.InspectContainer(ctx, n); err != nil {
+			t.Errorf("the running container %s is gone: %v", n, err)
+		}
+	}
+	if _, err := e.c.InspectContainer(ctx, overdue); err == nil {
+		t.Errorf("the overdue container %s is still there", overdue)
 	}
 }
