@@ -402,6 +402,14 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		r.forgetImage(p.Image)
 		return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
 	}
+	// dockerd records the OOM kill from a cgroup event that can arrive a
+	// moment after the exit: a SIGKILLed container is asked again briefly.
+	for try := 0; !st.OOMKilled && res.ExitCode == 137 && try < 10; try++ {
+		time.Sleep(20 * time.Millisecond)
+		if again, err := r.inspectState(cctx, name); err == nil {
+			st = again
+		}
+	}
 	exit.OutOfMemory = st.OOMKilled
 	if !st.OOMKilled && res.ExitCode == 137 {
 		// conmon 2.1 on cgroup v1 writes its OOM marker into its working
