@@ -67,16 +67,7 @@ func benchDaemon(b *testing.B, senders int) {
 	})
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
-			url := ""
-			if db == "postgres" {
-				url = storetest.Postgres(b)
-			}
-			n := startNode(b, nodeOpts{dbURL: url, set: func(s *settings.Serve) {
-				s.Concurrency = benchConcurrency
-				s.PollInterval = settings.Duration(10 * time.Millisecond)
-			}})
-			a := n.install(fixture("tick"))
-			n.config(map[string]any{"name": "bench", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": a.ID}}})
+			n := benchNode(b, db)
 			lat := make([]time.Duration, b.N)
 			server := make([]time.Duration, b.N)
 			work := make(chan int)
@@ -131,16 +122,7 @@ func BenchmarkDaemonAtRate(b *testing.B) {
 	const rate = 100
 	for _, db := range []string{"sqlite", "postgres"} {
 		b.Run(db, func(b *testing.B) {
-			url := ""
-			if db == "postgres" {
-				url = storetest.Postgres(b)
-			}
-			n := startNode(b, nodeOpts{dbURL: url, set: func(s *settings.Serve) {
-				s.Concurrency = benchConcurrency
-				s.PollInterval = settings.Duration(10 * time.Millisecond)
-			}})
-			a := n.install(fixture("tick"))
-			n.config(map[string]any{"name": "bench", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": a.ID}}})
+			n := benchNode(b, db)
 			server := make([]time.Duration, b.N)
 			lat := make([]time.Duration, b.N)
 			var wg sync.WaitGroup
@@ -190,4 +172,20 @@ func sendAndWait(b *testing.B, n *node, i int, poll time.Duration, lat, server *
 		}
 		time.Sleep(poll)
 	}
+}
+
+// benchNode starts a node on db (sqlite or postgres) with the tiny pure
+// addon installed and a run configuration for existing-item events.
+func benchNode(b *testing.B, db string) *node {
+	url := ""
+	if db == "postgres" {
+		url = storetest.Postgres(b)
+	}
+	n := startNode(b, nodeOpts{dbURL: url, set: func(s *settings.Serve) {
+		s.Concurrency = benchConcurrency
+		s.PollInterval = settings.Duration(10 * time.Millisecond)
+	}})
+	a := n.install(fixture("tick"))
+	n.config(map[string]any{"name": "bench", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": a.ID}}})
+	return n
 }
