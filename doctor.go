@@ -76,6 +76,9 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 	}
 	for _, st := range sandbox.Check(ctx, cfg.SandboxConfig(cfg.Sandbox)) {
 		c := Check{Name: "sandbox " + st.Kind, OK: st.Err == nil, Detail: "usable"}
+		if st.Detail != "" {
+			c.Detail += "; " + st.Detail
+		}
 		if st.Err != nil {
 			c.Detail = st.Err.Error()
 		}

@@ -155,11 +155,21 @@ func Warning(sb runner.Sandbox) string {
 
 const noneWarning = "sandbox: none: addons run directly on the host, unisolated"
 
+// initDetail says which init the builtin sandbox starts.
+func initDetail(path string) string {
+	if path == builtin.SelfInit {
+		return "init: berth itself (install " + builtin.InitName + " next to berth for faster sandboxed runs)"
+	}
+	return "init: " + path
+}
+
 // Status is whether one sandbox kind works here, for berth doctor.
 type Status struct {
 	Kind string
 	// Err says why the kind cannot be used, with the fix; nil if usable.
 	Err error
+	// Detail says more about a usable one (the builtin sandbox's init).
+	Detail string
 }
 
 // Check tries every real sandbox kind (builtin, nspawn) with cfg's
@@ -173,7 +183,11 @@ func Check(ctx context.Context, cfg Config) []Status {
 		if err == nil {
 			err = sb.Available(ctx)
 		}
-		out = append(out, Status{Kind: kind, Err: err})
+		st := Status{Kind: kind, Err: err}
+		if b, ok := sb.(*builtin.Sandbox); ok && err == nil {
+			st.Detail = initDetail(b.InitPath())
+		}
+		out = append(out, st)
 	}
 	return out
 }
