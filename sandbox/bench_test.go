@@ -13,6 +13,8 @@ import (
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/trivial"
 	"github.com/berth-dev/berth/sandbox"
+	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
 
 // BenchmarkRunOverhead measures one run of a tiny addon, alternating in
@@ -22,10 +24,19 @@ import (
 //
 //	go test ./sandbox -run '^$' -bench RunOverhead -benchtime 50x
 //
+// The builtin sandbox starts cmd/berth-sandbox-init as its init, as an
+// installed berth does (the bench builds it first).
+//
 // BERTH_BENCH_NO_LIMITS=1 runs the sandboxes without cgroup limits (on
 // cgroup v1 moving the init into its cgroups costs an RCU grace period);
-// BERTH_BENCH_NO_NSPAWN=1 leaves nspawn out.
+// BERTH_BENCH_NO_NSPAWN=1 leaves nspawn out; BERTH_BENCH_SELF_INIT=1
+// makes the test binary the builtin sandbox's init instead (as berth is
+// when no berth-sandbox-init is installed next to it).
 func BenchmarkRunOverhead(b *testing.B) {
+	initPath := sandboxtest.BuildInit(b)
+	if os.Getenv("BERTH_BENCH_SELF_INIT") != "" {
+		initPath = builtin.SelfInit
+	}
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta:\n  name: tiny\n  version: \"1.0\"\nrunner:\n  trivial:\n    enable: true\n    exec: run.sh\n"), 0o644); err != nil {
 		b.Fatal(err)
@@ -68,6 +79,7 @@ func BenchmarkRunOverhead(b *testing.B) {
 		}
 		cfg := sandbox.DefaultConfig()
 		cfg.Kind = k
+		cfg.InitPath = initPath
 		if os.Getenv("BERTH_BENCH_NO_LIMITS") != "" {
 			cfg.Limits = sandbox.Limits{}
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 	"github.com/berth-dev/berth/sandbox/internal/cgroups"
 )
 
@@ -43,8 +44,10 @@ type Config struct {
 	// (the defaults are /usr, /bin, /sbin, /lib*, /nix/store and a few
 	// files of /etc).
 	ReadOnly []string
-	// InitPath is the berth binary that becomes the sandbox's init; empty
-	// means this very binary (/proc/self/exe), which must call Init.
+	// InitPath is the binary that becomes the sandbox's init: a
+	// berth-sandbox-init, or a berth whose main calls Init. Empty means
+	// the one DefaultInitPath finds (and this very binary should that
+	// one not work).
 	InitPath string
 	// Logger receives notes such as "cgroups unavailable, using rlimits".
 	Logger *slog.Logger
@@ -65,18 +68,57 @@ type Sandbox struct {
 	probeMu  sync.Mutex
 	probed   bool
 	probeErr error
+	// initPath is the init in use: cfg.InitPath, or what DefaultInitPath
+	// found, or SelfInit when that did not work.
+	initPath string
 	warnOnce sync.Once
+}
+
+// SelfInit names this very binary as the sandbox's init; its main must
+// call Init first thing when IsInit.
+const SelfInit = "/proc/self/exe"
+
+// InitName is the file name of the dedicated init binary
+// (cmd/berth-sandbox-init) that DefaultInitPath looks for next to berth.
+const InitName = "berth-sandbox-init"
+
+// DefaultInitPath is the berth-sandbox-init installed next to this
+// binary (same directory, symlinks resolved), else SelfInit. The
+// dedicated init starts in about a millisecond; berth's own binary, with
+// the daemon's packages, takes several.
+func DefaultInitPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return SelfInit
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	p := filepath.Join(filepath.Dir(exe), InitName)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 && p != exe {
+		return p
+	}
+	return SelfInit
 }
 
 // New returns a builtin sandbox.
 func New(cfg Config) *Sandbox {
-	if cfg.InitPath == "" {
-		cfg.InitPath = "/proc/self/exe"
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sandbox{cfg: cfg}
+	s := &Sandbox{cfg: cfg, initPath: cfg.InitPath}
+	if s.initPath == "" {
+		s.initPath = DefaultInitPath()
+	}
+	return s
+}
+
+// InitPath is the binary the sandbox starts as each run's init (known
+// for sure once Available has answered).
+func (s *Sandbox) InitPath() string {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	return s.initPath
 }
 
 // Name implements runner.Sandbox.
@@ -92,37 +134,54 @@ var ErrUserNamespaces = errors.New("user namespaces are not available")
 
 // ErrNoInit is wrapped by Available when the binary does not start the
 // sandbox's init (its main does not call builtin.Init).
-var ErrNoInit = errors.New("the berth binary does not run the sandbox init")
+var ErrNoInit = errors.New("the binary does not run the sandbox init")
+
+// ErrInitVersion is wrapped by Available when the init binary is from
+// another build of berth (its configuration has another version).
+var ErrInitVersion = errors.New("the sandbox init is from another build of berth")
 
 // Available implements runner.Sandbox. It starts an empty sandbox once
-// (a few milliseconds) and remembers the answer.
+// (a few milliseconds) and remembers the answer. When the init
+// DefaultInitPath found does not work (say, one left from an older
+// install), berth warns and becomes the init itself.
 func (s *Sandbox) Available(ctx context.Context) error {
 	s.probeMu.Lock()
 	defer s.probeMu.Unlock()
 	if s.probed {
 		return s.probeErr
 	}
-	key, keyed := probeKey(s.cfg.InitPath)
-	if keyed && cachedProbeOK(s.cfg.ProbeCache, key) {
-		s.probed = true
-		return nil
+	err := s.probeCached(ctx, s.initPath)
+	if s.cfg.InitPath == "" && s.initPath != SelfInit && (errors.Is(err, ErrNoInit) || errors.Is(err, ErrInitVersion)) {
+		s.cfg.Logger.Warn("the sandbox init next to berth does not work; berth is its own sandbox init", "sandbox", Name, "init", s.initPath, "err", err)
+		s.initPath = SelfInit
+		err = s.probeCached(ctx, s.initPath)
 	}
-	err := s.probe(ctx)
 	if ctx.Err() != nil {
 		return err // do not remember a cancelled probe
 	}
 	s.probed, s.probeErr = true, err
+	return err
+}
+
+// probeCached probes with the init binary initPath unless the probe
+// cache remembers a success for it.
+func (s *Sandbox) probeCached(ctx context.Context, initPath string) error {
+	key, keyed := probeKey(initPath)
+	if keyed && cachedProbeOK(s.cfg.ProbeCache, key) {
+		return nil
+	}
+	err := s.probe(ctx, initPath)
 	if err == nil && keyed {
 		rememberProbe(s.cfg.ProbeCache, key)
 	}
 	return err
 }
 
-func (s *Sandbox) probe(ctx context.Context) error {
+func (s *Sandbox) probe(ctx context.Context, initPath string) error {
 	if why := userNamespaceBlocker(); why != "" {
 		return fmt.Errorf("%w: %s", ErrUserNamespaces, why)
 	}
-	c := initConfig{Probe: true, Hostname: "berth"}
+	c := nsinit.Config{Version: nsinit.Version, Probe: true, Hostname: "berth"}
 	r, err := configPipe(c)
 	if err != nil {
 		return err
@@ -131,8 +190,8 @@ func (s *Sandbox) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	res, err := proc.Run(ctx, proc.Spec{
-		Path:        s.cfg.InitPath,
-		Args:        []string{initArg},
+		Path:        initPath,
+		Args:        []string{nsinit.Arg},
 		Dir:         "/",
 		SysProcAttr: sysProcAttr(true),
 		ExtraFiles:  []*os.File{r},
@@ -145,10 +204,13 @@ func (s *Sandbox) probe(ctx context.Context) error {
 		return fmt.Errorf("starting the sandbox init: %w", err)
 	}
 	if strings.TrimSpace(string(res.Stdout)) != "ok" {
-		if res.ExitCode == exitSetup {
+		switch res.ExitCode {
+		case nsinit.ExitSetup:
 			return fmt.Errorf("the sandbox cannot be set up here: %s", strings.Join(res.StderrTail, "; "))
+		case nsinit.ExitVersion:
+			return fmt.Errorf("%w: %s: %s", ErrInitVersion, initPath, strings.Join(res.StderrTail, "; "))
 		}
-		return fmt.Errorf("%w: %s must call builtin.Init() first thing in main when builtin.IsInit() (exit %d)", ErrNoInit, s.cfg.InitPath, res.ExitCode)
+		return fmt.Errorf("%w: %s must be a berth-sandbox-init, or a binary whose main calls builtin.Init() first thing when builtin.IsInit() (exit %d)", ErrNoInit, initPath, res.ExitCode)
 	}
 	return nil
 }
@@ -264,8 +326,8 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		return err
 	}
 	w := spec
-	w.Path = s.cfg.InitPath
-	w.Args = []string{initArg}
+	w.Path = s.InitPath()
+	w.Args = []string{nsinit.Arg}
 	w.Dir = "/"
 	w.SysProcAttr = attr
 	w.ExtraFiles = []*os.File{r}
@@ -293,7 +355,7 @@ func closeAll(fs []*os.File) {
 }
 
 // configPipe returns the read end of a pipe already holding c.
-func configPipe(c initConfig) (*os.File, error) {
+func configPipe(c nsinit.Config) (*os.File, error) {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -327,15 +389,15 @@ func cgroupName(runID string) string {
 	return "run-" + clean + "-" + hex.EncodeToString(b[:])
 }
 
-func rlimitsFor(l Limits) []rlimit {
-	var out []rlimit
+func rlimitsFor(l Limits) []nsinit.Rlimit {
+	var out []nsinit.Rlimit
 	if l.MemoryBytes > 0 {
-		out = append(out, rlimit{Resource: unix.RLIMIT_AS, Value: uint64(l.MemoryBytes)})
+		out = append(out, nsinit.Rlimit{Resource: unix.RLIMIT_AS, Value: uint64(l.MemoryBytes)})
 	}
 	if l.Pids > 0 {
 		// RLIMIT_NPROC counts per user in the namespace, which holds only
 		// the sandbox.
-		out = append(out, rlimit{Resource: unix.RLIMIT_NPROC, Value: uint64(l.Pids)})
+		out = append(out, nsinit.Rlimit{Resource: unix.RLIMIT_NPROC, Value: uint64(l.Pids)})
 	}
 	return out
 }
@@ -358,9 +420,10 @@ var etcReadOnly = []string{
 // plan turns the contract's spec and the run's host directories into
 // what the init does. It reads the host's file system (what exists,
 // where symlinks lead) but changes nothing.
-func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []string) (initConfig, error) {
+func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []string) (nsinit.Config, error) {
 	view := runner.ContainerPaths
-	c := initConfig{
+	c := nsinit.Config{
+		Version:      nsinit.Version,
 		Program:      spec.Path,
 		Args:         spec.Args,
 		Dir:          spec.Dir,
@@ -386,7 +449,7 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 			if err != nil {
 				return err
 			}
-			c.Symlinks = append(c.Symlinks, symlink{Path: p, Target: target})
+			c.Symlinks = append(c.Symlinks, nsinit.Symlink{Path: p, Target: target})
 			return nil
 		}
 		real, err := filepath.EvalSymlinks(p)
@@ -397,7 +460,7 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 		if err != nil {
 			return nil
 		}
-		c.Binds = append(c.Binds, bind{Src: real, Dst: p, Dir: rfi.IsDir()})
+		c.Binds = append(c.Binds, nsinit.Bind{Src: real, Dst: p, Dir: rfi.IsDir()})
 		return nil
 	}
 	for _, p := range defaultReadOnly {
@@ -419,12 +482,12 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 			return c, err
 		}
 	}
-	c.Files = []file{
+	c.Files = []nsinit.File{
 		{Path: "/etc/passwd", Content: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
 		{Path: "/etc/group", Content: "root:x:0:\nnogroup:x:65534:\n"},
 	}
 	if isolateNet {
-		c.Files = append(c.Files, file{Path: "/etc/hosts", Content: "127.0.0.1\tlocalhost berth\n::1\tlocalhost ip6-localhost ip6-loopback\n"})
+		c.Files = append(c.Files, nsinit.File{Path: "/etc/hosts", Content: "127.0.0.1\tlocalhost berth\n::1\tlocalhost ip6-localhost ip6-loopback\n"})
 	}
 	for _, d := range []struct{ host, inside string }{
 		{inv.WorkDir, view.Work}, {inv.OutputDir, view.Output}, {inv.CacheDir, view.Cache},
@@ -436,9 +499,21 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 		if err != nil {
 			return c, fmt.Errorf("run directory %s: %w", d.host, err)
 		}
-		c.Binds = append(c.Binds, bind{Src: real, Dst: d.inside, RW: true, Dir: true})
+		c.Binds = append(c.Binds, nsinit.Bind{Src: real, Dst: d.inside, RW: true, Dir: true})
 	}
 	return c, nil
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// IsInit reports whether this process was started as a sandbox's init
+// (or as one of its helpers). A binary that may serve as its own
+// sandbox init (berth when no berth-sandbox-init is installed next to
+// it, test binaries) checks it first thing in main:
+//
+//	if builtin.IsInit() { builtin.Init() }
+func IsInit() bool { return nsinit.IsInit() }
+
+// Init runs the sandbox's init and exits the process with the program's
+// exit status; it never returns.
+func Init() { nsinit.Main() }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 )
 
 func TestNamespaceBlockerNamesTheKnobAndTheFix(t *testing.T) {
@@ -47,7 +48,7 @@ func TestPlanShowsOnlyWhatTheAddonNeeds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			binds := map[string]bind{}
+			binds := map[string]nsinit.Bind{}
 			for _, b := range c.Binds {
 				binds[b.Dst] = b
 			}
@@ -78,6 +79,9 @@ func TestPlanShowsOnlyWhatTheAddonNeeds(t *testing.T) {
 			_, resolv := binds["/etc/resolv.conf"]
 			if _, err := os.Stat("/etc/resolv.conf"); err == nil && resolv != net {
 				t.Errorf("resolv.conf bound = %v for networking = %v", resolv, net)
+			}
+			if c.Version != nsinit.Version {
+				t.Errorf("Version = %d, want %d", c.Version, nsinit.Version)
 			}
 			if c.LoopbackOnly == net {
 				t.Errorf("LoopbackOnly = %v for networking = %v", c.LoopbackOnly, net)

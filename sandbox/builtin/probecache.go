@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 )
 
 // probeKey names everything a successful probe depends on: the boot, the
@@ -14,20 +16,25 @@ import (
 // namespaces. When any of them changes, the key changes and berth probes
 // again. ok is false when the key cannot be formed (then berth probes).
 func probeKey(initPath string) (key string, ok bool) {
-	exe, err := filepath.EvalSymlinks(initPath)
-	if err != nil {
-		return "", false
-	}
-	fi, err := os.Stat(exe)
-	if err != nil {
-		return "", false
-	}
 	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "", false
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "v1\n%s\n%d\n%s\n%d\n%d\n", strings.TrimSpace(string(boot)), os.Geteuid(), exe, fi.Size(), fi.ModTime().UnixNano())
+	fmt.Fprintf(h, "v2\n%s\n%d\n%d\n", strings.TrimSpace(string(boot)), os.Geteuid(), nsinit.Version)
+	// The init, and berth itself: a berth-sandbox-init left from another
+	// build works no longer once berth changes.
+	for _, bin := range []string{initPath, SelfInit} {
+		exe, err := filepath.EvalSymlinks(bin)
+		if err != nil {
+			return "", false
+		}
+		fi, err := os.Stat(exe)
+		if err != nil {
+			return "", false
+		}
+		fmt.Fprintf(h, "%s\n%d\n%d\n", exe, fi.Size(), fi.ModTime().UnixNano())
+	}
 	for _, f := range []string{
 		"/proc/sys/kernel/unprivileged_userns_clone",
 		"/proc/sys/user/max_user_namespaces",

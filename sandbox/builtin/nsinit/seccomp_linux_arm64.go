@@ -1,4 +1,4 @@
-package builtin
+package nsinit
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package builtin
+package nsinit
 
 import (
 	"bufio"
@@ -17,36 +17,45 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initArg, as the first argument, makes the berth binary the init of a
-// new sandbox instead of the CLI.
-const initArg = "__berth-sandbox-init__"
+// Arg, as the first argument, makes a binary that calls Main the init
+// of a new sandbox.
+const Arg = "__berth-sandbox-init__"
+
+// Version is the version of the configuration berth passes to the init.
+// An init built from other sources (say, a berth-sandbox-init left from
+// an older install) refuses a configuration of another version rather
+// than ignore a field it does not know.
+const Version = 1
 
 // Exit codes of the init itself (the program's own code is passed on).
 const (
-	exitSetup    = 125 // the sandbox could not be set up
-	exitNotExec  = 126 // the program exists but cannot be executed
-	exitNotFound = 127 // the program does not exist inside the sandbox
+	ExitVersion  = 124 // the configuration is of another Version
+	ExitSetup    = 125 // the sandbox could not be set up
+	ExitNotExec  = 126 // the program exists but cannot be executed
+	ExitNotFound = 127 // the program does not exist inside the sandbox
 )
 
 // oldRoot is where the host's root is reachable during set-up.
 const oldRoot = "/.berth-oldroot"
 
-// initConfig is what Wrap tells the init, as JSON on fd 3.
-type initConfig struct {
+// Config is what berth tells the init, as JSON on fd 3.
+type Config struct {
+	// Version must be this package's Version.
+	Version int      `json:"version"`
 	Program string   `json:"program"`
 	Args    []string `json:"args"`
 	Dir     string   `json:"dir"`
 	// Symlinks are created in the new root (merged-/usr links such as
 	// /bin -> usr/bin).
-	Symlinks []symlink `json:"symlinks,omitempty"`
+	Symlinks []Symlink `json:"symlinks,omitempty"`
 	// Binds are host paths (already free of symlinks) bound into the root.
-	Binds []bind `json:"binds,omitempty"`
+	Binds []Bind `json:"binds,omitempty"`
 	// Files are written into the new root (minimal /etc).
-	Files []file `json:"files,omitempty"`
+	Files []File `json:"files,omitempty"`
 	// LoopbackOnly brings up lo in the new, empty network namespace.
 	LoopbackOnly bool     `json:"loopbackOnly,omitempty"`
 	Hostname     string   `json:"hostname"`
-	Rlimits      []rlimit `json:"rlimits,omitempty"`
+	Rlimits      []Rlimit `json:"rlimits,omitempty"`
 	// TmpfsBytes bounds each writable tmpfs (/tmp, /dev/shm); 0 means the
 	// kernel's default (half the host's RAM).
 	TmpfsBytes int64 `json:"tmpfsBytes,omitempty"`
@@ -54,43 +63,51 @@ type initConfig struct {
 	Probe bool `json:"probe,omitempty"`
 }
 
-type symlink struct {
+// Symlink is a symbolic link created in the new root.
+type Symlink struct {
 	Path   string `json:"path"`
 	Target string `json:"target"`
 }
 
-type bind struct {
+// Bind is a host path bound into the new root.
+type Bind struct {
 	Src string `json:"src"` // host path
 	Dst string `json:"dst"` // path inside
 	RW  bool   `json:"rw,omitempty"`
 	Dir bool   `json:"dir"`
 }
 
-type file struct {
+// File is a file written into the new root.
+type File struct {
 	Path    string `json:"path"`
 	Content string `json:"content"`
 }
 
-type rlimit struct {
+// Rlimit is a resource limit (unix.RLIMIT_*) set on the program when
+// no cgroup limits it.
+type Rlimit struct {
 	Resource int    `json:"resource"`
 	Value    uint64 `json:"value"`
 }
 
 // IsInit reports whether this process was started as a sandbox's init
-// (or as the cgroup-joining helper of the nspawn sandbox).
-// cmd/berth's main checks it first thing:
-//
-//	if builtin.IsInit() { builtin.Init() }
+// (or as one of its helpers: the cgroup-joining one of the nspawn
+// sandbox, the rlimit-setting one).
 func IsInit() bool {
-	return len(os.Args) > 1 && (os.Args[1] == initArg || os.Args[1] == cgroupExecArg || os.Args[1] == rlimitExecArg)
+	return len(os.Args) > 1 && (os.Args[1] == Arg || os.Args[1] == CgroupExecArg || os.Args[1] == rlimitExecArg)
 }
 
-// Init runs the sandbox's init and exits the process with the program's
-// exit status; it never returns. It must be called before anything else
-// in main (it relies on a fresh process inside the new namespaces).
-func Init() {
+// Main runs the sandbox's init (or the helper IsInit found) and exits
+// the process with the program's exit status; it never returns. It must
+// be called before anything else in main: it relies on a fresh process
+// inside the new namespaces.
+func Main() {
+	if !IsInit() {
+		fmt.Fprintf(os.Stderr, "berth-sandbox-init: berth starts this program as the init of its builtin sandbox; it is not meant to be run by hand\n")
+		os.Exit(2)
+	}
 	switch os.Args[1] {
-	case cgroupExecArg:
+	case CgroupExecArg:
 		os.Exit(cgroupExec())
 	case rlimitExecArg:
 		os.Exit(rlimitExec())
@@ -102,17 +119,21 @@ func Init() {
 func runInit() int {
 	fail := func(step string, err error) int {
 		fmt.Fprintf(os.Stderr, "berth sandbox: %s: %v\n", step, err)
-		return exitSetup
+		return ExitSetup
 	}
 	cfgFile := os.NewFile(3, "sandbox-config")
 	if cfgFile == nil {
 		return fail("reading configuration", errors.New("fd 3 is not open"))
 	}
-	var c initConfig
+	var c Config
 	if err := json.NewDecoder(cfgFile).Decode(&c); err != nil {
 		return fail("reading configuration", err)
 	}
 	cfgFile.Close()
+	if c.Version != Version {
+		fmt.Fprintf(os.Stderr, "berth sandbox: configuration version %d, this init understands %d: the init binary is not from the same build as berth\n", c.Version, Version)
+		return ExitVersion
+	}
 	// Nothing inside may inspect the init through /proc (its executable
 	// is berth's binary on the host).
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -146,7 +167,7 @@ func runInit() int {
 // reaps every orphan, forwards termination signals, and returns the
 // program's status. When the init exits, the kernel kills whatever is
 // left in the pid namespace (double-forked daemons included).
-func superviseProgram(c *initConfig) int {
+func superviseProgram(c *Config) int {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	argv := append([]string{c.Program}, c.Args...)
@@ -159,7 +180,7 @@ func superviseProgram(c *initConfig) int {
 	}
 	if err := closeInheritedFiles(); err != nil {
 		fmt.Fprintf(os.Stderr, "berth sandbox: closing inherited files: %v\n", err)
-		return exitSetup
+		return ExitSetup
 	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   c.Dir,
@@ -169,9 +190,9 @@ func superviseProgram(c *initConfig) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", c.Program, err)
 		if errors.Is(err, syscall.ENOENT) {
-			return exitNotFound
+			return ExitNotFound
 		}
-		return exitNotExec
+		return ExitNotExec
 	}
 	go func() {
 		for s := range sigs {
@@ -185,7 +206,7 @@ func superviseProgram(c *initConfig) int {
 			continue
 		}
 		if err != nil {
-			return exitSetup
+			return ExitSetup
 		}
 		if p != pid {
 			continue
@@ -222,7 +243,7 @@ func closeInheritedFiles() error {
 
 // setupRoot builds the sandbox's file system on a tmpfs and pivots into
 // it, so that nothing of the host is reachable but what c binds.
-func setupRoot(c *initConfig) error {
+func setupRoot(c *Config) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making / private: %w", err)
 	}
@@ -295,7 +316,7 @@ func setupRoot(c *initConfig) error {
 	return nil
 }
 
-func bindMount(b bind) error {
+func bindMount(b Bind) error {
 	src := oldRoot + b.Src
 	if b.Dir {
 		if err := os.MkdirAll(b.Dst, 0o755); err != nil {
@@ -516,7 +537,7 @@ func dropCapabilities() error {
 // rlimits of its second argument on itself and exec the rest.
 const rlimitExecArg = "__berth-rlimit-exec__"
 
-func encodeRlimits(rs []rlimit) string {
+func encodeRlimits(rs []Rlimit) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%d=%d", r.Resource, r.Value)
@@ -527,25 +548,25 @@ func encodeRlimits(rs []rlimit) string {
 func rlimitExec() int {
 	if len(os.Args) < 4 {
 		fmt.Fprintln(os.Stderr, "berth rlimit-exec: usage: LIMITS PROGRAM [ARG...]")
-		return exitSetup
+		return ExitSetup
 	}
 	for _, part := range strings.Split(os.Args[2], ",") {
 		var res int
 		var val uint64
 		if _, err := fmt.Sscanf(part, "%d=%d", &res, &val); err != nil {
 			fmt.Fprintf(os.Stderr, "berth rlimit-exec: bad limit %q\n", part)
-			return exitSetup
+			return ExitSetup
 		}
 		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: val, Max: val}); err != nil {
 			fmt.Fprintf(os.Stderr, "berth rlimit-exec: rlimit %d: %v\n", res, err)
-			return exitSetup
+			return ExitSetup
 		}
 	}
 	argv := os.Args[3:]
 	err := syscall.Exec(argv[0], argv, os.Environ())
 	fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", argv[0], err)
 	if errors.Is(err, syscall.ENOENT) {
-		return exitNotFound
+		return ExitNotFound
 	}
-	return exitNotExec
+	return ExitNotExec
 }
