@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // DescriptorFiles are the names a descriptor may have at the addon root,
@@ -23,10 +24,16 @@ const (
 	RunnerNixFlake = "nix-flake"
 	RunnerDocker   = "docker"
 	RunnerTrivial  = "trivial"
+	RunnerWasm     = "wasm"
 )
 
 // AllRunners lists every runner kind in berth's default preference order.
-var AllRunners = []string{RunnerNixFlake, RunnerDocker, RunnerTrivial}
+// wasm comes first: a WASI module is isolated by construction and starts
+// in milliseconds once compiled, and only addons that ship one enable it.
+var AllRunners = []string{RunnerWasm, RunnerNixFlake, RunnerDocker, RunnerTrivial}
+
+// DefaultWasmModule is runner.wasm.module when the descriptor does not say.
+const DefaultWasmModule = "addon.wasm"
 
 // Trigger is a lower-cased Docspell trigger name.
 type Trigger string
@@ -77,6 +84,7 @@ type RunnerConfig struct {
 	Nix     NixConfig     `json:"nix"`
 	Docker  DockerConfig  `json:"docker"`
 	Trivial TrivialConfig `json:"trivial"`
+	Wasm    WasmConfig    `json:"wasm"`
 }
 
 // NixConfig is runner.nix.
@@ -97,6 +105,20 @@ type DockerConfig struct {
 type TrivialConfig struct {
 	Enable bool   `json:"enable"`
 	Exec   string `json:"exec,omitempty"`
+}
+
+// WasmConfig is runner.wasm, a berth extension (Docspell ignores it): a
+// WASI preview1 command module run in-process.
+type WasmConfig struct {
+	// Enable is nil when the descriptor does not say: the runner is then
+	// enabled when the module file exists.
+	Enable *bool `json:"enable,omitempty"`
+	// Module is the .wasm file relative to the addon root;
+	// DefaultWasmModule when not given.
+	Module string `json:"module,omitempty"`
+	// Line is where the runner.wasm section starts in the descriptor (0
+	// if unknown); errors found later (Load, Prepare) name it.
+	Line int `json:"-"`
 }
 
 // Options is the descriptor's options section with defaults applied.
@@ -160,6 +182,10 @@ type rawDescriptor struct {
 			Enable *bool  `yaml:"enable"`
 			Exec   string `yaml:"exec"`
 		} `yaml:"trivial"`
+		Wasm *struct {
+			Enable *bool  `yaml:"enable"`
+			Module string `yaml:"module"`
+		} `yaml:"wasm"`
 	} `yaml:"runner"`
 	Options *struct {
 		Networking    *bool `yaml:"networking"`
@@ -244,6 +270,16 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 				}
 			}
 		}
+		if r.Wasm != nil {
+			d.Runner.Wasm = WasmConfig{Enable: r.Wasm.Enable, Module: strings.TrimSpace(r.Wasm.Module), Line: fieldLine(data, "$.runner.wasm")}
+			if r.Wasm.Module != "" && !localPath(d.Runner.Wasm.Module) {
+				return Descriptor{}, &DescriptorError{File: file, Field: "runner.wasm.module", Line: fieldLine(data, "$.runner.wasm.module"),
+					Reason: fmt.Sprintf("%q must be a relative path inside the addon", r.Wasm.Module)}
+			}
+		}
+	}
+	if d.Runner.Wasm.Module == "" {
+		d.Runner.Wasm.Module = DefaultWasmModule
 	}
 
 	// Defaults as Docspell's: no network, collect output. Unlike Docspell,
@@ -261,6 +297,23 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 		return fail("options", "networking: false with collectOutput: false leaves the addon no way to have any effect; enable one of them")
 	}
 	return d, nil
+}
+
+// fieldLine returns the line of the YAML (or JSON) node at path, or 0.
+func fieldLine(data []byte, p string) int {
+	yp, err := yaml.PathString(p)
+	if err != nil {
+		return 0
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return 0
+	}
+	n, err := yp.FilterFile(f)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
 }
 
 // localPath reports whether p is relative and stays inside its root.
@@ -324,8 +377,9 @@ func (a *Addon) ID() string { return a.Meta.Name + "-" + a.Meta.Version }
 func (a *Addon) Pure() bool { return a.Options.Pure() }
 
 // Runners returns the runner kinds the addon enables, in AllRunners order.
-// nix-flake and docker are detected from flake.nix and Dockerfile (or a
-// docker image) unless the descriptor says; trivial only when enabled.
+// nix-flake, docker and wasm are detected from flake.nix, Dockerfile (or
+// a docker image) and the wasm module unless the descriptor says; trivial
+// only when enabled.
 func (a *Addon) Runners() []string {
 	var out []string
 	nix := exists(filepath.Join(a.Dir, "flake.nix"))
@@ -348,6 +402,14 @@ func (a *Addon) Runners() []string {
 	}
 	if a.Runner.Trivial.Enable {
 		out = append(out, RunnerTrivial)
+	}
+	wasm := exists(filepath.Join(a.Dir, filepath.FromSlash(a.Runner.Wasm.Module)))
+	if e := a.Runner.Wasm.Enable; e != nil {
+		wasm = *e
+	}
+	if wasm {
+		// AllRunners order: wasm first.
+		out = append([]string{RunnerWasm}, out...)
 	}
 	return out
 }
@@ -398,10 +460,39 @@ func Load(dir string) (*Addon, error) {
 			return nil, err
 		}
 	}
+	if err := checkWasmModule(dir, file, data, d.Runner.Wasm); err != nil {
+		return nil, err
+	}
 	if len(a.Runners()) == 0 {
-		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, or a flake.nix"}
+		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, a flake.nix, or runner.wasm (module)"}
 	}
 	return a, nil
+}
+
+// checkWasmModule refuses a wasm module that leads outside the addon or
+// is not a regular file. A missing module is not an error here: it is
+// often a build product (the wasm runner's Prepare says so), and without
+// an explicit enable a missing module only means the runner is not offered.
+func checkWasmModule(dir, file string, data []byte, w WasmConfig) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	name := filepath.FromSlash(w.Module)
+	fail := func(format string, args ...any) error {
+		return &DescriptorError{File: file, Field: "runner.wasm.module", Line: fieldLine(data, "$.runner.wasm.module"), Reason: fmt.Sprintf(format, args...)}
+	}
+	fi, err := root.Stat(name)
+	switch {
+	case err != nil && exists(filepath.Join(dir, name)):
+		return fail("%q leads outside the addon (%v)", w.Module, err)
+	case err != nil:
+		return nil
+	case !fi.Mode().IsRegular():
+		return fail("%q is not a regular file", w.Module)
+	}
+	return nil
 }
 
 // makeExecExecutable checks the trivial exec file through an os.Root of

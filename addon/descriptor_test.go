@@ -47,9 +47,39 @@ func TestParseDescriptorAcceptsDocspellFormats(t *testing.T) {
 			if !d.Options.Networking || d.Options.CollectOutput || d.Options.Pure() {
 				t.Errorf("options = %+v", d.Options)
 			}
+			if d.Runner.Wasm.Enable != nil || d.Runner.Wasm.Module != DefaultWasmModule {
+				t.Errorf("runner.wasm = %+v, want the defaults for a Docspell descriptor without it", d.Runner.Wasm)
+			}
 		})
 	}
 }
+
+func TestParseDescriptorReadsTheWasmSection(t *testing.T) {
+	tests := []struct {
+		name   string
+		yaml   string
+		enable *bool
+		module string
+	}{
+		{"enable and module as written", "runner:\n  wasm:\n    enable: true\n    module: bin/tagger.wasm\n", ptr(true), "bin/tagger.wasm"},
+		{"an explicit false is kept", "runner: {wasm: {enable: false}}", ptr(false), DefaultWasmModule},
+		{"a module alone leaves enable to detection", "runner: {wasm: {module: m.wasm}}", nil, "m.wasm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := ParseDescriptor("d.yaml", []byte("meta: {name: x, version: '1'}\n"+tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := d.Runner.Wasm
+			if (w.Enable == nil) != (tt.enable == nil) || (w.Enable != nil && *w.Enable != *tt.enable) || w.Module != tt.module {
+				t.Errorf("runner.wasm = enable %v module %q, want %v %q", w.Enable, w.Module, tt.enable, tt.module)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestParseDescriptorDefaults(t *testing.T) {
 	tests := []struct {
@@ -96,6 +126,9 @@ func TestParseDescriptorRejectsBadInput(t *testing.T) {
 		{"args-not-list.yaml", "args", 2, "line 2: args: "},
 		{"args-not-list-one-line.json", "args", 1, "line 1: args: "},
 		{"flow-bad-bool.yaml", "enable", 2, "line 2: enable: "},
+		{"wasm-escapes.yaml", "runner.wasm.module", 7, "line 7: runner.wasm.module: \"../../outside.wasm\" must be a relative path inside the addon"},
+		{"wasm-escapes.json", "runner.wasm.module", 4, "line 4: runner.wasm.module: "},
+		{"wasm-bad-enable.yaml", "enable", 4, "line 4: enable: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" names the problem", func(t *testing.T) {
@@ -153,6 +186,11 @@ func TestLoadDetectsRunners(t *testing.T) {
 		{"an image enables docker", map[string]string{"docspell-addon.yaml": meta + "runner: {docker: {image: foo}}"}, []string{RunnerDocker}},
 		{"runner.nix.enable false wins over flake.nix", map[string]string{"docspell-addon.yaml": meta + "runner: {nix: {enable: false}, trivial: {enable: true, exec: a.sh}}", "flake.nix": "{}", "a.sh": "#!/bin/sh"}, []string{RunnerTrivial}},
 		{"runner.docker.build names the Dockerfile", map[string]string{"docspell-addon.yaml": meta + "runner: {docker: {build: d/Containerfile}}", "d/Containerfile": "FROM x"}, []string{RunnerDocker}},
+		{"an addon.wasm at the root enables wasm", map[string]string{"docspell-addon.yaml": meta, "addon.wasm": "\x00asm"}, []string{RunnerWasm}},
+		{"runner.wasm.module names the module", map[string]string{"docspell-addon.yaml": meta + "runner: {wasm: {module: out/t.wasm}}", "out/t.wasm": "\x00asm"}, []string{RunnerWasm}},
+		{"runner.wasm.enable true offers wasm before the module is built", map[string]string{"docspell-addon.yaml": meta + "runner: {wasm: {enable: true, module: out/t.wasm}}"}, []string{RunnerWasm}},
+		{"runner.wasm.enable false wins over the module", map[string]string{"docspell-addon.yaml": meta + "runner: {wasm: {enable: false}, trivial: {enable: true, exec: a.sh}}", "addon.wasm": "\x00asm", "a.sh": "#!/bin/sh"}, []string{RunnerTrivial}},
+		{"wasm comes first in preference order", map[string]string{"docspell-addon.yaml": meta + "runner: {trivial: {enable: true, exec: a.sh}}", "Dockerfile": "FROM x", "a.sh": "#!/bin/sh", "addon.wasm": "\x00asm"}, []string{RunnerWasm, RunnerDocker, RunnerTrivial}},
 		{"all three in preference order", map[string]string{"docspell-addon.yaml": meta + "runner: {trivial: {enable: true, exec: a.sh}}", "flake.nix": "{}", "Dockerfile": "FROM x", "a.sh": "#!/bin/sh"}, []string{RunnerNixFlake, RunnerDocker, RunnerTrivial}},
 	}
 	for _, tt := range tests {
@@ -177,6 +215,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"no descriptor", map[string]string{"README": "hi"}, "no addon descriptor found"},
 		{"no runner at all", map[string]string{"docspell-addon.yaml": meta}, "enables no runner"},
+		{"a wasm module that is a directory", map[string]string{"docspell-addon.yaml": meta + "runner: {wasm: {module: m.wasm}}", "m.wasm/x": ""}, `runner.wasm.module: "m.wasm" is not a regular file`},
 		{"exec file missing", map[string]string{"docspell-addon.yaml": meta + "runner: {trivial: {enable: true, exec: gone.sh}}"}, `runner.trivial.exec: "gone.sh" does not exist`},
 	}
 	for _, tt := range tests {
@@ -225,6 +264,24 @@ func TestScaffoldMakesALoadableAddon(t *testing.T) {
 	}
 	if err := Scaffold(dir, "my-addon"); err == nil {
 		t.Error("scaffolding over an existing directory succeeded")
+	}
+}
+
+func TestLoadRefusesAWasmModuleSymlinkLeadingOutsideTheAddon(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "host.wasm")
+	if err := os.WriteFile(outside, []byte("\x00asm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeAddon(t, map[string]string{
+		"docspell-addon.yaml": "meta: {name: escape, version: '1'}\nrunner:\n  wasm:\n    module: m.wasm\n",
+	})
+	if err := os.Symlink(outside, filepath.Join(dir, "m.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	var de *DescriptorError
+	if !errors.As(err, &de) || de.Field != "runner.wasm.module" || de.Line != 4 || !strings.Contains(de.Reason, "outside") {
+		t.Errorf("err = %v, want a DescriptorError on runner.wasm.module, line 4, saying it leads outside", err)
 	}
 }
 
