@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,6 +341,13 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Before = t
 	}
+	if v := q.Get("cursor"); v != "" {
+		c, err := parseCursor(v)
+		if err != nil {
+			return errf(http.StatusBadRequest, codeInvalid, "cursor: %q is not the next of an earlier page", v)
+		}
+		f.After = &c
+	}
 	runs, err := s.st.ListRuns(r.Context(), nil, f)
 	if err != nil {
 		return err
@@ -348,8 +356,49 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	for _, run := range runs {
 		out = append(out, s.viewRun(run, false))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	page := runPage{Runs: out}
+	if limit := cmpOrInt(f.Limit, defaultRunLimit); len(runs) == limit {
+		page.Next = formatCursor(store.CursorOf(runs[len(runs)-1]))
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// defaultRunLimit is the page size of GET /v1/runs without limit (the
+// store's default).
+const defaultRunLimit = 100
+
+// runPage is the answer of GET /v1/runs. Next, present when the page is
+// full, is the cursor of the page after it (which may be empty).
+type runPage struct {
+	Runs []runView `json:"runs"`
+	Next string    `json:"next,omitempty"`
+}
+
+func cmpOrInt(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// formatCursor encodes a run's place in the list as an opaque string:
+// the creation time in milliseconds and the id, in URL-safe base64.
+func formatCursor(c store.RunCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.Created.UnixMilli(), 10) + ":" + c.ID))
+}
+
+func parseCursor(v string) (store.RunCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return store.RunCursor{}, err
+	}
+	msText, id, ok := strings.Cut(string(b), ":")
+	n, err := strconv.ParseInt(msText, 10, 64)
+	if !ok || err != nil || id == "" {
+		return store.RunCursor{}, errors.New("malformed cursor")
+	}
+	return store.RunCursor{Created: time.UnixMilli(n), ID: id}, nil
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {

@@ -88,10 +88,26 @@ func (s *Store) GetRun(ctx context.Context, q Querier, id string) (Run, error) {
 // RunFilter selects runs; zero fields do not filter.
 type RunFilter struct {
 	State, ConfigID string
-	// Before keeps runs created before this time (paging).
+	// Before keeps runs created before this time (the API's old paging
+	// parameter: runs created in the same millisecond as the last one
+	// seen are skipped; After does not skip any).
 	Before time.Time
-	Limit  int
+	// After keeps the runs that come after this one in the list's order
+	// (newest first, then by id): paging by it neither skips nor repeats
+	// runs created in the same millisecond.
+	After *RunCursor
+	Limit int
 }
+
+// RunCursor is a run's place in the list of runs: its creation time (in
+// whole milliseconds, as stored) and its id.
+type RunCursor struct {
+	Created time.Time
+	ID      string
+}
+
+// CursorOf returns r's place in the list of runs.
+func CursorOf(r Run) RunCursor { return RunCursor{Created: r.Created, ID: r.ID} }
 
 // ListRuns returns runs, newest first.
 func (s *Store) ListRuns(ctx context.Context, q Querier, f RunFilter) ([]Run, error) {
@@ -108,6 +124,10 @@ func (s *Store) ListRuns(ctx context.Context, q Querier, f RunFilter) ([]Run, er
 	}
 	if !f.Before.IsZero() {
 		add("created_ms < $%d", ms(f.Before))
+	}
+	if f.After != nil {
+		args = append(args, f.After.Created.UnixMilli(), f.After.ID)
+		where += fmt.Sprintf(" AND (created_ms < $%d OR (created_ms = $%d AND id < $%d))", len(args)-1, len(args)-1, len(args))
 	}
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100

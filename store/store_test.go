@@ -138,6 +138,45 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatal("the running run's cancel flag is not set")
 			}
 		})
+		t.Run("paging by cursor neither skips nor repeats runs created in the same millisecond", func(t *testing.T) {
+			ctx := context.Background()
+			same := time.UnixMilli(1_700_000_000_123)
+			var want []string
+			for _, id := range []string{"pg_e", "pg_a", "pg_d", "pg_b", "pg_c"} {
+				if _, err := st.InsertRun(ctx, nil, store.Run{ID: id, ConfigID: "paging", State: store.Succeeded, Spec: []byte(`{}`), Created: same}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "pg_older", ConfigID: "paging", State: store.Succeeded, Spec: []byte(`{}`), Created: same.Add(-time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+			want = []string{"pg_e", "pg_d", "pg_c", "pg_b", "pg_a", "pg_older"}
+			var got []string
+			f := store.RunFilter{ConfigID: "paging", Limit: 2}
+			for page := 0; page < 10; page++ {
+				runs, err := st.ListRuns(ctx, nil, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(runs) == 0 {
+					break
+				}
+				for _, r := range runs {
+					got = append(got, r.ID)
+				}
+				c := store.CursorOf(runs[len(runs)-1])
+				f.After = &c
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("pages gave %v, want %v", got, want)
+			}
+			// The old time-only parameter still works (and skips the rest
+			// of the millisecond, which is why the cursor exists).
+			old, err := st.ListRuns(ctx, nil, store.RunFilter{ConfigID: "paging", Before: same})
+			if err != nil || len(old) != 1 || old[0].ID != "pg_older" {
+				t.Fatalf("ListRuns(Before) = %+v, %v; want only pg_older", old, err)
+			}
+		})
 		t.Run("it finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
 			ctx := context.Background()
 			old := time.Now().Add(-time.Hour)

@@ -69,6 +69,12 @@ func newRunsCmd() *cobra.Command {
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.Limit < 0 {
+				return badInput("--limit: must not be negative")
+			}
+			if f.PageSize < 1 || f.PageSize > client.MaxPageSize {
+				return badInput("--page-size: want a number from 1 to %d", client.MaxPageSize)
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -99,7 +105,8 @@ func newRunsCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&f.State, "state", "", "only runs in this state (queued, running, succeeded, failed, cancelled)")
 	list.Flags().StringVar(&f.ConfigID, "config", "", "only runs of this run configuration")
-	list.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs")
+	list.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0: every run)")
+	list.Flags().IntVar(&f.PageSize, "page-size", client.MaxPageSize, "runs fetched per request (1 to 1000)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	show := &cobra.Command{

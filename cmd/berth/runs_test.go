@@ -83,6 +83,37 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 			t.Fatalf("runs list table:\n%s", table.stdout)
 		}
 	})
+	t.Run("list follows the pages to every run", func(t *testing.T) {
+		for range 4 {
+			if r := berth(t, "events", "send", "--server", url, "--trigger", "existing-item", "--item", item); r.code != 0 {
+				t.Fatalf("events send = %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+		}
+		for _, c := range []struct {
+			args []string
+			want int
+		}{
+			{[]string{"--limit", "0", "--page-size", "2"}, 5},
+			{[]string{"--limit", "3", "--page-size", "2"}, 3},
+			{[]string{"--limit", "0"}, 5},
+		} {
+			r := berth(t, append([]string{"runs", "list", "--server", url, "--json"}, c.args...)...)
+			var runs []struct{ ID string }
+			if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+				t.Fatalf("runs list %v = %d %s (%v)", c.args, r.code, r.stdout, err)
+			}
+			seen := map[string]bool{}
+			for _, x := range runs {
+				seen[x.ID] = true
+			}
+			if len(runs) != c.want || len(seen) != c.want {
+				t.Fatalf("runs list %v gave %d runs (%d distinct), want %d", c.args, len(runs), len(seen), c.want)
+			}
+		}
+		if r := berth(t, "runs", "list", "--server", url, "--page-size", "0"); r.code != 2 {
+			t.Fatalf("runs list --page-size 0 = %d, want 2", r.code)
+		}
+	})
 	t.Run("show prints the result with the output", func(t *testing.T) {
 		r := berth(t, "runs", "show", "--server", url, runID)
 		if r.code != 0 || !strings.Contains(r.stdout, `"itemId": "cli-1"`) {

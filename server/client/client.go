@@ -118,11 +118,26 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body io.Rea
 // RunFilter selects runs to list.
 type RunFilter struct {
 	State, ConfigID string
-	Limit           int
+	// Limit is the most runs ListRuns returns; 0 means every run.
+	Limit int
+	// PageSize is how many runs one request asks for (1 to 1000; 0
+	// means 1000, or Limit when that is smaller).
+	PageSize int
 }
 
-// ListRuns lists runs, newest first.
-func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+// RunPage is one page of GET /v1/runs. Next, when not empty, is the
+// cursor of the page after it.
+type RunPage struct {
+	Runs []Run
+	Next string
+}
+
+// MaxPageSize is the most runs the daemon returns in one page.
+const MaxPageSize = 1000
+
+// ListRunsPage returns one page of runs, newest first: the first page
+// when cursor is empty, else the page after the one whose Next it is.
+func (c *Client) ListRunsPage(ctx context.Context, f RunFilter, cursor string) (RunPage, error) {
 	q := url.Values{}
 	if f.State != "" {
 		q.Set("state", f.State)
@@ -130,23 +145,61 @@ func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	if f.ConfigID != "" {
 		q.Set("config", f.ConfigID)
 	}
-	if f.Limit > 0 {
-		q.Set("limit", fmt.Sprint(f.Limit))
+	if f.PageSize > 0 {
+		q.Set("limit", fmt.Sprint(f.PageSize))
 	}
-	var out struct{ Runs []json.RawMessage }
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var out struct {
+		Runs []json.RawMessage
+		Next string
+	}
 	if err := c.do(ctx, "GET", "/v1/runs?"+q.Encode(), "", nil, &out); err != nil {
-		return nil, err
+		return RunPage{}, err
 	}
-	runs := make([]Run, 0, len(out.Runs))
+	page := RunPage{Runs: make([]Run, 0, len(out.Runs)), Next: out.Next}
 	for _, raw := range out.Runs {
 		var r Run
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, err
+			return RunPage{}, err
 		}
 		r.Raw = raw
-		runs = append(runs, r)
+		page.Runs = append(page.Runs, r)
 	}
-	return runs, nil
+	return page, nil
+}
+
+// ListRuns lists runs, newest first, following the daemon's pages (by
+// cursor, so that no run is skipped or repeated) until f.Limit runs or
+// the last page.
+func (c *Client) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	size := f.PageSize
+	if size <= 0 || size > MaxPageSize {
+		size = MaxPageSize
+	}
+	var runs []Run
+	cursor := ""
+	for {
+		want := size
+		if f.Limit > 0 {
+			want = min(size, f.Limit-len(runs))
+		}
+		pf := f
+		pf.PageSize = want
+		page, err := c.ListRunsPage(ctx, pf, cursor)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, page.Runs...)
+		if page.Next == "" || len(page.Runs) == 0 || (f.Limit > 0 && len(runs) >= f.Limit) {
+			if runs == nil {
+				runs = []Run{}
+			}
+			return runs, nil
+		}
+		cursor = page.Next
+	}
 }
 
 // GetRun returns one run.
