@@ -8,16 +8,16 @@ import (
 	"github.com/berth-dev/berth/store"
 )
 
-// Recover hands every run left running by a node whose last heartbeat is
-// older than deadline to a new job, so that it ends on a live node: the
+// Recover hands every run left running by a node that has sent no
+// heartbeat for staleAfter (by the database's clock) to a new job, so that it ends on a live node: the
 // handler sees that the run was interrupted (its state is still running)
 // and re-runs it or fails it. The dead node's job stays in river until
 // river's rescuer finds it; by then the run is carried by the new job and
 // the old one ends without doing anything. It returns how many runs it
 // adopted. At start (starting true) the runs recorded under this node's
 // own name count too: they belong to a previous process.
-func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.Run) int, deadline time.Time, starting bool) (int, error) {
-	orphans, err := st.Orphans(ctx, nil, q.cfg.NodeID, starting, deadline)
+func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.Run) int, staleAfter time.Duration, starting bool) (int, error) {
+	orphans, err := st.Orphans(ctx, nil, q.cfg.NodeID, starting, staleAfter)
 	if err != nil {
 		return 0, fmt.Errorf("looking for orphaned runs: %w", err)
 	}

@@ -406,7 +406,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	var now bool
 	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
 		var err error
-		if now, err = s.st.RequestCancel(r.Context(), tx, id, time.Now()); err != nil || !now {
+		if now, err = s.st.RequestCancel(r.Context(), tx, id, s.now()); err != nil || !now {
 			return err
 		}
 		// Cancelled before it started, the run never reaches finish:

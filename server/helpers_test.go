@@ -36,6 +36,8 @@ type nodeOpts struct {
 	dataDir string
 	nodeID  string
 	set     func(*settings.Serve)
+	// clock, when set, is the node's clock.
+	clock func() time.Time
 }
 
 func testConfig(t testing.TB, dataDir string) config.Config {
@@ -73,7 +75,7 @@ func startNode(t testing.TB, o nodeOpts) *node {
 		o.set(&set)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: testLogger()})
+	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: testLogger(), Clock: o.clock})
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)

@@ -83,7 +83,7 @@ func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addo
 	if pure {
 		maxAttempts += s.set.Retries
 	}
-	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: time.Now()}
+	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: s.now()}
 	// The run is stored first and its job queued after the commit, so
 	// that the job wakes the workers at once. A node that stops in
 	// between leaves a run without a job, which Recover queues later.
@@ -139,7 +139,7 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 	if r.CancelRequested {
 		return s.finish(ctx, r, store.Outcome{State: store.Cancelled, Error: "cancelled before it started"}, nil)
 	}
-	r, err = s.st.StartAttempt(ctx, nil, runID, s.nodeID, jobID, time.Now())
+	r, err = s.st.StartAttempt(ctx, nil, runID, s.nodeID, jobID, s.now())
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *
 		o.WebhookState = "pending"
 	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.st.FinishAttempt(ctx, tx, r.ID, r.JobID, o, time.Now()); err != nil {
+		if err := s.st.FinishAttempt(ctx, tx, r.ID, r.JobID, o, s.now()); err != nil {
 			return err
 		}
 		if o.WebhookState == "pending" {

@@ -41,6 +41,7 @@ type Server struct {
 	http    *http.Client
 
 	dataDir string
+	now     func() time.Time
 	started time.Time
 	done    atomic.Int64
 
@@ -55,6 +56,10 @@ type Options struct {
 	Logger *slog.Logger
 	// NodeID names this node; empty means host name plus a random suffix.
 	NodeID string
+	// Clock is this node's clock (time.Now when nil). It stamps the
+	// times a run record shows; whether a node is alive is judged by the
+	// database's clock, so a node whose clock is off does not matter.
+	Clock func() time.Time
 }
 
 // ErrSettings is wrapped by errors about the daemon's settings (as
@@ -87,9 +92,13 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 		host, _ := os.Hostname()
 		nodeID = host + "-" + randomID(4)
 	}
+	clock := opt.Clock
+	if clock == nil {
+		clock = time.Now
+	}
 	s := &Server{
-		cfg: cfg, set: set, log: log.With("node", nodeID), nodeID: nodeID, tokens: tokens,
-		dataDir: cfg.DataDir, started: time.Now(), lastFire: map[string]time.Time{},
+		cfg: cfg, set: set, log: log.With("node", nodeID), nodeID: nodeID, tokens: tokens, now: clock,
+		dataDir: cfg.DataDir, started: clock(), lastFire: map[string]time.Time{},
 		http: &http.Client{Timeout: 30 * time.Second},
 	}
 	for _, d := range []string{s.addonsDir(), s.runsDir(), s.tmpDir()} {
@@ -179,11 +188,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// With SQLite this process holds the file lock: whatever another
 	// process left running is orphaned now.
-	deadline := time.Now().Add(-s.set.NodeTimeout.Std())
+	staleAfter := s.set.NodeTimeout.Std()
 	if s.db.Dialect == store.SQLite {
-		deadline = time.Now().Add(time.Hour)
+		staleAfter = -time.Hour
 	}
-	if _, err := s.q.Recover(base, s.st, runSteps, deadline, true); err != nil {
+	if _, err := s.q.Recover(base, s.st, runSteps, staleAfter, true); err != nil {
 		return err
 	}
 	s.removeLeftovers(base)
@@ -241,7 +250,7 @@ func (s *Server) loop(ctx context.Context, every time.Duration, fn func(context.
 }
 
 func (s *Server) heartbeat(ctx context.Context) error {
-	if err := s.st.Heartbeat(ctx, nil, s.nodeID, s.started, time.Now(), s.done.Load()); err != nil {
+	if err := s.st.Heartbeat(ctx, nil, s.nodeID, s.started, s.done.Load()); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil
@@ -252,7 +261,7 @@ func (s *Server) tick(ctx context.Context) error {
 	if err := s.heartbeat(ctx); err != nil {
 		return err
 	}
-	_, err := s.q.Recover(ctx, s.st, runSteps, time.Now().Add(-s.set.NodeTimeout.Std()), false)
+	_, err := s.q.Recover(ctx, s.st, runSteps, s.set.NodeTimeout.Std(), false)
 	return err
 }
 

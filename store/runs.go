@@ -258,10 +258,34 @@ func (s *Store) CountByState(ctx context.Context, q Querier) (map[string]int, er
 }
 
 // Heartbeat records that node is alive and how many runs it finished.
-func (s *Store) Heartbeat(ctx context.Context, q Querier, node string, started, now time.Time, done int64) error {
-	_, err := s.q(q).Exec(ctx, `INSERT INTO berth_nodes (id, started_ms, heartbeat_ms, runs_done) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET heartbeat_ms = $3, runs_done = $4`, node, ms(started), ms(now), done)
+// The heartbeat is stamped with the database's clock, never the node's:
+// nodes whose clocks disagree judge each other's liveness on one clock.
+func (s *Store) Heartbeat(ctx context.Context, q Querier, node string, started time.Time, done int64) error {
+	_, err := s.q(q).Exec(ctx, `INSERT INTO berth_nodes (id, started_ms, heartbeat_ms, runs_done) VALUES ($1, $2, `+s.nowMS()+`, $3)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_ms = `+s.nowMS()+`, runs_done = $3`, node, ms(started), done)
 	return err
+}
+
+// nowMS is the SQL for the database's current time in Unix
+// milliseconds. With SQLite (one process) that is the process's clock.
+func (s *Store) nowMS() string {
+	if s.db.Dialect == Postgres {
+		return `(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT`
+	}
+	return `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`
+}
+
+// Now returns the database's current time (what heartbeats are stamped
+// with).
+func (s *Store) Now(ctx context.Context, q Querier) (time.Time, error) {
+	v, err := queryAll(ctx, s.q(q), func(r Rows) (int64, error) {
+		var n int64
+		return n, r.Scan(&n)
+	}, `SELECT `+s.nowMS())
+	if err != nil || len(v) == 0 {
+		return time.Time{}, fmt.Errorf("reading the database's clock: %w", err)
+	}
+	return fromMS(v[0]), nil
 }
 
 // Node is a daemon process that shares the queue.
@@ -290,18 +314,20 @@ type Orphan struct {
 }
 
 // Orphans returns the runs in state running (or queued for a retry) whose
-// node has not sent a heartbeat since deadline, other than self's, and
-// the runs queued before deadline that never got a job (their node
-// stopped between storing them and queueing the job). A
+// node has sent no heartbeat for staleAfter, other than self's, and the
+// runs queued more than staleAfter ago that never got a job (their node
+// stopped between storing them and queueing the job). Heartbeats are
+// judged by the database's clock, so the nodes' clocks do not matter. A
 // retry's job is normally still in the queue; adopting it anyway only
 // costs the backoff, since a job that no longer carries its run does
-// nothing. When starting, self's
-// runs are orphans whatever its heartbeat says: they belong to a previous
-// process of the same name.
-func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bool, deadline time.Time) ([]Orphan, error) {
-	cond := `r.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`
+// nothing. When starting, self's runs are orphans whatever its heartbeat
+// says: they belong to a previous process of the same name. A negative
+// staleAfter makes every node's runs orphans (SQLite at start: the file
+// lock proves no other process runs them).
+func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bool, staleAfter time.Duration) ([]Orphan, error) {
+	cond := `r.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
 	if starting {
-		cond = `(r.node = $1 OR n.heartbeat_ms IS NULL OR n.heartbeat_ms < $2)`
+		cond = `(r.node = $1 OR n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
 	}
 	return queryAll(ctx, s.q(q), func(r Rows) (Orphan, error) {
 		var o Orphan
@@ -309,7 +335,7 @@ func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bo
 	}, `SELECT r.id, r.node, r.job_id FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.node
 		WHERE (r.state = 'running' OR (r.state = 'queued' AND r.attempts > 0)) AND `+cond+`
 		UNION ALL
-		SELECT id, node, job_id FROM berth_runs WHERE state = 'queued' AND job_id = 0 AND created_ms < $2`, self, ms(deadline))
+		SELECT id, node, job_id FROM berth_runs WHERE state = 'queued' AND job_id = 0 AND created_ms < `+s.nowMS()+` - $2`, self, staleAfter.Milliseconds())
 }
 
 // AdoptOrphan claims an orphaned run for node self, so that only one

@@ -177,13 +177,52 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatalf("ListRuns(Before) = %+v, %v; want only pg_older", old, err)
 			}
 		})
-		t.Run("it finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
+		t.Run("heartbeats carry the database's time, not the time of the node's clock", func(t *testing.T) {
 			ctx := context.Background()
-			old := time.Now().Add(-time.Hour)
-			if err := st.Heartbeat(ctx, nil, "dead", old, old, 0); err != nil {
+			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "clk", State: store.Queued, Spec: []byte(`{}`), JobID: 3, Created: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.Heartbeat(ctx, nil, "alive", time.Now(), time.Now(), 0); err != nil {
+			if _, err := st.StartAttempt(ctx, nil, "clk", "clocked", 3, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Heartbeat(ctx, nil, "clocked", time.Now().Add(-24*time.Hour), 0); err != nil {
+				t.Fatal(err)
+			}
+			dbNow, err := st.Now(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes, err := st.ListNodes(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(nodes, func(n store.Node) bool { return n.ID == "clocked" })
+			if i < 0 {
+				t.Fatalf("nodes = %+v, want clocked", nodes)
+			}
+			if hb := nodes[i].Heartbeat; hb.After(dbNow) || dbNow.Sub(hb) > time.Minute {
+				t.Fatalf("heartbeat %s, want the database's time (now %s)", hb, dbNow)
+			}
+			orphans, err := st.Orphans(ctx, nil, "me", false, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range orphans {
+				if o.ID == "clk" {
+					t.Fatalf("a run of the node that just sent a heartbeat is an orphan: %+v", o)
+				}
+			}
+		})
+		t.Run("it finds the runs of dead nodes and lets exactly one node adopt each", func(t *testing.T) {
+			ctx := context.Background()
+			for _, node := range []string{"dead", "alive"} {
+				if err := st.Heartbeat(ctx, nil, node, time.Now(), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Heartbeats are stamped by the database: age the dead node's
+			// by an hour there.
+			if _, err := st.DB().Exec(ctx, `UPDATE berth_nodes SET heartbeat_ms = heartbeat_ms - 3600000 WHERE id = 'dead'`); err != nil {
 				t.Fatal(err)
 			}
 			for id, node := range map[string]string{"o1": "dead", "o2": "alive", "o3": "vanished"} {
@@ -194,7 +233,7 @@ func testStore(t *testing.T, st *store.Store) {
 					t.Fatal(err)
 				}
 			}
-			orphans, err := st.Orphans(ctx, nil, "me", false, time.Now().Add(-time.Minute))
+			orphans, err := st.Orphans(ctx, nil, "me", false, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +250,7 @@ func testStore(t *testing.T, st *store.Store) {
 			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "jobless-new", State: store.Queued, Spec: []byte(`{}`), Created: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
-			orphans, err = st.Orphans(ctx, nil, "me", false, time.Now().Add(-time.Minute))
+			orphans, err = st.Orphans(ctx, nil, "me", false, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +261,7 @@ func testStore(t *testing.T, st *store.Store) {
 			if !ids["jobless"] || ids["jobless-new"] {
 				t.Fatalf("orphans = %+v, want the old run without a job and not the new one", orphans)
 			}
-			mine, err := st.Orphans(ctx, nil, "alive", true, time.Now().Add(-time.Minute))
+			mine, err := st.Orphans(ctx, nil, "alive", true, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
