@@ -33,7 +33,7 @@ import (
 // makes the test binary the builtin sandbox's init instead (as berth is
 // when no berth-sandbox-init is installed next to it).
 func BenchmarkRunOverhead(b *testing.B) {
-	initPath := sandboxtest.BuildInit(b)
+	initPath := sandboxtest.BuildInit(b, "")
 	if os.Getenv("BERTH_BENCH_SELF_INIT") != "" {
 		initPath = builtin.SelfInit
 	}

@@ -91,6 +91,12 @@ func DefaultInitPath() string {
 	if err != nil {
 		return SelfInit
 	}
+	return initNextTo(exe)
+}
+
+// initNextTo is the executable berth-sandbox-init in exe's directory
+// (symlinks resolved), else SelfInit.
+func initNextTo(exe string) string {
 	if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
 	}

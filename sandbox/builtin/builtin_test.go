@@ -3,6 +3,7 @@ package builtin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/runner/runnertest"
 	"github.com/berth-dev/berth/runner/trivial"
 	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
 
@@ -35,15 +37,29 @@ func requireBuiltin(t *testing.T, sb *builtin.Sandbox) {
 	}
 }
 
-func limited() *builtin.Sandbox {
-	return builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit}})
+// testInit is the berth-sandbox-init the tests start: the one in
+// BERTH_TEST_INIT (the unprivileged child's), else a fresh build.
+func testInit(t *testing.T) string {
+	if p := os.Getenv("BERTH_TEST_INIT"); p != "" {
+		return p
+	}
+	return sandboxtest.BuildInit(t, "")
+}
+
+// limited is a sandbox with the suite's limits whose init is the
+// dedicated berth-sandbox-init, as for an installed berth.
+func limited(t *testing.T) *builtin.Sandbox {
+	return builtin.New(builtin.Config{
+		Limits:   builtin.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit},
+		InitPath: testInit(t),
+	})
 }
 
 // unprivileged is set in the child of TestAnUnprivilegedBerthContainsTheAddonsToo.
 var unprivileged = os.Getenv("BERTH_TEST_UNPRIVILEGED") != ""
 
 func TestAdversarialAddonsAreContained(t *testing.T) {
-	sb := limited()
+	sb := limited(t)
 	requireBuiltin(t, sb)
 	sandboxtest.Adversarial(t, sandboxtest.Options{
 		Sandbox: sb,
@@ -73,7 +89,16 @@ func cgroupsOf(runID string) []string {
 }
 
 func TestTheProgramHasNoPrivilegesLeft(t *testing.T) {
-	sb := builtin.New(builtin.Config{})
+	for _, init := range []struct{ name, path string }{
+		{"with berth-sandbox-init", testInit(t)},
+		{"with the binary itself as init", builtin.SelfInit},
+	} {
+		t.Run(init.name, func(t *testing.T) { testNoPrivilegesLeft(t, init.path) })
+	}
+}
+
+func testNoPrivilegesLeft(t *testing.T, initPath string) {
+	sb := builtin.New(builtin.Config{InitPath: initPath})
 	requireBuiltin(t, sb)
 	script := `grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
 unshare -U true 2>/dev/null && echo unshare-worked
@@ -141,10 +166,14 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 	if err != nil {
 		t.Skip("setpriv (util-linux) is not installed")
 	}
-	// The test binary, where nobody may run it.
+	// The test binary and the init, where nobody may run them
+	// (inside its user namespace nobody execs the init by path, so the
+	// parent directory must let it through too).
 	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	self, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
@@ -154,9 +183,10 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 	if err := os.WriteFile(bin, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	init := sandboxtest.BuildInit(t, dir)
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
 		"-test.run=^TestAdversarialAddonsAreContained$", "-test.v")
-	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp")
+	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp", "BERTH_TEST_INIT="+init)
 	wd, _ := os.Getwd()
 	cmd.Dir = wd
 	out, err := cmd.CombinedOutput()
@@ -264,5 +294,33 @@ func TestTheWritableTmpfsAreNoLargerThanTheMemoryLimit(t *testing.T) {
 	}
 	if seen != 2 {
 		t.Errorf("df showed %d file systems, want /tmp and /dev/shm:\n%s", seen, res.Stdout)
+	}
+}
+
+func TestTheInitRefusesAConfigurationOfAnotherVersion(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, `{"version":%d,"program":"/bin/true","hostname":"berth"}`, nsinit.Version+1)
+	w.Close()
+	defer r.Close()
+	cmd := exec.Command(testInit(t), nsinit.Arg)
+	cmd.ExtraFiles = []*os.File{r}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != nsinit.ExitVersion {
+		t.Fatalf("the init ran a configuration of another version: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "not from the same build") {
+		t.Errorf("the init does not say what is wrong: %s", out)
+	}
+}
+
+func TestTheInitSaysItIsNotForHumans(t *testing.T) {
+	out, err := exec.Command(testInit(t)).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "not meant to be run by hand") {
+		t.Errorf("berth-sandbox-init without arguments: %v\n%s", err, out)
 	}
 }
