@@ -237,15 +237,26 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir}
+	// Every run of the event is planned first and stored in one
+	// transaction: an event is queued whole or not at all, so that a host
+	// retrying a refused event does not run some configurations twice.
+	var planned []store.Run
 	for _, rc := range rcs {
 		c, err := decodeConfig(rc)
 		if err != nil {
 			return err
 		}
-		run, err := s.enqueue(r.Context(), newID("run_"), c.ID, string(t), c.Addons, c.Webhook, item)
+		run, err := s.planRun(r.Context(), newID("run_"), c.ID, string(t), c.Addons, c.Webhook, item)
 		if err != nil {
 			return err
 		}
+		planned = append(planned, run)
+	}
+	queued, err := s.enqueueAll(r.Context(), planned)
+	if err != nil {
+		return err
+	}
+	for _, run := range queued {
 		runs = append(runs, s.viewRun(run, false))
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"runs": runs})

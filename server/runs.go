@@ -53,9 +53,8 @@ func runSteps(r store.Run) int {
 	return len(sp.Steps)
 }
 
-// enqueue stores a run and queues its job in one transaction. A run with
-// the same id that exists already is returned as it is.
-func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addons []configAddon, webhook string, item *itemInput) (store.Run, error) {
+// planRun builds the record of a new run of addons (not stored yet).
+func (s *Server) planRun(ctx context.Context, id, configID, trigger string, addons []configAddon, webhook string, item *itemInput) (store.Run, error) {
 	sp := runSpec{Webhook: webhook}
 	if configID != "" {
 		sp.CacheKey = "config-" + configID
@@ -83,27 +82,71 @@ func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addo
 	if pure {
 		maxAttempts += s.set.Retries
 	}
-	run := store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: s.now()}
-	// The run is stored first and its job queued after the commit, so
-	// that the job wakes the workers at once. A node that stops in
-	// between leaves a run without a job, which Recover queues later.
-	ok, err := s.st.InsertRun(ctx, nil, run)
+	return store.Run{ID: id, ConfigID: configID, Trigger: trigger, State: store.Queued, MaxAttempts: maxAttempts, Pure: pure, Spec: spec, Created: s.now()}, nil
+}
+
+// enqueue stores a new run and queues its job (see enqueueAll). A run
+// with the same id that exists already is returned as it is.
+func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addons []configAddon, webhook string, item *itemInput) (store.Run, error) {
+	run, err := s.planRun(ctx, id, configID, trigger, addons, webhook, item)
 	if err != nil {
 		return store.Run{}, err
 	}
-	if !ok {
-		return s.st.GetRun(ctx, nil, id)
-	}
-	jobID, err := s.q.EnqueueRunNow(ctx, id, len(sp.Steps))
+	runs, err := s.enqueueAll(ctx, []store.Run{run})
 	if err != nil {
 		return store.Run{}, err
 	}
-	if err := s.st.SetFirstRunJob(ctx, nil, id, jobID); err != nil {
-		return store.Run{}, err
+	return runs[0], nil
+}
+
+// enqueueAll stores runs all together or none (one transaction: an event
+// that triggers several configurations is queued whole or refused), then
+// queues their jobs. The jobs are queued after the commit, so that they
+// wake the workers at once; a job that cannot be queued then (the
+// database failed, or the node stopped in between) leaves its run
+// without a job, which Recover queues after node-timeout. A run whose id
+// exists already is returned as it is, and not queued again.
+func (s *Server) enqueueAll(ctx context.Context, planned []store.Run) ([]store.Run, error) {
+	if len(planned) == 0 {
+		return []store.Run{}, nil
 	}
-	run.JobID = jobID
-	s.metrics.queued.Inc()
-	return run, nil
+	out := make([]store.Run, len(planned))
+	fresh := make([]bool, len(planned))
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		for i, run := range planned {
+			ok, err := s.st.InsertRun(ctx, tx, run)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[i], fresh[i] = run, true
+				continue
+			}
+			if out[i], err = s.st.GetRun(ctx, tx, run.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, run := range out {
+		if !fresh[i] {
+			continue
+		}
+		s.metrics.queued.Inc()
+		jobID, err := s.q.EnqueueRunNow(ctx, run.ID, runSteps(run))
+		if err == nil {
+			err = s.st.SetFirstRunJob(ctx, nil, run.ID, jobID)
+		}
+		if err != nil {
+			s.log.Warn("queueing a stored run failed; it is queued after node-timeout", "run", run.ID, "err", err)
+			continue
+		}
+		out[i].JobID = jobID
+	}
+	return out, nil
 }
 
 // Run implements queue.Handler: it executes one attempt of a run.
