@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,9 @@ type Sandbox struct {
 	// found, or SelfInit when that did not work.
 	initPath string
 	warnOnce sync.Once
+	// cgroupV1 is set once a run's cgroup turned out to be v1: later
+	// runs make theirs while the init starts.
+	cgroupV1 atomic.Bool
 }
 
 // SelfInit names this very binary as the sandbox's init; its main must
@@ -274,28 +278,29 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	if err != nil {
 		return runner.Wrapped{}, err
 	}
-	var (
-		group *cgroups.Group
-		files []*os.File
-	)
 	// Files in a tmpfs are memory: bounded by the limit even where no
 	// memory cgroup charges them (the rlimit fallback).
 	c.TmpfsBytes = s.cfg.Limits.MemoryBytes
 	attr := sysProcAttr(isolateNet)
-	if !s.cfg.Limits.Zero() {
-		group, err = cgroups.New(cgroupName(inv.RunID), s.cfg.Limits)
-		switch {
-		case errors.Is(err, cgroups.ErrUnavailable):
-			s.warnOnce.Do(func() {
-				s.cfg.Logger.Warn("cgroups unavailable, limiting the sandbox with rlimits (no OOM reporting)", "sandbox", Name, "err", err)
-			})
-			c.Rlimits = rlimitsFor(s.cfg.Limits)
-		case err != nil:
-			return runner.Wrapped{}, fmt.Errorf("creating the run's cgroup: %w", err)
-		case group.Version == 2:
-			fd, err := os.Open(group.Dir())
+	// The run's cgroup: on v2 the init is cloned straight into it, so it
+	// must exist first; on v1 berth moves the init in after the clone, so
+	// it is made meanwhile (once berth has seen v1 here).
+	cg := &runGroup{done: make(chan struct{})}
+	var files []*os.File
+	switch {
+	case s.cfg.Limits.Zero():
+		close(cg.done)
+	case s.cgroupV1.Load():
+		go s.makeGroup(cg, inv.RunID)
+	default:
+		s.makeGroup(cg, inv.RunID)
+		if cg.err != nil {
+			return runner.Wrapped{}, cg.err
+		}
+		if g := cg.group; g != nil && g.Version == 2 {
+			fd, err := os.Open(g.Dir())
 			if err != nil {
-				group.Remove()
+				g.Remove()
 				return runner.Wrapped{}, err
 			}
 			files = append(files, fd)
@@ -305,30 +310,37 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	r, cw, err := os.Pipe()
 	if err != nil {
 		closeAll(files)
-		group.Remove()
+		cg.remove(s.cfg.Logger, inv.RunID)
 		return runner.Wrapped{}, err
 	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		r.Close()
-		cw.Close()
-		closeAll(files)
-		group.Remove()
-		return runner.Wrapped{}, err
-	}
-	// The init waits for its configuration on fd 3. On cgroup v1 berth
-	// first moves it into the run's groups: the move waits for a kernel
-	// RCU grace period (milliseconds), which then overlaps with the
-	// init's own start-up instead of adding to it. Every process the
-	// program starts is counted, since the init runs nothing before.
+	// The init reads its configuration on fd 3 and sets the sandbox up,
+	// then waits for the go-ahead before it starts the program. On cgroup
+	// v1 berth moves it into the run's groups in between: the move waits
+	// for a kernel RCU grace period (milliseconds), which then overlaps
+	// with the init's start-up and set-up instead of adding to them.
+	// Every process of the program is counted, since it starts after.
 	onStart := func(pid int) error {
 		defer cw.Close()
-		if group != nil && group.Version == 1 {
-			if err := group.Join(pid); err != nil {
+		<-cg.done
+		if cg.err != nil {
+			return cg.err
+		}
+		if cg.group == nil && !s.cfg.Limits.Zero() {
+			c.Rlimits = rlimitsFor(s.cfg.Limits)
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if _, err := cw.Write(append(data, '\n')); err != nil {
+			return err
+		}
+		if g := cg.group; g != nil && !attr.UseCgroupFD {
+			if err := g.Join(pid); err != nil {
 				return fmt.Errorf("moving the sandbox into its cgroup: %w", err)
 			}
 		}
-		_, err := cw.Write(data)
+		_, err = cw.Write([]byte{nsinit.GoByte})
 		return err
 	}
 	w := spec
@@ -344,14 +356,47 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 			cw.Close()
 			closeAll(w.ExtraFiles)
 			closeAll(files)
-			oom = group.OOMKilled()
-			if err := group.Remove(); err != nil {
-				s.cfg.Logger.Warn("removing the run's cgroup", "sandbox", Name, "run", inv.RunID, "err", err)
-			}
+			<-cg.done
+			oom = cg.group.OOMKilled()
+			cg.remove(s.cfg.Logger, inv.RunID)
 		})
 		return oom
 	}
 	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish}, nil
+}
+
+// runGroup is a run's cgroup, possibly still being made: group and err
+// are set when done is closed (group nil: no cgroup, the limits are
+// rlimits).
+type runGroup struct {
+	done  chan struct{}
+	group *cgroups.Group
+	err   error
+}
+
+// makeGroup creates the run's cgroup into cg and closes cg.done.
+func (s *Sandbox) makeGroup(cg *runGroup, runID string) {
+	defer close(cg.done)
+	g, err := cgroups.New(cgroupName(runID), s.cfg.Limits)
+	switch {
+	case errors.Is(err, cgroups.ErrUnavailable):
+		s.warnOnce.Do(func() {
+			s.cfg.Logger.Warn("cgroups unavailable, limiting the sandbox with rlimits (no OOM reporting)", "sandbox", Name, "err", err)
+		})
+	case err != nil:
+		cg.err = fmt.Errorf("creating the run's cgroup: %w", err)
+	default:
+		cg.group = g
+		s.cgroupV1.Store(g.Version == 1)
+	}
+}
+
+// remove removes the run's cgroup once it is made.
+func (cg *runGroup) remove(log *slog.Logger, runID string) {
+	<-cg.done
+	if err := cg.group.Remove(); err != nil {
+		log.Warn("removing the run's cgroup", "sandbox", Name, "run", runID, "err", err)
+	}
 }
 
 func closeAll(fs []*os.File) {
@@ -371,7 +416,7 @@ func configPipe(c nsinit.Config) (*os.File, error) {
 		return nil, err
 	}
 	// A pipe holds 64 KiB; the configuration is a few hundred bytes.
-	_, err = w.Write(data)
+	_, err = w.Write(append(append(data, '\n'), nsinit.GoByte))
 	w.Close()
 	if err != nil {
 		r.Close()

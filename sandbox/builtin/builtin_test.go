@@ -324,3 +324,50 @@ func TestTheInitSaysItIsNotForHumans(t *testing.T) {
 		t.Errorf("berth-sandbox-init without arguments: %v\n%s", err, out)
 	}
 }
+
+// A read-only path brings the host's mounts below it along (a recursive
+// bind): each must be read-only inside too, though writable on the host.
+func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the host's tmpfs needs root")
+	}
+	// Not below /tmp, which the sandbox has its own of.
+	dir, err := os.MkdirTemp("/var/tmp", "berth-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sub := filepath.Join(dir, "sub", "deeper")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "mode=0777,size=1m"); err != nil {
+		t.Fatalf("mounting a tmpfs below the read-only path: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(sub, "host-can-write"), nil, 0o644); err != nil {
+		t.Fatalf("the tmpfs is not writable on the host: %v", err)
+	}
+	sb := builtin.New(builtin.Config{ReadOnly: []string{dir}, InitPath: testInit(t)})
+	requireBuiltin(t, sb)
+	script := `test -e ` + sub + `/host-can-write && echo visible; touch ` + sub + `/x 2>/dev/null && echo wrote-submount; touch ` + dir + `/y 2>/dev/null && echo wrote-top; true`
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	got := string(res.Stdout)
+	if !strings.Contains(got, "visible") {
+		t.Fatalf("the mount below the read-only path is not there inside: %q", got)
+	}
+	for _, bad := range []string{"wrote-submount", "wrote-top"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("inside the sandbox: %s (%q)", bad, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,11 +22,17 @@ import (
 // of a new sandbox.
 const Arg = "__berth-sandbox-init__"
 
-// Version is the version of the configuration berth passes to the init.
+// Version is the version of the configuration berth passes to the init
+// (and of the way it does: Config as one line of JSON on fd 3, then
+// GoByte once the init may start the program).
 // An init built from other sources (say, a berth-sandbox-init left from
 // an older install) refuses a configuration of another version rather
 // than ignore a field it does not know.
-const Version = 1
+const Version = 2
+
+// GoByte, written on fd 3 after the configuration, lets the init start
+// the program.
+const GoByte = 'g'
 
 // Exit codes of the init itself (the program's own code is passed on).
 const (
@@ -125,11 +132,15 @@ func runInit() int {
 	if cfgFile == nil {
 		return fail("reading configuration", errors.New("fd 3 is not open"))
 	}
-	var c Config
-	if err := json.NewDecoder(cfgFile).Decode(&c); err != nil {
+	cfgIn := bufio.NewReader(cfgFile)
+	line, err := cfgIn.ReadBytes('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
 		return fail("reading configuration", err)
 	}
-	cfgFile.Close()
+	var c Config
+	if err := json.Unmarshal(line, &c); err != nil {
+		return fail("reading configuration", err)
+	}
 	if c.Version != Version {
 		fmt.Fprintf(os.Stderr, "berth sandbox: configuration version %d, this init understands %d: the init binary is not from the same build as berth\n", c.Version, Version)
 		return ExitVersion
@@ -156,6 +167,13 @@ func runInit() int {
 	if err := installSeccomp(); err != nil {
 		return fail("installing the seccomp filter", err)
 	}
+	// Berth says go once the init is in the run's cgroups (a move that
+	// takes a few milliseconds on cgroup v1, overlapping with the set-up
+	// above); nothing of the program runs before.
+	if b, err := cfgIn.ReadByte(); err != nil || b != GoByte {
+		return fail("waiting for berth", fmt.Errorf("no go-ahead (%v): berth gave up on this run", err))
+	}
+	cfgFile.Close()
 	if c.Probe {
 		fmt.Println("ok")
 		return 0
@@ -247,6 +265,12 @@ func setupRoot(c *Config) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making / private: %w", err)
 	}
+	// The host's mounts, read once: a recursive bind brings those below
+	// its source along, and each needs its own remount.
+	hostMounts, err := mountPoints()
+	if err != nil {
+		return fmt.Errorf("reading the mount table: %w", err)
+	}
 	// The tmpfs goes over some existing directory; pivot_root moves it
 	// away from there, so the host's directory stays reachable below
 	// oldRoot.
@@ -275,7 +299,7 @@ func setupRoot(c *Config) error {
 		}
 	}
 	for _, b := range c.Binds {
-		if err := bindMount(b); err != nil {
+		if err := bindMount(b, hostMounts); err != nil {
 			return err
 		}
 	}
@@ -316,7 +340,7 @@ func setupRoot(c *Config) error {
 	return nil
 }
 
-func bindMount(b Bind) error {
+func bindMount(b Bind, hostMounts []string) error {
 	src := oldRoot + b.Src
 	if b.Dir {
 		if err := os.MkdirAll(b.Dst, 0o755); err != nil {
@@ -338,7 +362,7 @@ func bindMount(b Bind) error {
 		extra |= unix.MS_RDONLY
 	}
 	// A recursive bind keeps the submounts' own flags: remount each.
-	for _, m := range mountsUnder(b.Dst) {
+	for _, m := range boundMounts(b, hostMounts) {
 		if err := remount(m, extra); err != nil {
 			return fmt.Errorf("remounting %s: %w", m, err)
 		}
@@ -370,23 +394,37 @@ func remount(path string, extra uintptr) error {
 	return unix.Mount("", path, "", flags, "")
 }
 
-// mountsUnder lists the mount points at or below dir, parents first.
-func mountsUnder(dir string) []string {
-	out := []string{dir}
+// mountPoints lists the mount points of this mount namespace.
+func mountPoints() ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return out
+		return nil, err
 	}
 	defer f.Close()
+	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
-		if strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
+		out = append(out, unescapeMountinfo(fields[4]))
+	}
+	return out, sc.Err()
+}
+
+// boundMounts lists the mount points a recursive bind of b made: b.Dst,
+// then where each host mount below b's source (hostMounts: the host's
+// mount points) landed, parents first.
+func boundMounts(b Bind, hostMounts []string) []string {
+	out := []string{b.Dst}
+	if !b.Dir {
+		return out
+	}
+	src := strings.TrimSuffix(b.Src, "/")
+	for _, mp := range hostMounts {
+		if strings.HasPrefix(mp, src+"/") {
+			out = append(out, b.Dst+mp[len(src):])
 		}
 	}
 	sort.SliceStable(out[1:], func(i, j int) bool { return len(out[1+i]) < len(out[1+j]) })
