@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/runner/docker"
 	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/runner/trivial"
+	"github.com/berth-dev/berth/runner/wasm"
 	"github.com/berth-dev/berth/sandbox"
 )
 
@@ -24,7 +25,8 @@ type Options struct {
 }
 
 // Runners builds every runner kind berth has from cfg, keyed by name,
-// with the process-based ones in the configured sandbox. Whether each is
+// with the process-based ones in the configured sandbox (wasm needs none:
+// a module sees only what the runner gives it). Whether each is
 // usable here is for Runner.Available to say.
 func Runners(ctx context.Context, cfg config.Config) map[string]runner.Runner {
 	return runnersIn(cfg, Sandbox(ctx, cfg, slog.Default()))
@@ -35,6 +37,7 @@ func runnersIn(cfg config.Config, sb runner.Sandbox) map[string]runner.Runner {
 		addon.RunnerTrivial:  trivial.New(sb),
 		addon.RunnerNixFlake: nixflake.New(cfg.NixConfig(), sb),
 		addon.RunnerDocker:   docker.New(cfg.Docker.RunnerConfig()),
+		addon.RunnerWasm:     wasm.New(cfg.WasmConfig()),
 	}
 }
 

@@ -25,6 +25,7 @@ type Check struct {
 var fixes = map[string]string{
 	"runner docker":    "apt-get install -y docker.io && dockerd & (or set docker.binary: podman)",
 	"runner nix-flake": "apt-get install -y nix-bin (flakes are enabled on the command line)",
+	"runner wasm":      "make cache-dir writable by berth (compiled modules are kept in cache-dir/" + config.WasmCacheDir + ")",
 }
 
 // pathProber is a runner that can prove the engine sees berth's working

@@ -193,7 +193,7 @@ not run: no runner, build failure, timeout, output too large),
 	fl.StringVar(&f.itemArgs, "item-args", "", "given-data.json for ITEM_ARGS_JSON")
 	fl.StringVar(&f.itemOriginals, "item-originals", "", "directory of original files for ITEM_ORIGINAL_DIR")
 	fl.StringVar(&f.itemPdfs, "item-pdfs", "", "directory of PDF files for ITEM_PDF_DIR")
-	fl.StringSliceVar(&f.runners, "runners", nil, "runner preference list (default from config: nix-flake,docker,trivial)")
+	fl.StringSliceVar(&f.runners, "runners", nil, "runner preference list (default from config: wasm,nix-flake,docker,trivial)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "time limit per addon (default from config: 15m)")
 	fl.StringVar(&f.outputDir, "output-dir", "", "keep the output files in this directory (only on success)")
 	fl.StringVar(&f.cacheKey, "cache-key", "", "name of the CACHE_DIR (default: the addon names); share it between addons")

@@ -40,19 +40,25 @@ func fixture(t testing.TB, name string) string {
 	if p, ok := built[name]; ok {
 		return p
 	}
+	out := filepath.Join(fixtureDir, filepath.Base(name)+".wasm")
+	buildWasip1(t, filepath.Join("testdata", name), out)
+	built[name] = out
+	return out
+}
+
+// buildWasip1 builds the Go main package in dir into the module out.
+func buildWasip1(t testing.TB, dir, out string) {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("building wasm fixtures needs the go tool: %v", err)
 	}
-	out := filepath.Join(fixtureDir, name+".wasm")
 	cmd := exec.Command(goBin, "build", "-o", out, ".")
-	cmd.Dir = filepath.Join("testdata", name)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building testdata/%s for wasip1: %v\n%s", name, err, b)
+		t.Fatalf("building %s for wasip1: %v\n%s", dir, err, b)
 	}
-	built[name] = out
-	return out
 }
 
 // writeAddon makes an addon directory whose wasm runner runs module
