@@ -2,10 +2,15 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: build test vet bench clean
+.PHONY: build install test vet bench clean
 
+# berth and berth-sandbox-init, the builtin sandbox's init, which berth
+# finds next to itself.
 build:
-	$(GO) build -o bin/berth ./cmd/berth
+	$(GO) build -o bin/ ./cmd/...
+
+install:
+	$(GO) install ./cmd/...
 
 vet:
 	$(GO) vet $(PKGS)

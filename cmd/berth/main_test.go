@@ -25,8 +25,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	// berth and its sandbox init, side by side as installed.
 	berthBin = filepath.Join(dir, "berth")
-	if out, err := exec.Command("go", "build", "-o", berthBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../berth-sandbox-init").CombinedOutput(); err != nil {
 		panic("building berth: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
@@ -322,6 +323,43 @@ func TestDefaultSandboxIsolatesAPureAddon(t *testing.T) {
 	}
 	if res.Result != "success" || !res.Isolated || len(res.Warnings) != 0 {
 		t.Errorf("result %+v: want success, isolated, no warnings (the builtin sandbox works here)", res)
+	}
+}
+
+func TestTheSandboxInitBesideBerthIsUsedElseBerthItself(t *testing.T) {
+	alone := filepath.Join(t.TempDir(), "berth")
+	self, err := os.ReadFile(berthBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, bin, want string }{
+		{"installed side by side", berthBin, "init: " + filepath.Join(filepath.Dir(berthBin), "berth-sandbox-init")},
+		{"berth alone", alone, "init: berth itself"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			env := append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"))
+			cmd := exec.Command(c.bin, "doctor")
+			cmd.Env = env
+			out, _ := cmd.CombinedOutput() // doctor fails when an engine is missing; the sandbox line is what counts
+			var line string
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, "sandbox builtin") {
+					line = l
+				}
+			}
+			if !strings.HasPrefix(line, "ok") || !strings.Contains(line, c.want) {
+				t.Fatalf("berth doctor's builtin sandbox line %q, want ok and %q\n%s", line, c.want, out)
+			}
+			run := exec.Command(c.bin, "addon", "run", "../../examples/hello", "--sandbox", "builtin", "--json")
+			run.Env = env
+			if out, err := run.Output(); err != nil || !strings.Contains(string(out), `"isolated": true`) {
+				t.Errorf("a sandboxed run: %v\n%s", err, out)
+			}
+		})
 	}
 }
 
