@@ -20,7 +20,7 @@ func TestLoadWithoutFileGivesDefaults(t *testing.T) {
 	}
 	if file == "" {
 		d := Default()
-		if !slices.Equal(cfg.Runners, []string{"nix-flake", "docker", "trivial"}) || cfg.RunTimeout.Std() != 15*time.Minute || cfg.OutputCap != 16<<20 || cfg.Docker.Binary != "docker" || !cfg.Docker.CapDropAll {
+		if !slices.Equal(cfg.Runners, []string{"wasm", "nix-flake", "docker", "trivial"}) || cfg.RunTimeout.Std() != 15*time.Minute || cfg.OutputCap != 16<<20 || cfg.Docker.Binary != "docker" || !cfg.Docker.CapDropAll {
 			t.Errorf("defaults = %+v", cfg)
 		}
 		if cfg.WorkingDir != d.WorkingDir || cfg.Sandbox != "auto" {
