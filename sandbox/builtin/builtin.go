@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,9 +72,10 @@ type Sandbox struct {
 	// found, or SelfInit when that did not work.
 	initPath string
 	warnOnce sync.Once
-	// cgroupV1 is set once a run's cgroup turned out to be v1: later
-	// runs make theirs while the init starts.
-	cgroupV1 atomic.Bool
+	// cgroupV1 is whether runs' cgroups are v1 (then each run makes its
+	// own while the init starts), found out once.
+	cgroupV1     bool
+	cgroupV1Once sync.Once
 }
 
 // SelfInit names this very binary as the sandbox's init; its main must
@@ -284,13 +284,13 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	attr := sysProcAttr(isolateNet)
 	// The run's cgroup: on v2 the init is cloned straight into it, so it
 	// must exist first; on v1 berth moves the init in after the clone, so
-	// it is made meanwhile (once berth has seen v1 here).
+	// it is made meanwhile.
 	cg := &runGroup{done: make(chan struct{})}
 	var files []*os.File
 	switch {
 	case s.cfg.Limits.Zero():
 		close(cg.done)
-	case s.cgroupV1.Load():
+	case s.usesCgroupV1():
 		go s.makeGroup(cg, inv.RunID)
 	default:
 		s.makeGroup(cg, inv.RunID)
@@ -365,6 +365,12 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish}, nil
 }
 
+// usesCgroupV1 reports whether runs' cgroups are (or would be) v1.
+func (s *Sandbox) usesCgroupV1() bool {
+	s.cgroupV1Once.Do(func() { s.cgroupV1 = !cgroups.UsesV2(s.cfg.Limits) })
+	return s.cgroupV1
+}
+
 // runGroup is a run's cgroup, possibly still being made: group and err
 // are set when done is closed (group nil: no cgroup, the limits are
 // rlimits).
@@ -387,7 +393,6 @@ func (s *Sandbox) makeGroup(cg *runGroup, runID string) {
 		cg.err = fmt.Errorf("creating the run's cgroup: %w", err)
 	default:
 		cg.group = g
-		s.cgroupV1.Store(g.Version == 1)
 	}
 }
 

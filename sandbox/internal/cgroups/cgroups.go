@@ -66,6 +66,13 @@ func New(name string, lim Limits) (*Group, error) {
 	return newV1(mounts.v1, self, name, lim)
 }
 
+// UsesV2 reports whether New would make a v2 group for lim (else it
+// would try v1); it reads the mount table, as New does.
+func UsesV2(lim Limits) bool {
+	mounts, err := readMounts()
+	return err == nil && mounts.v2 != "" && v2Controllers(mounts.v2, lim)
+}
+
 func newV2(mount, selfPath, name string, lim Limits) (*Group, error) {
 	parent := filepath.Join(mount, selfPath, "berth")
 	want := controllersFor(lim)

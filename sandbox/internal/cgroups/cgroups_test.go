@@ -19,6 +19,9 @@ func TestAGroupCarriesItsLimitsAndIsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Remove() })
+	if v2 := cgroups.UsesV2(cgroups.Limits{MemoryBytes: 64 << 20, Pids: 32, CPUs: 0.5}); v2 != (g.Version == 2) {
+		t.Errorf("UsesV2 = %v, but New made a v%d group", v2, g.Version)
+	}
 	want := map[string]string{}
 	if g.Version == 1 {
 		want = map[string]string{"memory.limit_in_bytes": "67108864", "pids.max": "32", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"}
