@@ -24,7 +24,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // TestMain lets the test binary join cgroups before exec'ing nspawn, as
-// cmd/berth does.
+// cmd/berth does without a berth-sandbox-init beside it.
 func TestMain(m *testing.M) {
 	if builtin.IsInit() {
 		builtin.Init()
@@ -89,7 +89,12 @@ func requireNspawn(t *testing.T) *nspawn.Sandbox {
 	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
 		t.Skip("systemd-nspawn is not installed (CI installs systemd-container)")
 	}
-	sb := nspawn.New(nspawn.Config{Limits: nspawn.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit}})
+	// berth-sandbox-init joins the cgroups before nspawn starts, as for
+	// an installed berth.
+	sb := nspawn.New(nspawn.Config{
+		Limits:   nspawn.Limits{MemoryBytes: sandboxtest.MemoryLimit, Pids: sandboxtest.PidsLimit},
+		InitPath: sandboxtest.BuildInit(t, ""),
+	})
 	if err := sb.Available(context.Background()); err != nil {
 		t.Fatalf("nspawn is installed but not usable (CI runs .ci/sandbox-setup.sh): %v", err)
 	}
