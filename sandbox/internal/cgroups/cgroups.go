@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -41,10 +42,12 @@ type Group struct {
 
 const cpuPeriod = 100000 // µs
 
-// New creates the cgroup named name (unique per run) as a child of a
-// "berth" group under berth's own cgroup, and writes the limits. The
-// caller moves the process in (Procs files for v1, a clone into the v2
-// directory) and calls Remove when the run is over.
+// New creates the cgroup named name (unique per run; the directory is
+// name.PID, PID this process's) as a child of a "berth" group under
+// berth's own cgroup, and writes the limits. The caller moves the
+// process in (Procs files for v1, a clone into the v2 directory) and
+// calls Remove when the run is over. The first New of a process also
+// starts RemoveStale in the background.
 func New(name string, lim Limits) (*Group, error) {
 	mounts, err := readMounts()
 	if err != nil {
@@ -54,6 +57,8 @@ func New(name string, lim Limits) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	staleOnce.Do(func() { go RemoveStale() })
+	name += "." + strconv.Itoa(os.Getpid())
 	if v2, ok := mounts.v2, mounts.v2 != ""; ok && v2Controllers(v2, lim) {
 		g, err := newV2(v2, self["0"], name, lim)
 		if err != nil && self["0"] != "/" && os.Geteuid() == 0 {
@@ -64,6 +69,67 @@ func New(name string, lim Limits) (*Group, error) {
 		return g, err
 	}
 	return newV1(mounts.v1, self, name, lim)
+}
+
+var staleOnce sync.Once
+
+// RemoveStale removes the groups New made for processes that are gone
+// (a berth killed outright cannot remove its runs' groups), killing
+// whatever is left in them, and returns how many it removed. It looks
+// under every "berth" group New of this process could use.
+func RemoveStale() (int, error) {
+	mounts, err := readMounts()
+	if err != nil {
+		return 0, err
+	}
+	self, err := selfCgroups()
+	if err != nil {
+		return 0, err
+	}
+	var parents []string
+	if mounts.v2 != "" {
+		parents = append(parents, filepath.Join(mounts.v2, self["0"], "berth"), filepath.Join(mounts.v2, "berth"))
+	}
+	for c, m := range mounts.v1 {
+		parents = append(parents, filepath.Join(m, self[c], "berth"))
+	}
+	removed := 0
+	var errs []error
+	for _, parent := range parents {
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue // none made here yet
+		}
+		for _, e := range entries {
+			if !e.IsDir() || !staleName(e.Name()) {
+				continue
+			}
+			g := &Group{Version: 1, Dirs: []string{filepath.Join(parent, e.Name())}}
+			if strings.HasPrefix(parent, mounts.v2+"/") && mounts.v2 != "" {
+				g.Version = 2
+			}
+			if err := g.Remove(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// staleName reports whether a group directory's name ends in the pid of
+// a process that no longer exists.
+func staleName(name string) bool {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return false
+	}
+	pid, err := strconv.Atoi(name[i+1:])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // UsesV2 reports whether New would make a v2 group for lim (else it

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,6 +52,44 @@ func TestAGroupCarriesItsLimitsAndIsRemoved(t *testing.T) {
 	for _, d := range dirs {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("%s is still there", d)
+		}
+	}
+}
+
+func TestGroupsOfProcessesThatAreGoneAreRemoved(t *testing.T) {
+	g, err := cgroups.New("test-live", cgroups.Limits{MemoryBytes: 64 << 20, Pids: 32})
+	if errors.Is(err, cgroups.ErrUnavailable) && os.Geteuid() != 0 {
+		t.Skipf("berth may not create cgroups as an unprivileged user here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Remove() })
+	// What a berth killed outright leaves: groups named for its pid (no
+	// pid is that large, so none is alive).
+	var stale []string
+	for _, d := range g.Dirs {
+		if !strings.HasSuffix(d, "."+strconv.Itoa(os.Getpid())) {
+			t.Errorf("group %s is not named for this process", d)
+		}
+		s := filepath.Join(filepath.Dir(d), "run-killed.999999999")
+		if err := os.Mkdir(s, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(s) })
+		stale = append(stale, s)
+	}
+	if _, err := cgroups.RemoveStale(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stale {
+		if _, err := os.Stat(s); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the stale group %s is still there (%v)", s, err)
+		}
+	}
+	for _, d := range g.Dirs {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("this process's own group %s was removed: %v", d, err)
 		}
 	}
 }
