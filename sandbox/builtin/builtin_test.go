@@ -371,3 +371,27 @@ func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
 		}
 	}
 }
+
+func TestTheProgramSeesItsCgroupsAsTheRoot(t *testing.T) {
+	sb := limited(t)
+	requireBuiltin(t, sb)
+	spec := proc.Spec{Path: "/bin/cat", Args: []string{"/proc/self/cgroup"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{RunID: "cgroupns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	lines := strings.Fields(string(res.Stdout))
+	if len(lines) == 0 {
+		t.Fatal("no /proc/self/cgroup inside")
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("the program sees the host's cgroup path %q", l)
+		}
+	}
+}

@@ -161,17 +161,22 @@ func runInit() int {
 			return fail("loopback", err)
 		}
 	}
-	if err := dropCapabilities(); err != nil {
-		return fail("dropping capabilities", err)
-	}
-	if err := installSeccomp(); err != nil {
-		return fail("installing the seccomp filter", err)
-	}
 	// Berth says go once the init is in the run's cgroups (a move that
 	// takes a few milliseconds on cgroup v1, overlapping with the set-up
 	// above); nothing of the program runs before.
 	if b, err := cfgIn.ReadByte(); err != nil || b != GoByte {
 		return fail("waiting for berth", fmt.Errorf("no go-ahead (%v): berth gave up on this run", err))
+	}
+	// Now in the run's cgroups: a cgroup namespace rooted there, so the
+	// program sees "/" rather than where berth keeps it on the host.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fail("cgroup namespace", err) // EINVAL: before Linux 4.6, none to have
+	}
+	if err := dropCapabilities(); err != nil {
+		return fail("dropping capabilities", err)
+	}
+	if err := installSeccomp(); err != nil {
+		return fail("installing the seccomp filter", err)
 	}
 	cfgFile.Close()
 	if c.Probe {
