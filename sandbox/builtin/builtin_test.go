@@ -107,6 +107,7 @@ echo x > /usr/berth-probe 2>/dev/null && echo usr-writable
 ls /etc/ssl/private >/dev/null 2>&1 && echo ssl-private-visible
 hostname
 id -u
+for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/kallsyms; do [ -n "$(head -c 1 $f 2>/dev/null | od -An -c)" ] && echo "readable $f"; done
 true`
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
 	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
@@ -124,7 +125,7 @@ true`
 			t.Errorf("the program's view lacks %q:\n%s", want, got)
 		}
 	}
-	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible"} {
+	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible", "readable /proc"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("inside the sandbox: %s", bad)
 		}

@@ -474,7 +474,31 @@ func setupProc() error {
 			return fmt.Errorf("making %s read-only: %w", p, err)
 		}
 	}
+	// What the kernel tells about itself, its timers and keys is none of
+	// the program's business (for a berth running as root, the
+	// namespace's root owns these files), as under docker.
+	for _, p := range maskedProc {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if fi.IsDir() {
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+		} else {
+			err = unix.Mount(oldRoot+"/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
 	return nil
+}
+
+// maskedProc are the /proc entries hidden inside the sandbox (docker's
+// list).
+var maskedProc = []string{
+	"/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/latency_stats", "/proc/kallsyms", "/proc/acpi", "/proc/scsi", "/proc/asound",
 }
 
 // tmpfsOptions are the mount options of a writable tmpfs of at most size
