@@ -104,6 +104,8 @@ func testNoPrivilegesLeft(t *testing.T, initPath string) {
 unshare -U true 2>/dev/null && echo unshare-worked
 mount -t tmpfs t /tmp 2>/dev/null && echo mount-worked
 echo x > /usr/berth-probe 2>/dev/null && echo usr-writable
+echo x >> /etc/nsswitch.conf 2>/dev/null && echo etc-writable
+grep -q . /etc/nsswitch.conf || echo etc-copy-empty
 ls /etc/ssl/private >/dev/null 2>&1 && echo ssl-private-visible
 hostname
 id -u
@@ -125,7 +127,7 @@ true`
 			t.Errorf("the program's view lacks %q:\n%s", want, got)
 		}
 	}
-	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible", "readable /proc"} {
+	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible", "readable /proc", "etc-writable", "etc-copy-empty"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("inside the sandbox: %s", bad)
 		}
