@@ -487,9 +487,7 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 		Hostname:     "berth",
 	}
 	seen := map[string]bool{}
-	// copySmall: small files are copied rather than bound (the /etc
-	// files; not the admin's read-only paths, which may change).
-	addRO := func(p string, keepLink, copySmall bool) error {
+	addRO := func(p string, keepLink bool) error {
 		p = filepath.Clean(p)
 		if seen[p] {
 			return nil
@@ -518,17 +516,16 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 		if err != nil {
 			return nil
 		}
-		c.Binds = append(c.Binds, nsinit.Bind{Src: real, Dst: p, Dir: rfi.IsDir(),
-			Copy: copySmall && rfi.Mode().IsRegular() && rfi.Size() <= nsinit.MaxCopy})
+		c.Binds = append(c.Binds, nsinit.Bind{Src: real, Dst: p, Dir: rfi.IsDir()})
 		return nil
 	}
 	for _, p := range defaultReadOnly {
-		if err := addRO(p, true, false); err != nil {
+		if err := addRO(p, true); err != nil {
 			return c, err
 		}
 	}
 	for _, p := range extraRO {
-		if err := addRO(p, false, false); err != nil {
+		if err := addRO(p, false); err != nil {
 			return c, err
 		}
 	}
@@ -537,7 +534,7 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 		etc = append(slicesClone(etc), "/etc/resolv.conf", "/etc/hosts")
 	}
 	for _, p := range etc {
-		if err := addRO(p, false, true); err != nil {
+		if err := addRO(p, false); err != nil {
 			return c, err
 		}
 	}

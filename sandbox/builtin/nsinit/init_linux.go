@@ -82,13 +82,7 @@ type Bind struct {
 	Dst string `json:"dst"` // path inside
 	RW  bool   `json:"rw,omitempty"`
 	Dir bool   `json:"dir"`
-	// Copy copies a small read-only file into the root instead (the root
-	// is made read-only at the end): cheaper than a bind mount.
-	Copy bool `json:"copy,omitempty"`
 }
-
-// MaxCopy is the largest file a Bind may Copy.
-const MaxCopy = 256 << 10
 
 // File is a file written into the new root.
 type File struct {
@@ -353,12 +347,6 @@ func setupRoot(c *Config) error {
 
 func bindMount(b Bind, hostMounts []string) error {
 	src := oldRoot + b.Src
-	if b.Copy && !b.Dir && !b.RW {
-		if err := copyFile(src, b.Dst); err == nil {
-			return nil
-		}
-		// Unreadable here (or grown too large): bind it as it is.
-	}
 	if b.Dir {
 		if err := os.MkdirAll(b.Dst, 0o755); err != nil {
 			return err
@@ -385,26 +373,6 @@ func bindMount(b Bind, hostMounts []string) error {
 		}
 	}
 	return nil
-}
-
-// copyFile copies the regular file src (at most MaxCopy bytes) to dst.
-func copyFile(src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxCopy+1))
-	if err != nil {
-		return err
-	}
-	if len(data) > MaxCopy {
-		return fmt.Errorf("%s: larger than %d bytes", src, MaxCopy)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o644)
 }
 
 // remount applies extra to the bind mount at path, keeping the flags
