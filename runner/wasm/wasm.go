@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -109,9 +110,11 @@ func (r *Runner) runtime() (wazero.Runtime, error) {
 	return r.rt, r.initErr
 }
 
-// Close releases the runtime and every compiled module.
+// Close releases the runtime and every compiled module; the runner
+// cannot be used afterwards.
 func (r *Runner) Close(ctx context.Context) error {
-	if _, err := r.runtime(); err != nil {
+	r.once.Do(func() { r.initErr = errors.New("the wasm runner was closed") })
+	if r.rt == nil {
 		return nil
 	}
 	return r.rt.Close(ctx)
@@ -130,11 +133,7 @@ func (r *Runner) Version(context.Context) (string, error) { return "wazero " + w
 // Prepare implements runner.Runner: it compiles the module, or finds it
 // compiled in memory or in the compilation cache (Cached).
 func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, error) {
-	enabled := false
-	for _, k := range a.Runners() {
-		enabled = enabled || k == addon.RunnerWasm
-	}
-	if !enabled {
+	if !slices.Contains(a.Runners(), addon.RunnerWasm) {
 		return runner.Prepared{}, fmt.Errorf("%s does not enable the wasm runner", a.ID())
 	}
 	module := path.Clean(a.Runner.Wasm.Module)
@@ -253,11 +252,10 @@ func checkCommand(cm wazero.CompiledModule, module string, memLimit int64) error
 	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
 		return fmt.Errorf("%s exports no _start function: build it as a WASI preview1 command (for Go: GOOS=wasip1 GOARCH=wasm go build), not a library or reactor", module)
 	}
-	for name, imp := range cm.ImportedFunctions() {
-		if mod, _, _ := imp.Import(); mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("%s imports %s from module %q: only WASI preview1 (%s) is provided", module, importName(imp), mod, wasi_snapshot_preview1.ModuleName)
+	for _, imp := range cm.ImportedFunctions() {
+		if mod, name, _ := imp.Import(); mod != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("%s imports %s from module %q: only WASI preview1 (%s) is provided", module, name, mod, wasi_snapshot_preview1.ModuleName)
 		}
-		_ = name
 	}
 	var mems []api.MemoryDefinition
 	for _, m := range cm.ExportedMemories() {
@@ -270,11 +268,6 @@ func checkCommand(cm wazero.CompiledModule, module string, memLimit int64) error
 		}
 	}
 	return nil
-}
-
-func importName(f api.FunctionDefinition) string {
-	_, name, _ := f.Import()
-	return name
 }
 
 // Run implements runner.Runner. The module runs with WORK, OUTPUT_DIR
