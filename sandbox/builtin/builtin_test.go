@@ -111,15 +111,7 @@ id -u
 for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/kallsyms; do [ -n "$(head -c 1 $f 2>/dev/null | od -An -c)" ] && echo "readable $f"; done
 true`
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
-	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := proc.Run(context.Background(), w.Spec)
-	w.Finish(res)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
-	}
+	res := runOK(t, sb, spec, runner.Invocation{})
 	got := string(res.Stdout)
 	for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2", "\nberth\n", "\n0\n"} {
 		if !strings.Contains(got, want) {
@@ -247,15 +239,7 @@ func TestAHostDirectoryBerthInheritedStaysOutside(t *testing.T) {
 	n := strconv.Itoa(fd)
 	script := `cat /proc/self/fd/` + n + `/secret.txt 2>/dev/null; ls /proc/self/fd/ | grep -qx ` + n + ` && echo inherited; true`
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
-	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := proc.Run(context.Background(), w.Spec)
-	w.Finish(res)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
-	}
+	res := runOK(t, sb, spec, runner.Invocation{})
 	if got := string(res.Stdout); strings.Contains(got, secret) || strings.Contains(got, "inherited") {
 		t.Errorf("the program inherited berth's descriptor %s of a host directory: %q", n, got)
 	}
@@ -270,15 +254,7 @@ func TestTheWritableTmpfsAreNoLargerThanTheMemoryLimit(t *testing.T) {
 	sb := builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: limit}})
 	requireBuiltin(t, sb)
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "df -k /tmp /dev/shm"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
-	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := proc.Run(context.Background(), w.Spec)
-	w.Finish(res)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
-	}
+	res := runOK(t, sb, spec, runner.Invocation{})
 	seen := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")[1:] {
 		f := strings.Fields(line)
@@ -354,15 +330,7 @@ func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
 	requireBuiltin(t, sb)
 	script := `test -e ` + sub + `/host-can-write && echo visible; touch ` + sub + `/x 2>/dev/null && echo wrote-submount; touch ` + dir + `/y 2>/dev/null && echo wrote-top; true`
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
-	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := proc.Run(context.Background(), w.Spec)
-	w.Finish(res)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
-	}
+	res := runOK(t, sb, spec, runner.Invocation{})
 	got := string(res.Stdout)
 	if !strings.Contains(got, "visible") {
 		t.Fatalf("the mount below the read-only path is not there inside: %q", got)
@@ -378,15 +346,7 @@ func TestTheProgramSeesItsCgroupsAsTheRoot(t *testing.T) {
 	sb := limited(t)
 	requireBuiltin(t, sb)
 	spec := proc.Spec{Path: "/bin/cat", Args: []string{"/proc/self/cgroup"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
-	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{RunID: "cgroupns"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := proc.Run(context.Background(), w.Spec)
-	w.Finish(res)
-	if err != nil || res.ExitCode != 0 {
-		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
-	}
+	res := runOK(t, sb, spec, runner.Invocation{RunID: "cgroupns"})
 	lines := strings.Fields(string(res.Stdout))
 	if len(lines) == 0 {
 		t.Fatal("no /proc/self/cgroup inside")
@@ -396,4 +356,19 @@ func TestTheProgramSeesItsCgroupsAsTheRoot(t *testing.T) {
 			t.Errorf("the program sees the host's cgroup path %q", l)
 		}
 	}
+}
+
+// runOK runs spec in sb and fails the test unless it exits 0.
+func runOK(t *testing.T, sb *builtin.Sandbox, spec proc.Spec, inv runner.Invocation) proc.Result {
+	t.Helper()
+	w, err := sb.Wrap(context.Background(), spec, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
+	}
+	return res
 }
