@@ -33,6 +33,9 @@ func (RunArgs) Kind() string { return "berth_run" }
 // WebhookArgs is the job that delivers a final run to its webhook.
 type WebhookArgs struct {
 	RunID string `json:"runId"`
+	// Prior counts the attempts made by an earlier job of the same
+	// delivery (one whose node died during an attempt).
+	Prior int `json:"prior,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -43,8 +46,9 @@ type Handler interface {
 	// Run executes the run carried by job jobID; a non-nil error has the
 	// queue try again after RetryDelay(attempt).
 	Run(ctx context.Context, runID string, jobID int64, attempt int) error
-	// Deliver posts a final run to its webhook; an error retries.
-	Deliver(ctx context.Context, runID string, attempt int) error
+	// Deliver posts a final run to its webhook for job jobID; an error
+	// retries. attempt counts the earlier jobs' attempts too.
+	Deliver(ctx context.Context, runID string, jobID int64, attempt int) error
 }
 
 // Config sets up a Queue.
@@ -248,13 +252,15 @@ func (q *Queue) EnqueueRunNow(ctx context.Context, runID string, steps int) (int
 // given up.
 const WebhookAttempts = 25
 
-// EnqueueWebhook inserts the job delivering a run's result in tx.
-func (q *Queue) EnqueueWebhook(ctx context.Context, tx *store.Tx, runID string) error {
-	_, err := q.client.insertTx(ctx, tx, WebhookArgs{RunID: runID}, &river.InsertOpts{Queue: webhookQueue, MaxAttempts: WebhookAttempts})
+// EnqueueWebhook inserts the job delivering a run's result in tx and
+// returns its id; prior counts the attempts an earlier job made.
+func (q *Queue) EnqueueWebhook(ctx context.Context, tx *store.Tx, runID string, prior int) (int64, error) {
+	prior = min(max(prior, 0), WebhookAttempts-1)
+	id, err := q.client.insertTx(ctx, tx, WebhookArgs{RunID: runID, Prior: prior}, &river.InsertOpts{Queue: webhookQueue, MaxAttempts: WebhookAttempts - prior})
 	if err != nil {
-		return fmt.Errorf("queueing the webhook of run %s: %w", runID, err)
+		return 0, fmt.Errorf("queueing the webhook of run %s: %w", runID, err)
 	}
-	return nil
+	return id, nil
 }
 
 // CancelJob cancels a job that has not started (a started one is left to
@@ -318,13 +324,13 @@ type webhookWorker struct {
 }
 
 func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) error {
-	return w.h.Deliver(ctx, job.Args.RunID, job.Attempt)
+	return w.h.Deliver(ctx, job.Args.RunID, job.ID, job.Args.Prior+job.Attempt)
 }
 
 func (w *webhookWorker) Timeout(*river.Job[WebhookArgs]) time.Duration { return time.Minute }
 
 func (w *webhookWorker) NextRetry(job *river.Job[WebhookArgs]) time.Time {
-	return time.Now().Add(w.cfg.WebhookDelay(job.Attempt))
+	return time.Now().Add(w.cfg.WebhookDelay(job.Args.Prior + job.Attempt))
 }
 
 var _ rivertype.JobArgs = RunArgs{}

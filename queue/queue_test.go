@@ -41,7 +41,7 @@ func (h *handler) Run(_ context.Context, runID string, _ int64, attempt int) err
 	return nil
 }
 
-func (h *handler) Deliver(_ context.Context, runID string, _ int) error {
+func (h *handler) Deliver(_ context.Context, runID string, _ int64, _ int) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.webhooks[runID]++
@@ -80,7 +80,8 @@ func TestJobsAreRetriedAfterAnErrorAndWebhooksDelivered(t *testing.T) {
 				if _, err := q.EnqueueRun(ctx, tx, "r1", 1, time.Time{}); err != nil {
 					return err
 				}
-				return q.EnqueueWebhook(ctx, tx, "r1")
+				_, err := q.EnqueueWebhook(ctx, tx, "r1", 0)
+				return err
 			})
 			if err != nil {
 				t.Fatal(err)

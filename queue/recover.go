@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,5 +45,44 @@ func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.R
 			return n, fmt.Errorf("recovering run %s: %w", o.ID, err)
 		}
 	}
+	if err := q.recoverDeliveries(ctx, st, staleAfter, starting); err != nil {
+		return n, err
+	}
 	return n, nil
+}
+
+// errTaken rolls back the adoption of a delivery another node adopted.
+var errTaken = errors.New("adopted by another node")
+
+// recoverDeliveries hands every webhook delivery that a dead node was
+// making to a new job, at once: the dead node's job stays running in
+// river until river's rescuer finds it (hours later), and then finds
+// that it no longer carries the delivery. The interrupted attempt is
+// made again with the same number.
+func (q *Queue) recoverDeliveries(ctx context.Context, st *store.Store, staleAfter time.Duration, starting bool) error {
+	orphans, err := st.OrphanDeliveries(ctx, nil, q.cfg.NodeID, starting, staleAfter)
+	if err != nil {
+		return fmt.Errorf("looking for orphaned webhook deliveries: %w", err)
+	}
+	for _, o := range orphans {
+		err := q.db.InTx(ctx, func(tx *store.Tx) error {
+			id, err := q.EnqueueWebhook(ctx, tx, o.RunID, o.Attempt-1)
+			if err != nil {
+				return err
+			}
+			ok, err := st.AdoptDelivery(ctx, tx, o, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errTaken
+			}
+			q.cfg.Logger.Warn("recovering a webhook delivery whose node stopped", "run", o.RunID, "node", o.Node, "attempt", o.Attempt, "job", id)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errTaken) {
+			return fmt.Errorf("recovering the webhook delivery of run %s: %w", o.RunID, err)
+		}
+	}
+	return nil
 }

@@ -433,7 +433,11 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 		if err := s.st.SetWebhookState(r.Context(), tx, id, "pending"); err != nil {
 			return err
 		}
-		return s.q.EnqueueWebhook(r.Context(), tx, id)
+		jobID, err := s.q.EnqueueWebhook(r.Context(), tx, id, 0)
+		if err != nil {
+			return err
+		}
+		return s.st.SetWebhookJob(r.Context(), tx, id, jobID)
 	})
 	if err != nil {
 		return err

@@ -257,7 +257,11 @@ func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *
 			return err
 		}
 		if o.WebhookState == "pending" {
-			return s.q.EnqueueWebhook(ctx, tx, r.ID)
+			id, err := s.q.EnqueueWebhook(ctx, tx, r.ID, 0)
+			if err != nil {
+				return err
+			}
+			return s.st.SetWebhookJob(ctx, tx, r.ID, id)
 		}
 		return nil
 	})
@@ -348,7 +352,14 @@ func (s *Server) watchCancel(ctx context.Context, runID string, cancel func()) {
 }
 
 // Deliver implements queue.Handler: it posts a final run to its webhook.
-func (s *Server) Deliver(ctx context.Context, runID string, attempt int) error {
+// A job that no longer carries the delivery (it was handed to another
+// job when this job's node was taken for dead) does nothing.
+func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt int) error {
+	ok, err := s.st.StartDelivery(ctx, nil, runID, jobID, s.nodeID, attempt)
+	if err != nil || !ok {
+		return err
+	}
+	end := func(state string) error { return s.st.EndDelivery(context.WithoutCancel(ctx), nil, runID, jobID, state) }
 	r, err := s.st.GetRun(ctx, nil, runID)
 	if err != nil {
 		return err
@@ -361,7 +372,7 @@ func (s *Server) Deliver(ctx context.Context, runID string, attempt int) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sp.Webhook, bytes.NewReader(body))
 	if err != nil {
-		_ = s.st.SetWebhookState(ctx, nil, runID, "failed: "+err.Error())
+		_ = end("failed: " + err.Error())
 		return nil
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -373,18 +384,18 @@ func (s *Server) Deliver(ctx context.Context, runID string, attempt int) error {
 		resp.Body.Close()
 		if resp.StatusCode/100 == 2 {
 			s.metrics.webhooks.WithLabelValues("delivered").Inc()
-			return s.st.SetWebhookState(ctx, nil, runID, "delivered")
+			return end("delivered")
 		}
 		err = fmt.Errorf("the webhook answered %s", resp.Status)
 	}
 	if attempt >= queue.WebhookAttempts {
 		// The queue discards the job now: say so instead of "retrying".
 		s.metrics.webhooks.WithLabelValues("failed").Inc()
-		_ = s.st.SetWebhookState(ctx, nil, runID, fmt.Sprintf("failed after %d attempts: %v", attempt, err))
+		_ = end(fmt.Sprintf("failed after %d attempts: %v", attempt, err))
 		return err
 	}
 	s.metrics.webhooks.WithLabelValues("retry").Inc()
-	_ = s.st.SetWebhookState(ctx, nil, runID, fmt.Sprintf("retrying (attempt %d): %v", attempt, err))
+	_ = end(fmt.Sprintf("retrying (attempt %d): %v", attempt, err))
 	return err
 }
 

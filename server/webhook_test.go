@@ -50,7 +50,7 @@ func TestAWebhookGivenUpAfterTheLastAttemptSaysSo(t *testing.T) {
 		want    string
 	}{{1, "retrying"}, {queue.WebhookAttempts - 1, "retrying"}, {queue.WebhookAttempts, "failed"}}
 	for _, c := range cases {
-		if err := s.Deliver(ctx, "run_x", c.attempt); err == nil {
+		if err := s.Deliver(ctx, "run_x", 1, c.attempt); err == nil {
 			t.Fatalf("attempt %d: Deliver = nil, want the refusal", c.attempt)
 		}
 		r, err := s.st.GetRun(ctx, nil, "run_x")

@@ -237,6 +237,61 @@ func (s *Store) SetWebhookState(ctx context.Context, q Querier, id, state string
 	return err
 }
 
+// SetWebhookJob records the queue job that delivers the run's result.
+func (s *Store) SetWebhookJob(ctx context.Context, q Querier, id string, jobID int64) error {
+	_, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET webhook_job = $2, webhook_node = '' WHERE id = $1`, id, jobID)
+	return err
+}
+
+// StartDelivery records that node makes attempt of the delivery carried
+// by jobID. It returns false when another job carries the delivery by
+// now (it was handed over when this job's node was taken for dead), or
+// the run does not exist: the job then has nothing to do.
+func (s *Store) StartDelivery(ctx context.Context, q Querier, id string, jobID int64, node string, attempt int) (bool, error) {
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET webhook_job = $2, webhook_node = $3, webhook_attempt = $4
+		WHERE id = $1 AND webhook_job IN (0, $2)`, id, jobID, node, attempt)
+	return n == 1, err
+}
+
+// EndDelivery records how the delivery attempt of jobID went; it is no
+// longer in flight.
+func (s *Store) EndDelivery(ctx context.Context, q Querier, id string, jobID int64, state string) error {
+	_, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET webhook_state = $3, webhook_node = '' WHERE id = $1 AND webhook_job = $2`, id, jobID, state)
+	return err
+}
+
+// OrphanDelivery is a webhook delivery that a node which is gone was
+// making.
+type OrphanDelivery struct {
+	RunID, Node string
+	JobID       int64
+	// Attempt is the number of the interrupted attempt.
+	Attempt int
+}
+
+// OrphanDeliveries returns the webhook deliveries in flight on nodes
+// that have sent no heartbeat for staleAfter (by the database's clock),
+// other than self; starting, self's count too (see Orphans).
+func (s *Store) OrphanDeliveries(ctx context.Context, q Querier, self string, starting bool, staleAfter time.Duration) ([]OrphanDelivery, error) {
+	cond := `r.webhook_node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
+	if starting {
+		cond = `(r.webhook_node = $1 OR n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
+	}
+	return queryAll(ctx, s.q(q), func(r Rows) (OrphanDelivery, error) {
+		var o OrphanDelivery
+		return o, r.Scan(&o.RunID, &o.Node, &o.JobID, &o.Attempt)
+	}, `SELECT r.id, r.webhook_node, r.webhook_job, r.webhook_attempt FROM berth_runs r LEFT JOIN berth_nodes n ON n.id = r.webhook_node
+		WHERE r.webhook_node <> '' AND `+cond, self, staleAfter.Milliseconds())
+}
+
+// AdoptDelivery hands an orphaned delivery to the new job jobID. It
+// returns false when another node adopted it first or it ended.
+func (s *Store) AdoptDelivery(ctx context.Context, q Querier, o OrphanDelivery, jobID int64) (bool, error) {
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET webhook_job = $4, webhook_node = ''
+		WHERE id = $1 AND webhook_node = $2 AND webhook_job = $3`, o.RunID, o.Node, o.JobID, jobID)
+	return n == 1, err
+}
+
 // CountByState returns how many runs are in each state.
 func (s *Store) CountByState(ctx context.Context, q Querier) (map[string]int, error) {
 	type kv struct {

@@ -59,6 +59,12 @@ var migrations = []string{
 		heartbeat_ms BIGINT NOT NULL,
 		runs_done BIGINT NOT NULL
 	);`,
+	// The webhook delivery of a run: the queue job that carries it, and
+	// while an attempt is in flight the node making it and the attempt's
+	// number, so that a dead node's delivery is handed to a new job.
+	`ALTER TABLE berth_runs ADD COLUMN webhook_job BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE berth_runs ADD COLUMN webhook_node TEXT NOT NULL DEFAULT '';
+	ALTER TABLE berth_runs ADD COLUMN webhook_attempt INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Migrate brings the schema up to date. On PostgreSQL an advisory lock

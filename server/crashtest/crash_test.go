@@ -148,6 +148,7 @@ type run struct {
 	Attempts int    `json:"attempts"`
 	Error    string `json:"error"`
 	Node     string `json:"node"`
+	Webhook  string `json:"webhookState"`
 }
 
 func (d *daemon) call(method, path string, body any, out any) int {
