@@ -27,7 +27,7 @@ const (
 )
 
 // DefaultPreference is the runner preference list when none is configured.
-var DefaultPreference = []string{addon.RunnerNixFlake, addon.RunnerDocker, addon.RunnerTrivial}
+var DefaultPreference = []string{addon.RunnerWasm, addon.RunnerNixFlake, addon.RunnerDocker, addon.RunnerTrivial}
 
 // Executor runs chains of addons. The zero value is not usable: Runners
 // and WorkRoot must be set. An Executor may run several chains at once.
