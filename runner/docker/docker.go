@@ -402,10 +402,13 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		r.forgetImage(p.Image)
 		return exit, startError(r.eng.Binary, a.ID(), name, res.StderrTail)
 	}
-	// dockerd records the OOM kill from a cgroup event that can arrive a
-	// moment after the exit: a SIGKILLed container is asked again briefly.
-	for try := 0; !st.OOMKilled && res.ExitCode == 137 && try < 10; try++ {
-		time.Sleep(20 * time.Millisecond)
+	// dockerd records the OOM kill from a cgroup event that can arrive
+	// after the exit, later still on a busy machine: a SIGKILLed
+	// container is asked again for up to oomGrace.
+	wait := 20 * time.Millisecond
+	for deadline := time.Now().Add(oomGrace); !st.OOMKilled && res.ExitCode == 137 && time.Now().Before(deadline); {
+		time.Sleep(wait)
+		wait = min(2*wait, 200*time.Millisecond)
 		if again, err := r.inspectState(cctx, name); err == nil {
 			st = again
 		}
@@ -424,6 +427,10 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	}
 	return exit, nil
 }
+
+// oomGrace is how long berth waits for the engine to mark a SIGKILLed
+// container as killed for its memory (only such runs wait).
+const oomGrace = 2 * time.Second
 
 // startError explains a container that never started, with the fix for
 // the common host-path case.
