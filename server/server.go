@@ -209,6 +209,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.loop(bgCtx, time.Minute, func(ctx context.Context) error { s.removeLeftovers(ctx); return nil })
 	}()
 	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
+	if ret := s.set.Retention.Std(); ret > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.loop(bgCtx, min(max(ret/10, time.Second), time.Hour), s.sweep) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("serving", "listen", ln.Addr().String(), "database", string(s.db.Dialect), "concurrency", s.set.Concurrency)
@@ -272,3 +276,25 @@ func randomID(n int) string {
 }
 
 func newID(prefix string) string { return prefix + randomID(8) }
+
+// sweep removes the records and output files of runs that ended more
+// than the retention period ago, a thousand at a time.
+func (s *Server) sweep(ctx context.Context) error {
+	for {
+		ids, err := s.st.DeleteFinished(ctx, nil, s.now().Add(-s.set.Retention.Std()), 1000)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := os.RemoveAll(filepath.Join(s.runsDir(), id)); err != nil {
+				s.log.Warn("removing the files of an expired run", "run", id, "err", err)
+			}
+		}
+		if len(ids) > 0 {
+			s.log.Info("removed expired runs", "count", len(ids))
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+	}
+}

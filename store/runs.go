@@ -402,3 +402,23 @@ func (s *Store) AdoptOrphan(ctx context.Context, q Querier, o Orphan, self strin
 		o.ID, o.Node, o.JobID, self)
 	return n == 1, err
 }
+
+// DeleteFinished removes up to limit runs that ended before cutoff and
+// whose webhook delivery is not pending, and returns their ids.
+func (s *Store) DeleteFinished(ctx context.Context, q Querier, cutoff time.Time, limit int) ([]string, error) {
+	ids, err := queryAll(ctx, s.q(q), func(r Rows) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, `SELECT id FROM berth_runs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_ms > 0 AND finished_ms < $1
+		AND webhook_node = '' AND webhook_state NOT IN ('pending') AND webhook_state NOT LIKE 'retrying%'
+		ORDER BY finished_ms LIMIT $2`, ms(cutoff), limit)
+	if err != nil {
+		return nil, fmt.Errorf("finding finished runs to remove: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := s.q(q).Exec(ctx, `DELETE FROM berth_runs WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("removing run %s: %w", id, err)
+		}
+	}
+	return ids, nil
+}

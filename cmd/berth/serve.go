@@ -69,6 +69,7 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 	f.Var(&set.NodeTimeout, "node-timeout", "missed-heartbeat time after which a node's runs go to another node")
 	f.Var(&set.PollInterval, "poll-interval", "how often an idle node looks for jobs")
 	f.IntVar(&set.LogLines, "log-lines", set.LogLines, "log lines kept per run")
+	f.Var(&set.Retention, "retention", "how long finished runs' records and output files are kept (0: forever)")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the SQLite database, installed addons and run outputs (default: data-dir of berth.yaml)")
 	f.StringVar(&nodeID, "node-id", "", "name of this node (default: host name and a random suffix)")
 	return cmd
@@ -98,5 +99,6 @@ func withFlags(cmd *cobra.Command, base settings.Serve, flagged *settings.Serve)
 	set("node-timeout", func() { base.NodeTimeout = flagged.NodeTimeout })
 	set("poll-interval", func() { base.PollInterval = flagged.PollInterval })
 	set("log-lines", func() { base.LogLines = flagged.LogLines })
+	set("retention", func() { base.Retention = flagged.Retention })
 	return base
 }

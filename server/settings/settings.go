@@ -49,6 +49,9 @@ type Serve struct {
 	PollInterval Duration `yaml:"poll-interval"`
 	// LogLines caps the log lines kept per run.
 	LogLines int `yaml:"log-lines"`
+	// Retention is how long a finished run's record and output files are
+	// kept after it ended; 0 keeps them forever.
+	Retention Duration `yaml:"retention"`
 }
 
 // DefaultListen is the API's default address.
@@ -91,6 +94,9 @@ func (s Serve) Validate() error {
 	}
 	if s.NodeTimeout <= 0 || s.PollInterval <= 0 || s.RetryBackoff <= 0 {
 		return bad("node-timeout, poll-interval, retry-backoff", "must be positive")
+	}
+	if s.Retention < 0 {
+		return bad("retention", "must not be negative (0 keeps finished runs forever)")
 	}
 	if s.LogLines < 1 {
 		return bad("log-lines", "must be at least 1")
