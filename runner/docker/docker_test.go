@@ -728,15 +728,20 @@ func (e env) testLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	removed = append(removed, first...)
-	if !slices.Contains(removed, exited) || !slices.Contains(removed, overdue) || slices.Contains(removed, running) || slices.Contains(removed, inTime) {
-		t.Errorf("removed %v; want %s and %s, not %s nor %s", removed, exited, overdue, running, inTime)
+	// A daemon started by another package's tests at the same time sweeps
+	// too, so the leftovers may be gone before this call sees them: what
+	// counts is that they are gone and the others are not.
+	if slices.Contains(removed, running) || slices.Contains(removed, inTime) {
+		t.Errorf("removed %v, among them a container still within its time", removed)
 	}
 	for _, n := range []string{running, inTime} {
 		if _, err := e.c.InspectContainer(ctx, n); err != nil {
 			t.Errorf("the running container %s is gone: %v", n, err)
 		}
 	}
-	if _, err := e.c.InspectContainer(ctx, overdue); err == nil {
-		t.Errorf("the overdue container %s is still there", overdue)
+	for _, n := range []string{exited, overdue} {
+		if _, err := e.c.InspectContainer(ctx, n); err == nil {
+			t.Errorf("the leftover %s is still there (removed: %v)", n, removed)
+		}
 	}
 }
