@@ -229,6 +229,9 @@ func (c *Config) Validate(file string) error {
 	if c.Nspawn.Binary == "" {
 		return bad("nspawn.binary", "must name systemd-nspawn or a path to it")
 	}
+	if c.Builtin.Init != "" && !filepath.IsAbs(c.Builtin.Init) {
+		return bad("builtin.init", "%q must be an absolute path (or empty: berth-sandbox-init next to berth)", c.Builtin.Init)
+	}
 	if c.SandboxLimits.Memory < 0 || c.SandboxLimits.Pids < 0 || c.SandboxLimits.CPUs < 0 {
 		return bad("sandbox-limits", "limits must not be negative (0 means no limit)")
 	}

@@ -30,7 +30,7 @@ func TestLoadWithoutFileGivesDefaults(t *testing.T) {
 }
 
 func TestLoadFileThenEnvironment(t *testing.T) {
-	cfg, _, err := Load("testdata/full.yaml", []string{"BERTH_RUN_TIMEOUT=90s", "BERTH_DOCKER_PULL=always", "BERTH_RUNNERS=trivial", "BERTH_UNPACK_MAX_BYTES=1MiB", "OTHER=x"})
+	cfg, _, err := Load("testdata/full.yaml", []string{"BERTH_RUN_TIMEOUT=90s", "BERTH_DOCKER_PULL=always", "BERTH_RUNNERS=trivial", "BERTH_UNPACK_MAX_BYTES=1MiB", "BERTH_BUILTIN_INIT=/opt/berth/libexec/berth-sandbox-init", "OTHER=x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +50,7 @@ func TestLoadFileThenEnvironment(t *testing.T) {
 		{"docker hardening keeps its default", cfg.Docker.ReadOnlyRoot, true},
 		{"docker per-addon limits", cfg.Docker.RunnerConfig().PerAddon["big"].Memory, "4g"},
 		{"require-isolation", cfg.RequireIsolation, true},
+		{"builtin.init from the environment reaches the sandbox", cfg.SandboxConfig("builtin").InitPath, "/opt/berth/libexec/berth-sandbox-init"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -76,6 +77,7 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"an unknown log level lists the known ones", "testdata/full.yaml", []string{"BERTH_LOG_LEVEL=verbose"}, `log.level: "verbose" is not one of debug, info, warn, error`},
 		{"an unknown log format", "testdata/full.yaml", []string{"BERTH_LOG_FORMAT=xml"}, `log.format: "xml" is not one of text, json`},
 		{"a negative kill-grace", "testdata/full.yaml", []string{"BERTH_KILL_GRACE=-1s"}, "kill-grace: must not be negative"},
+		{"a relative sandbox init", "testdata/full.yaml", []string{"BERTH_BUILTIN_INIT=bin/berth-sandbox-init"}, "builtin.init: \"bin/berth-sandbox-init\" must be an absolute path"},
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}

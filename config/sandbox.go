@@ -28,6 +28,9 @@ type Nspawn struct {
 type Builtin struct {
 	// ReadOnly are further host paths bound read-only.
 	ReadOnly []string `yaml:"read-only"`
+	// Init is the sandbox's init binary; empty: berth-sandbox-init next
+	// to berth, else berth itself.
+	Init string `yaml:"init"`
 }
 
 // Nix is the nix-flake runner's section (`nix:`).
@@ -62,6 +65,7 @@ func (c *Config) SandboxConfig(kind string) sandbox.Config {
 	sc.Nspawn.Binary, sc.Nspawn.Sudo, sc.Nspawn.ExtraArgs = c.Nspawn.Binary, c.Nspawn.Sudo, c.Nspawn.ExtraArgs
 	sc.Nspawn.Wait, sc.Nspawn.ReadOnly = c.Nspawn.Wait.Std(), c.Nspawn.ReadOnly
 	sc.ReadOnly = c.Builtin.ReadOnly
+	sc.InitPath = c.Builtin.Init
 	sc.ProbeCache = filepath.Join(c.CacheDir, "sandbox-probe")
 	return sc
 }

@@ -54,8 +54,9 @@ type Config struct {
 	// ProbeCache is a file where the builtin sandbox remembers that it
 	// works here, so short-lived processes skip the probe; empty: none.
 	ProbeCache string `yaml:"-" json:"-"`
-	// InitPath is the berth binary re-executed as the sandbox's init;
-	// empty means this binary, whose main must call builtin.Init.
+	// InitPath is the builtin sandbox's init binary (and nspawn's cgroup
+	// helper); empty: berth-sandbox-init next to this binary, else this
+	// binary, whose main must then call builtin.Init.
 	InitPath string       `yaml:"-" json:"-"`
 	Logger   *slog.Logger `yaml:"-" json:"-"`
 }
