@@ -179,8 +179,16 @@ func (r *Runner) compile(ctx context.Context, module string, data []byte) (wazer
 	r.tick++
 	e, cached := r.compiled[key]
 	if !cached {
+		limit := uint64(r.cfg.MemoryBytes)
+		if limit == 0 {
+			limit = 4 << 30
+		}
+		bounded, err := limitTables(module, data, limit)
+		if err != nil {
+			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: err}
+		}
 		before := cacheEntries(r.cfg.CacheDir)
-		cm, err := rt.CompileModule(ctx, data)
+		cm, err := rt.CompileModule(ctx, bounded)
 		if err != nil {
 			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: fmt.Errorf("compiling %s: %w", module, err)}
 		}

@@ -349,3 +349,30 @@ func TestPrepareExplainsAModuleThatCannotRun(t *testing.T) {
 		})
 	}
 }
+
+// withTable inserts a table section (one funcref table, min 1, no
+// maximum) into a module made by module.
+func withTable(m []byte) []byte {
+	typeAndFunc := 8 + 6 + 4 // header, type section, function section
+	out := append([]byte{}, m[:typeAndFunc]...)
+	out = append(out, 0x04, 0x04, 0x01, 0x70, 0x00, 0x01)
+	return append(out, m[typeAndFunc:]...)
+}
+
+// (module (table 1 funcref) (memory 1) (func (export "_start")
+//
+//	(if (i32.eq (table.grow (ref.null func) (i32.const 0x1000000)) (i32.const -1)) (then return))
+//	unreachable))
+var tableGrowModule = withTable(module([]byte{0x00, 0xd0, 0x70, 0x41, 0x80, 0x80, 0x80, 0x08, 0xfc, 0x0f, 0x00, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x0f, 0x0b, 0x00, 0x0b}))
+
+// A table lives outside linear memory, in berth's own heap: a module
+// growing one without a declared maximum (Go's linker declares none)
+// could take all of berth's memory, 8 bytes an entry, up to 32 GiB.
+func TestATableCannotGrowPastTheMemoryLimit(t *testing.T) {
+	a := load(t, writeAddon(t, "tables", moduleFile(t, "tables.wasm", tableGrowModule), nil, nil))
+	ex := newExecutor(t, newRunner(t, wasm.Config{MemoryBytes: 64 << 20}))
+	res := run(t, ex, a)
+	if res.Kind != executor.Success {
+		t.Fatalf("got %s (%s), want the grow of 16M entries (128 MiB) refused and the module to return\n%s", res.Kind, res.Error, strings.Join(res.StderrTail, "\n"))
+	}
+}
