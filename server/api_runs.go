@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/executor"
@@ -335,6 +337,9 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := store.RunFilter{State: q.Get("state"), ConfigID: q.Get("config")}
+	if f.ConfigID != "" && !validID(f.ConfigID) {
+		return errf(http.StatusBadRequest, codeInvalid, "config: %q is not a run configuration id", f.ConfigID)
+	}
 	if f.State != "" && f.State != store.Queued && f.State != store.Running && !store.Final(f.State) {
 		return errf(http.StatusBadRequest, codeInvalid, "state: %q is not one of queued, running, succeeded, failed, cancelled", f.State)
 	}
@@ -406,10 +411,29 @@ func parseCursor(v string) (store.RunCursor, error) {
 	}
 	msText, id, ok := strings.Cut(string(b), ":")
 	n, err := strconv.ParseInt(msText, 10, 64)
-	if !ok || err != nil || id == "" {
+	if !ok || err != nil || n < 0 || n > maxCursorMS || !validID(id) {
 		return store.RunCursor{}, errors.New("malformed cursor")
 	}
 	return store.RunCursor{Created: time.UnixMilli(n), ID: id}, nil
+}
+
+// maxCursorMS is the last millisecond of year 9999: no run is created
+// later.
+const maxCursorMS = 253402300799999
+
+// validID reports whether s can be an id: not empty, at most 200 bytes
+// of UTF-8 without control characters (PostgreSQL refuses NUL bytes and
+// invalid UTF-8 with an error, which would answer 500).
+func validID(s string) bool {
+	if s == "" || len(s) > 200 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +87,49 @@ func pageThrough(t *testing.T, n *node, want []string) {
 		var e apiErr
 		if code := n.call("GET", "/v1/runs?cursor=%21%21", nil, &e); code != 400 || e.Error.Code != "validation_failed" {
 			t.Fatalf("GET /v1/runs?cursor=!! = %d %+v, want 400 validation_failed", code, e)
+		}
+	})
+	t.Run("a tampered cursor is refused with 400, not answered or failed with 500", func(t *testing.T) {
+		enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+		for name, c := range map[string]string{
+			"negative time":             enc("-5:run_x"),
+			"time before the epoch":     enc("-9223372036854775808:run_x"),
+			"time far in the future":    enc("9223372036854775807:run_x"),
+			"no id":                     enc("1700000000000:"),
+			"no separator":              enc("1700000000000"),
+			"not a number":              enc("soon:run_x"),
+			"padded base64":             base64.URLEncoding.EncodeToString([]byte("1700000000000:run_x")),
+			"an id with a control byte": enc("1700000000000:run_\x00"),
+			"an id not in UTF-8":        enc("1700000000000:run_\xff"),
+		} {
+			var e apiErr
+			code := n.call("GET", "/v1/runs?cursor="+url.QueryEscape(c), nil, &e)
+			if code != 400 || e.Error.Code != "validation_failed" || !strings.Contains(e.Error.Message, "cursor") {
+				t.Errorf("cursor with %s = %d %+v, want 400 validation_failed naming the cursor", name, code, e)
+			}
+		}
+	})
+	t.Run("a config filter that cannot be an id is refused with 400", func(t *testing.T) {
+		var e apiErr
+		if code := n.call("GET", "/v1/runs?config=rc_%00", nil, &e); code != 400 || !strings.Contains(e.Error.Message, "config") {
+			t.Fatalf("GET /v1/runs?config=rc_%%00 = %d %+v, want 400 naming config", code, e)
+		}
+	})
+	t.Run("a cursor combines with the state and config filters", func(t *testing.T) {
+		var first struct {
+			Runs []runV
+			Next string
+		}
+		n.mustCall(200, "GET", "/v1/runs?config=paging&state=succeeded&limit=2", nil, &first)
+		var rest struct{ Runs []runV }
+		n.mustCall(200, "GET", "/v1/runs?config=paging&state=succeeded&limit=100&cursor="+url.QueryEscape(first.Next), nil, &rest)
+		if len(first.Runs)+len(rest.Runs) != len(want) {
+			t.Fatalf("two pages with filters gave %d+%d runs, want %d", len(first.Runs), len(rest.Runs), len(want))
+		}
+		var none struct{ Runs []runV }
+		n.mustCall(200, "GET", "/v1/runs?config=paging&state=failed&cursor="+url.QueryEscape(first.Next), nil, &none)
+		if len(none.Runs) != 0 {
+			t.Fatalf("state=failed after a cursor listed %d runs, want none", len(none.Runs))
 		}
 	})
 	t.Run("the old before parameter still pages by time", func(t *testing.T) {
