@@ -189,6 +189,15 @@ func (r *Runner) compile(ctx context.Context, module string, data []byte) (wazer
 		}
 		before := cacheEntries(r.cfg.CacheDir)
 		cm, err := rt.CompileModule(ctx, bounded)
+		if err != nil && r.cfg.CacheDir != "" && strings.HasPrefix(err.Error(), "compilationcache:") {
+			// wazero checks what it reads from the cache (a header and a
+			// checksum) but reports a bad entry rather than compiling
+			// again; its file names are its own, so drop every entry.
+			r.cfg.Logger.Warn("dropping a corrupt wasm compilation cache", "dir", r.cfg.CacheDir, "module", module, "err", err)
+			dropCache(r.cfg.CacheDir)
+			before = 0
+			cm, err = rt.CompileModule(ctx, bounded)
+		}
 		if err != nil {
 			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: fmt.Errorf("compiling %s: %w", module, err)}
 		}
@@ -237,6 +246,17 @@ func (r *Runner) evict(ctx context.Context) {
 		_ = found.mod.Close(ctx)
 		delete(r.compiled, oldest)
 	}
+}
+
+// dropCache removes the files of the compilation cache, keeping its
+// directories (wazero creates only its files).
+func dropCache(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // cacheEntries counts the files in the compilation cache.

@@ -376,3 +376,30 @@ func TestATableCannotGrowPastTheMemoryLimit(t *testing.T) {
 		t.Fatalf("got %s (%s), want the grow of 16M entries (128 MiB) refused and the module to return\n%s", res.Kind, res.Error, strings.Join(res.StderrTail, "\n"))
 	}
 }
+
+// A compilation cache entry cut short (a full disk, a crash while another
+// tool copied the cache) must cost a compilation, not every later run of
+// the module.
+func TestACorruptCompilationCacheIsRecompiled(t *testing.T) {
+	cacheDir := t.TempDir()
+	a := load(t, writeAddon(t, "cached", fixture(t, "probe"), []string{"exit", "0"}, nil))
+	if _, err := newRunner(t, wasm.Config{CacheDir: cacheDir}).Prepare(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{0, 10, 1000} {
+		filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				os.Truncate(p, size)
+			}
+			return nil
+		})
+		r := newRunner(t, wasm.Config{CacheDir: cacheDir})
+		res := run(t, newExecutor(t, r), a)
+		if res.Kind != executor.Success || wasm.Compiles(r) != 1 {
+			t.Fatalf("with cache entries cut to %d bytes: %s (%s), %d compilations; want a success after one", size, res.Kind, res.Error, wasm.Compiles(r))
+		}
+		if res := run(t, newExecutor(t, newRunner(t, wasm.Config{CacheDir: cacheDir})), a); !res.Addons[0].Cached {
+			t.Fatalf("with cache entries cut to %d bytes: the recompiled module was not cached again", size)
+		}
+	}
+}
