@@ -198,9 +198,9 @@ func (c *confinedFS) Link(oldPath, newPath string) experimentalsys.Errno {
 }
 
 // Symlink implements experimentalsys.FS: only a relative target that
-// stays inside the directory is allowed, so that a link berth leaves in
-// OUTPUT_DIR or CACHE_DIR does not obviously lead a later reader out of
-// it (os.Root itself does not look at targets).
+// stays inside the directory is allowed (os.Root itself does not look at
+// targets). This is no guarantee for later readers of the directory: a
+// rename can move a link to where its target leads out.
 func (c *confinedFS) Symlink(target, link string) experimentalsys.Errno {
 	if path.IsAbs(target) || !fs.ValidPath(path.Join(path.Dir(rel(link)), target)) {
 		return experimentalsys.EPERM
