@@ -62,7 +62,10 @@ type Runner struct {
 }
 
 type compiledEntry struct {
+	// ready is closed once mod or err is set.
+	ready    chan struct{}
 	mod      wazero.CompiledModule
+	err      error
 	users    int
 	lastUsed uint64
 }
@@ -167,66 +170,109 @@ func readModule(dir, module string) ([]byte, error) {
 // compile returns the compiled module for data, compiling it (or loading
 // it from the compilation cache) if this runner has not yet. cached is
 // true when no compilation happened. release must be called when the
-// module is no longer used.
+// module is no longer used. Modules compile one at a time each but side
+// by side: a long compilation holds up only the runs of that module,
+// and those stop waiting when their context is done.
 func (r *Runner) compile(ctx context.Context, module string, data []byte) (wazero.CompiledModule, bool, func(), error) {
 	rt, err := r.runtime()
 	if err != nil {
 		return nil, false, nil, err
 	}
 	key := sha256.Sum256(data)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.tick++
-	e, cached := r.compiled[key]
-	if !cached {
-		limit := uint64(r.cfg.MemoryBytes)
-		if limit == 0 {
-			limit = 4 << 30
+	for {
+		r.mu.Lock()
+		r.tick++
+		e, found := r.compiled[key]
+		if !found {
+			e = &compiledEntry{ready: make(chan struct{})}
+			r.compiled[key] = e
 		}
-		bounded, err := limitTables(module, data, limit)
-		if err != nil {
-			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: err}
+		// A user already: evict leaves the entry alone while it compiles.
+		e.users++
+		e.lastUsed = r.tick
+		r.mu.Unlock()
+		var once sync.Once
+		release := func() {
+			once.Do(func() {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				e.users--
+			})
 		}
-		before := cacheEntries(r.cfg.CacheDir)
-		cm, err := rt.CompileModule(ctx, bounded)
-		if err != nil && r.cfg.CacheDir != "" && strings.HasPrefix(err.Error(), "compilationcache:") {
-			// wazero checks what it reads from the cache (a header and a
-			// checksum) but reports a bad entry rather than compiling
-			// again; its file names are its own, so drop every entry.
-			r.cfg.Logger.Warn("dropping a corrupt wasm compilation cache", "dir", r.cfg.CacheDir, "module", module, "err", err)
-			dropCache(r.cfg.CacheDir)
-			before = 0
-			cm, err = rt.CompileModule(ctx, bounded)
-		}
-		if err != nil {
-			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: fmt.Errorf("compiling %s: %w", module, err)}
-		}
-		if err := checkCommand(cm, module, r.cfg.MemoryBytes); err != nil {
-			_ = cm.Close(ctx)
-			return nil, false, nil, &runner.BuildError{Runner: addon.RunnerWasm, Err: err}
-		}
-		// The compilation cache wrote an entry unless it had one: with a
-		// cache that already holds entries, no new one means a hit.
-		after := cacheEntries(r.cfg.CacheDir)
-		cached = after > 0 && after == before
-		if !cached {
-			r.compiles++
-		}
-		e = &compiledEntry{mod: cm}
-		r.compiled[key] = e
-		r.evict(ctx)
-	}
-	e.users++
-	e.lastUsed = r.tick
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
+		if !found {
+			var fresh bool
+			e.mod, fresh, e.err = r.build(ctx, rt, module, data)
 			r.mu.Lock()
-			defer r.mu.Unlock()
-			e.users--
-		})
+			if e.err != nil {
+				delete(r.compiled, key)
+			} else {
+				if fresh {
+					r.compiles++
+				}
+				r.evict(ctx)
+			}
+			r.mu.Unlock()
+			close(e.ready)
+			if e.err != nil {
+				release()
+				return nil, false, nil, e.err
+			}
+			return e.mod, !fresh, release, nil
+		}
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			release()
+			return nil, false, nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.mod, true, release, nil
+		}
+		release()
+		// The compilation was cut short by its own run's context: this
+		// run compiles again.
+		if (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue
+		}
+		return nil, false, nil, e.err
 	}
-	return e.mod, cached, release, nil
+}
+
+// build compiles data, from the compilation cache when it has it; fresh
+// is true when it did not.
+func (r *Runner) build(ctx context.Context, rt wazero.Runtime, module string, data []byte) (cm wazero.CompiledModule, fresh bool, err error) {
+	limit := uint64(r.cfg.MemoryBytes)
+	if limit == 0 {
+		limit = 4 << 30
+	}
+	bounded, err := limitTables(module, data, limit)
+	if err != nil {
+		return nil, false, &runner.BuildError{Runner: addon.RunnerWasm, Err: err}
+	}
+	before := cacheEntries(r.cfg.CacheDir)
+	cm, err = rt.CompileModule(ctx, bounded)
+	if err != nil && r.cfg.CacheDir != "" && strings.HasPrefix(err.Error(), "compilationcache:") {
+		// wazero checks what it reads from the cache (a header and a
+		// checksum) but reports a bad entry rather than compiling
+		// again; its file names are its own, so drop every entry.
+		r.cfg.Logger.Warn("dropping a corrupt wasm compilation cache", "dir", r.cfg.CacheDir, "module", module, "err", err)
+		dropCache(r.cfg.CacheDir)
+		before = 0
+		cm, err = rt.CompileModule(ctx, bounded)
+	}
+	if err != nil {
+		return nil, false, &runner.BuildError{Runner: addon.RunnerWasm, Err: fmt.Errorf("compiling %s: %w", module, err)}
+	}
+	if err := checkCommand(cm, module, r.cfg.MemoryBytes); err != nil {
+		_ = cm.Close(ctx)
+		return nil, false, &runner.BuildError{Runner: addon.RunnerWasm, Err: err}
+	}
+	// The compilation cache wrote an entry unless it had one: with a
+	// cache that already holds entries, no new one means a hit (another
+	// module compiling at the same time can blur this; it is only
+	// reported).
+	after := cacheEntries(r.cfg.CacheDir)
+	return cm, !(after > 0 && after == before), nil
 }
 
 // evict closes the least recently used compiled modules no run is using

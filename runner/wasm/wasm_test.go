@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -401,5 +402,28 @@ func TestACorruptCompilationCacheIsRecompiled(t *testing.T) {
 		if res := run(t, newExecutor(t, newRunner(t, wasm.Config{CacheDir: cacheDir})), a); !res.Addons[0].Cached {
 			t.Fatalf("with cache entries cut to %d bytes: the recompiled module was not cached again", size)
 		}
+	}
+}
+
+func TestConcurrentRunsOfOneModuleShareOneCompilation(t *testing.T) {
+	a := load(t, writeAddon(t, "shared", fixture(t, "probe"), []string{"exit", "0"}, nil))
+	r := newRunner(t, wasm.Config{CacheDir: t.TempDir()})
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = r.Prepare(context.Background(), a)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("prepare %d: %v", i, err)
+		}
+	}
+	if n := wasm.Compiles(r); n != 1 {
+		t.Errorf("%d compilations for six concurrent runs of one module, want 1", n)
 	}
 }
