@@ -346,7 +346,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		Name: name, Image: p.Image,
 		RunID: inv.RunID, Addon: a.Meta.Name, Version: a.Meta.Version,
 		Deadline: deadline,
-		Network: network, User: user,
+		Network:  network, User: user,
 		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot,
 		Limits:    r.cfg.limitsFor(a.Meta.Name),
 		WorkDir:   r.cfg.DaemonPath(inv.WorkDir),

@@ -394,7 +394,7 @@ echo '{}'
 	r := e.runner(t, nil)
 	for _, c := range []struct {
 		name, descriptor, want string
-		isolated           bool
+		isolated               bool
 	}{
 		{"netpure", pure("netpure"), "unreachable", true},
 		{"netimpure", impure("netimpure"), "reached", false},
@@ -605,7 +605,7 @@ func (e env) testDoctor(t *testing.T) {
 	}
 	elsewhere := t.TempDir()
 	for name, target := range map[string]string{
-		"the mapped path does not exist":      "/nonexistent/berth-doctor",
+		"the mapped path does not exist":       "/nonexistent/berth-doctor",
 		"the mapped path is another directory": elsewhere,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -81,8 +81,8 @@ func TestLineTailKeepsTheLastNonEmptyLines(t *testing.T) {
 func TestStartErrorsPrintTheFixForKnownCauses(t *testing.T) {
 	cases := map[string]string{
 		"docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: /data/work": "docker.path-map",
-		"Error: runc create failed: error setting rlimit type 7: operation not permitted":                                       "default_ulimits = []",
-		"Error: crun: cgroups in hybrid mode not supported":                                                                      "--runtime, runc",
+		"Error: runc create failed: error setting rlimit type 7: operation not permitted":                                         "default_ulimits = []",
+		"Error: crun: cgroups in hybrid mode not supported":                                                                       "--runtime, runc",
 	}
 	for stderr, fix := range cases {
 		err := startError("docker", "x-1", "berth-x-1-00000000", []string{stderr})
