@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -160,12 +161,38 @@ func readModule(dir, module string) ([]byte, error) {
 		return nil, err
 	}
 	defer root.Close()
-	data, err := root.ReadFile(filepath.FromSlash(module))
+	f, err := root.Open(filepath.FromSlash(module))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%q does not exist in the addon; build it first (for Go: GOOS=wasip1 GOARCH=wasm go build -o %s)", module, module)
 	}
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", module)
+	}
+	tooLarge := fmt.Errorf("%q is larger than %d MiB, more than berth compiles", module, MaxModuleBytes>>20)
+	if fi.Size() > MaxModuleBytes {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxModuleBytes {
+		return nil, tooLarge // it grew while read
+	}
+	return data, nil
 }
+
+// MaxModuleBytes bounds the size of a module berth reads and compiles
+// (Go's own modules are a few MiB).
+const MaxModuleBytes = 256 << 20
 
 // compile returns the compiled module for data, compiling it (or loading
 // it from the compilation cache) if this runner has not yet. cached is
