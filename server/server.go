@@ -211,7 +211,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
 	if ret := s.set.Retention.Std(); ret > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.loop(bgCtx, min(max(ret/10, time.Second), time.Hour), s.sweep) }()
+		go func() {
+			defer wg.Done()
+			// At once too: a node started after a long stop has a backlog.
+			if err := s.sweep(bgCtx); err != nil && bgCtx.Err() == nil {
+				s.log.Warn("background task failed", "err", err)
+			}
+			s.loop(bgCtx, min(max(ret/10, time.Second), time.Hour), s.sweep)
+		}()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -278,10 +285,14 @@ func randomID(n int) string {
 func newID(prefix string) string { return prefix + randomID(8) }
 
 // sweep removes the records and output files of runs that ended more
-// than the retention period ago, a thousand at a time.
+// than the retention period ago, a thousand at a time, then the output
+// files whose record is gone: a node that stopped between removing a
+// record and its files, or a record that another node removed (each
+// node removes only the files in its own data-dir).
 func (s *Server) sweep(ctx context.Context) error {
+	ret := s.set.Retention.Std()
 	for {
-		ids, err := s.st.DeleteFinished(ctx, nil, s.now().Add(-s.set.Retention.Std()), 1000)
+		ids, err := s.st.DeleteFinished(ctx, nil, ret, 1000)
 		if err != nil {
 			return err
 		}
@@ -294,7 +305,43 @@ func (s *Server) sweep(ctx context.Context) error {
 			s.log.Info("removed expired runs", "count", len(ids))
 		}
 		if len(ids) < 1000 {
-			return nil
+			break
 		}
 	}
+	return s.sweepFiles(ctx, ret)
+}
+
+// sweepFiles removes the run directories untouched for longer than
+// retention whose run has no record. A run's directory is made only
+// while its (recorded) run executes, so an old one without a record is
+// left over.
+func (s *Server) sweepFiles(ctx context.Context, ret time.Duration) error {
+	entries, err := os.ReadDir(s.runsDir())
+	if err != nil {
+		return fmt.Errorf("listing run files: %w", err)
+	}
+	cutoff := time.Now().Add(-ret)
+	removed := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		_, err = s.st.GetRun(ctx, nil, e.Name())
+		if !errors.Is(err, store.ErrNotFound) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.runsDir(), e.Name())); err != nil {
+			s.log.Warn("removing the files of a removed run", "run", e.Name(), "err", err)
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		s.log.Info("removed the files of runs whose records are gone", "count", removed)
+	}
+	return nil
 }

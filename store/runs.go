@@ -403,22 +403,24 @@ func (s *Store) AdoptOrphan(ctx context.Context, q Querier, o Orphan, self strin
 	return n == 1, err
 }
 
-// DeleteFinished removes up to limit runs that ended before cutoff and
-// whose webhook delivery is not pending, and returns their ids.
-func (s *Store) DeleteFinished(ctx context.Context, q Querier, cutoff time.Time, limit int) ([]string, error) {
+// DeleteFinished removes up to limit runs that ended more than
+// retention ago by the database's clock (so that a sweeping node whose
+// own clock is ahead does not remove runs that just ended), are final
+// and whose webhook delivery is neither pending, retrying nor in flight;
+// it returns their ids. One statement selects and removes them, so a run
+// that changes meanwhile is judged as it is when removed.
+func (s *Store) DeleteFinished(ctx context.Context, q Querier, retention time.Duration, limit int) ([]string, error) {
 	ids, err := queryAll(ctx, s.q(q), func(r Rows) (string, error) {
 		var id string
 		return id, r.Scan(&id)
-	}, `SELECT id FROM berth_runs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_ms > 0 AND finished_ms < $1
-		AND webhook_node = '' AND webhook_state NOT IN ('pending') AND webhook_state NOT LIKE 'retrying%'
-		ORDER BY finished_ms LIMIT $2`, ms(cutoff), limit)
+	}, `DELETE FROM berth_runs WHERE id IN (
+		SELECT id FROM berth_runs WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_ms > 0 AND finished_ms < `+s.nowMS()+` - $1
+			AND webhook_node = '' AND webhook_state <> 'pending' AND webhook_state NOT LIKE 'retrying%'
+		ORDER BY finished_ms LIMIT $2)
+		AND state IN ('succeeded', 'failed', 'cancelled') AND webhook_node = '' AND webhook_state <> 'pending' AND webhook_state NOT LIKE 'retrying%'
+		RETURNING id`, retention.Milliseconds(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("finding finished runs to remove: %w", err)
-	}
-	for _, id := range ids {
-		if _, err := s.q(q).Exec(ctx, `DELETE FROM berth_runs WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("removing run %s: %w", id, err)
-		}
+		return nil, fmt.Errorf("removing finished runs: %w", err)
 	}
 	return ids, nil
 }

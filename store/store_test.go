@@ -177,6 +177,47 @@ func testStore(t *testing.T, st *store.Store) {
 				t.Fatalf("ListRuns(Before) = %+v, %v; want only pg_older", old, err)
 			}
 		})
+		t.Run("retention removes only final runs with no webhook to deliver", func(t *testing.T) {
+			ctx := context.Background()
+			old := time.Now().Add(-2 * time.Hour)
+			runs := []store.Run{
+				{ID: "ret_done", State: store.Succeeded, WebhookState: "delivered", Finished: old},
+				{ID: "ret_failed", State: store.Failed, Finished: old},
+				{ID: "ret_queued", State: store.Queued, Finished: old},
+				{ID: "ret_running", State: store.Running, Finished: old},
+				{ID: "ret_pending", State: store.Succeeded, WebhookState: "pending", Finished: old},
+				{ID: "ret_retrying", State: store.Failed, WebhookState: "retrying (attempt 2): 503", Finished: old},
+				{ID: "ret_recent", State: store.Succeeded, Finished: time.Now()},
+			}
+			for _, r := range runs {
+				r.ConfigID, r.Spec, r.Created = "retention", []byte(`{}`), old
+				if _, err := st.InsertRun(ctx, nil, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A delivery in flight (its state is set when the attempt ends).
+			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "ret_inflight", ConfigID: "retention", State: store.Succeeded, WebhookState: "delivered", Spec: []byte(`{}`), Created: old, Finished: old}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := st.StartDelivery(ctx, nil, "ret_inflight", 9, "n1", 2); err != nil || !ok {
+				t.Fatalf("StartDelivery = %v, %v", ok, err)
+			}
+			var got []string
+			for {
+				ids, err := st.DeleteFinished(ctx, nil, time.Hour, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ids) == 0 {
+					break
+				}
+				got = append(got, ids...)
+			}
+			slices.Sort(got)
+			if want := []string{"ret_done", "ret_failed"}; !slices.Equal(got, want) {
+				t.Fatalf("DeleteFinished removed %v, want %v", got, want)
+			}
+		})
 		t.Run("heartbeats carry the database's time, not the time of the node's clock", func(t *testing.T) {
 			ctx := context.Background()
 			if _, err := st.InsertRun(ctx, nil, store.Run{ID: "clk", State: store.Queued, Spec: []byte(`{}`), JobID: 3, Created: time.Now()}); err != nil {

@@ -54,6 +54,9 @@ type Serve struct {
 	Retention Duration `yaml:"retention"`
 }
 
+// MinRetention is the shortest retention other than 0 (forever).
+const MinRetention = time.Minute
+
 // DefaultListen is the API's default address.
 const DefaultListen = "127.0.0.1:8470"
 
@@ -95,8 +98,8 @@ func (s Serve) Validate() error {
 	if s.NodeTimeout <= 0 || s.PollInterval <= 0 || s.RetryBackoff <= 0 {
 		return bad("node-timeout, poll-interval, retry-backoff", "must be positive")
 	}
-	if s.Retention < 0 {
-		return bad("retention", "must not be negative (0 keeps finished runs forever)")
+	if s.Retention < 0 || (s.Retention > 0 && s.Retention.Std() < MinRetention) {
+		return bad("retention", "%v: want 0 (keep finished runs forever) or at least %v, so that a host polling a run sees it final before it is removed", s.Retention.Std(), MinRetention)
 	}
 	if s.LogLines < 1 {
 		return bad("log-lines", "must be at least 1")

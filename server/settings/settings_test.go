@@ -24,6 +24,9 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"a zero body limit", func(s *Serve) { s.MaxBody = 0 }, "serve.max-body"},
 		{"a zero poll interval", func(s *Serve) { s.PollInterval = 0 }, "poll-interval"},
 		{"no log lines", func(s *Serve) { s.LogLines = 0 }, "serve.log-lines"},
+		{"a negative retention", func(s *Serve) { s.Retention = Duration(-time.Hour) }, "serve.retention"},
+		{"a retention of a second", func(s *Serve) { s.Retention = Duration(time.Second) }, "serve.retention"},
+		{"a retention of a nanosecond", func(s *Serve) { s.Retention = 1 }, "serve.retention"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+" is refused", func(t *testing.T) {
@@ -33,6 +36,16 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error naming %s", err, c.key)
 			}
 		})
+	}
+}
+
+func TestRetentionOfZeroOrAtLeastAMinuteIsAccepted(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Minute, 720 * time.Hour} {
+		s := Default()
+		s.Retention = Duration(d)
+		if err := s.Validate(); err != nil {
+			t.Errorf("retention %v: Validate = %v, want nil", d, err)
+		}
 	}
 }
 
