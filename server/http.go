@@ -118,6 +118,12 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			// No record has an id that is not one (PostgreSQL would
+			// answer a NUL byte or invalid UTF-8 with an error).
+			if id := r.PathValue("id"); id != "" && !validID(id) {
+				s.fail(w, r, errf(http.StatusNotFound, codeNotFound, "no record has the id %q", id))
+				return
+			}
 			if err := h(w, r); err != nil {
 				s.fail(w, r, err)
 			}

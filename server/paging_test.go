@@ -175,3 +175,20 @@ func TestTheOpenAPIDocumentDescribesRunPaging(t *testing.T) {
 		}
 	}
 }
+
+func TestAnIDThatCannotBeOneIsNotFoundRatherThanAnError(t *testing.T) {
+	for _, db := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"on sqlite", func(*testing.T) string { return "" }},
+		{"on postgres", func(t *testing.T) string { return storetest.Postgres(t) }},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			n := startNode(t, nodeOpts{dbURL: db.url(t)})
+			for _, path := range []string{"/v1/runs/run_%00x", "/v1/runs/run_%FFx", "/v1/addons/a%01b", "/v1/run-configs/rc_%00", "/ui/runs/run_%00", "/v1/runs/run_%00x/logs"} {
+				n.mustCall(404, "GET", path, nil, nil)
+			}
+		})
+	}
+}
