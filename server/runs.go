@@ -131,6 +131,9 @@ func (s *Server) enqueueAll(ctx context.Context, planned []store.Run) ([]store.R
 	if err != nil {
 		return nil, err
 	}
+	// Stored: queue them even if the client goes away now (its request's
+	// context), rather than leave them to Recover.
+	ctx = context.WithoutCancel(ctx)
 	for i, run := range out {
 		if !fresh[i] {
 			continue
@@ -359,7 +362,9 @@ func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt
 	if err != nil || !ok {
 		return err
 	}
-	end := func(state string) error { return s.st.EndDelivery(context.WithoutCancel(ctx), nil, runID, jobID, state) }
+	end := func(state string) error {
+		return s.st.EndDelivery(context.WithoutCancel(ctx), nil, runID, jobID, state)
+	}
 	r, err := s.st.GetRun(ctx, nil, runID)
 	if err != nil {
 		return err
