@@ -16,15 +16,8 @@ import (
 func failRunsOf(t *testing.T, dbURL, dataDir, name string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, _ := migratedStore(t, dbURL, dataDir)
 	defer db.Close()
-	st := store.New(db)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	ddl := `CREATE TRIGGER berth_test_refuse BEFORE INSERT ON berth_runs
 		WHEN NEW.config_id IN (SELECT id FROM berth_run_configs WHERE name = '` + name + `')
 		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/server"
 	"github.com/berth-dev/berth/server/settings"
+	"github.com/berth-dev/berth/store"
 )
 
 // node is a berth daemon running in the test process.
@@ -351,4 +352,22 @@ func newServer(t *testing.T, set settings.Serve, dataDir string) (*server.Server
 		t.Cleanup(srv.Close)
 	}
 	return srv, err
+}
+
+// migratedStore opens the database at dbURL (or the SQLite file of
+// dataDir) with berth's schema, for a test to prepare records directly;
+// the caller closes db.
+func migratedStore(t *testing.T, dbURL, dataDir string) (*store.DB, *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, dbURL, dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db)
+	if err := st.Migrate(ctx); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return db, st
 }

@@ -23,15 +23,8 @@ import (
 func storeRuns(t *testing.T, dbURL, dataDir string, n int) []string {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st := migratedStore(t, dbURL, dataDir)
 	defer db.Close()
-	st := store.New(db)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	same := time.Now().Add(-time.Minute)
 	var ids []string
 	for i := range n {

@@ -30,15 +30,8 @@ type expiredRun struct {
 func storeFinished(t *testing.T, dbURL, dataDir string, runs ...expiredRun) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dbURL, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st := migratedStore(t, dbURL, dataDir)
 	defer db.Close()
-	st := store.New(db)
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, r := range runs {
 		end := time.Now().Add(-r.finished)
 		run := store.Run{ID: r.id, ConfigID: "retention", Trigger: "manual", State: store.Succeeded, Spec: []byte(`{}`),
