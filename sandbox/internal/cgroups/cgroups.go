@@ -294,12 +294,7 @@ func (g *Group) OOMKilled() bool {
 func (g *Group) Pids() []int {
 	var out []int
 	for _, d := range g.Dirs {
-		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				out = append(out, p)
-			}
-		}
+		out = append(out, g.pidsIn(d)...)
 		if g.Version == 1 {
 			break // every v1 directory holds the same processes
 		}
@@ -341,11 +336,15 @@ func (g *Group) Remove() error {
 	return errors.Join(errs...)
 }
 
+// pidsIn lists the processes in directory d. cgroup v2 lists a process
+// outside this pid namespace as 0, and kill(0, …) or kill(-1, …) would
+// hit berth's own process group or every process it may signal: only
+// positive pids are processes.
 func (g *Group) pidsIn(d string) []int {
 	b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 	var out []int
 	for _, f := range strings.Fields(string(b)) {
-		if p, err := strconv.Atoi(f); err == nil {
+		if p, err := strconv.Atoi(f); err == nil && p > 0 {
 			out = append(out, p)
 		}
 	}

@@ -93,3 +93,23 @@ func TestGroupsOfProcessesThatAreGoneAreRemoved(t *testing.T) {
 		}
 	}
 }
+
+// cgroup v2 lists a process outside the reader's pid namespace as 0, and
+// kill(0, …) is the caller's own process group: Remove, which kills what
+// is left in a group, must never send it. A plain directory stands in for
+// the group (it cannot be removed while it holds its cgroup.procs, so
+// Remove kills the listed pids on every try); the test binary would die.
+func TestRemoveNeverKillsItsOwnProcessGroupForAPidItCannotSee(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run-x.1")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := &cgroups.Group{Version: 2, Dirs: []string{dir}}
+	if pids := g.Pids(); len(pids) != 0 {
+		t.Errorf("Pids = %v, want none: 0 is not a process of the group", pids)
+	}
+	_ = g.Remove() // fails (the directory is not empty); must not kill this process
+}
