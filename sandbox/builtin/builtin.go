@@ -101,14 +101,60 @@ func DefaultInitPath() string {
 // initNextTo is the executable berth-sandbox-init in exe's directory
 // (symlinks resolved), else SelfInit.
 func initNextTo(exe string) string {
+	p, _ := findInitNextTo(exe)
+	return p
+}
+
+// findInitNextTo is initNextTo, with the reason an init that is there is
+// not used (nil when there is none at all, or it is used).
+func findInitNextTo(exe string) (string, error) {
 	if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
 	}
 	p := filepath.Join(filepath.Dir(exe), InitName)
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 && p != exe {
-		return p
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return SelfInit, nil
 	}
-	return SelfInit
+	fi, err := os.Stat(real)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 || real == exe {
+		return SelfInit, nil
+	}
+	if err := trustInit(real); err != nil {
+		return SelfInit, err
+	}
+	return real, nil
+}
+
+// trustInit refuses an init binary (symlinks resolved) that someone
+// other than root or berth's user could change: berth runs it on every
+// sandboxed run as its own user, and, until it pivots, with the host's
+// files at hand. An installed berth-sandbox-init (root's, 0755, in
+// /usr/bin or /usr/lib/berth) or one `go install` put beside berth (the
+// user's, 0755) passes.
+func trustInit(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	fix := fmt.Sprintf("fix: chmod go-w %s and chown it to root or berth's user, or remove it", path)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %s belongs to uid %d, neither root nor berth's user; %s", ErrInitUntrusted, path, st.Uid, fix)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %s is writable by its group or others (mode %v); %s", ErrInitUntrusted, path, fi.Mode().Perm(), fix)
+	}
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	// Anyone may put another file there in its place (unless the sticky
+	// bit keeps them from replacing files they do not own).
+	if di.Mode().Perm()&0o002 != 0 && di.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("%w: %s is in %s, which anyone may write; fix: chmod o-w %s, or install the init elsewhere", ErrInitUntrusted, path, dir, dir)
+	}
+	return nil
 }
 
 // New returns a builtin sandbox.
@@ -118,7 +164,14 @@ func New(cfg Config) *Sandbox {
 	}
 	s := &Sandbox{cfg: cfg, initPath: cfg.InitPath}
 	if s.initPath == "" {
-		s.initPath = DefaultInitPath()
+		s.initPath = SelfInit
+		if exe, err := os.Executable(); err == nil {
+			var why error
+			s.initPath, why = findInitNextTo(exe)
+			if why != nil {
+				cfg.Logger.Warn("not using the sandbox init next to berth; berth is its own sandbox init", "sandbox", Name, "err", why)
+			}
+		}
 	}
 	return s
 }
@@ -146,6 +199,12 @@ var ErrUserNamespaces = errors.New("user namespaces are not available")
 // sandbox's init (its main does not call builtin.Init).
 var ErrNoInit = errors.New("the binary does not run the sandbox init")
 
+// ErrInitUntrusted is wrapped by Available when the configured init
+// binary could be changed by someone other than berth's user or root
+// (writable by its group or others, in a directory anyone may write, or
+// owned by another user): berth would run their code on every run.
+var ErrInitUntrusted = errors.New("the sandbox init could be changed by others")
+
 // ErrInitVersion is wrapped by Available when the init binary is from
 // another build of berth (its configuration has another version).
 var ErrInitVersion = errors.New("the sandbox init is from another build of berth")
@@ -160,8 +219,14 @@ func (s *Sandbox) Available(ctx context.Context) error {
 	if s.probed {
 		return s.probeErr
 	}
-	err := s.probeCached(ctx, s.initPath)
-	if s.cfg.InitPath == "" && s.initPath != SelfInit && (errors.Is(err, ErrNoInit) || errors.Is(err, ErrInitVersion)) {
+	var err error
+	if s.initPath != SelfInit {
+		err = trustInit(s.initPath)
+	}
+	if err == nil {
+		err = s.probeCached(ctx, s.initPath)
+	}
+	if s.cfg.InitPath == "" && s.initPath != SelfInit && (errors.Is(err, ErrNoInit) || errors.Is(err, ErrInitVersion) || errors.Is(err, ErrInitUntrusted)) {
 		s.cfg.Logger.Warn("the sandbox init next to berth does not work; berth is its own sandbox init", "sandbox", Name, "init", s.initPath, "err", err)
 		s.initPath = SelfInit
 		err = s.probeCached(ctx, s.initPath)
@@ -211,7 +276,10 @@ func (s *Sandbox) probe(ctx context.Context, initPath string) error {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EINVAL) {
 			return fmt.Errorf("%w: creating the namespaces failed (%v); %s; inside a container, its seccomp profile or missing privileges may forbid them (docker: --security-opt seccomp=unconfined)", ErrUserNamespaces, err, userNamespaceFix)
 		}
-		return fmt.Errorf("starting the sandbox init: %w", err)
+		if errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("%w: %s cannot be started (%v); it must be a berth-sandbox-init from the same build as berth, or a binary whose main calls builtin.Init() first thing when builtin.IsInit()", ErrNoInit, initPath, err)
+		}
+		return fmt.Errorf("starting the sandbox init %s: %w", initPath, err)
 	}
 	if strings.TrimSpace(string(res.Stdout)) != "ok" {
 		switch res.ExitCode {

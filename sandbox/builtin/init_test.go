@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,11 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 		{"none beside berth", []file{{"berth", 0o755}}, SelfInit},
 		{"one that is not executable", []file{{"berth", 0o755}, {InitName, 0o644}}, SelfInit},
 		{"a directory of that name", []file{{"berth", 0o755}, {InitName + "/", 0o755}}, SelfInit},
+		// Run on every sandboxed run, as berth's user (root: with the
+		// host's files at hand until it pivots): whoever may change it
+		// would run code as berth.
+		{"one anyone may write", []file{{"berth", 0o755}, {InitName, 0o757}}, SelfInit},
+		{"one its group may write", []file{{"berth", 0o755}, {InitName, 0o775}}, SelfInit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,6 +39,9 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 					err = os.Mkdir(p, f.mode)
 				} else {
 					err = os.WriteFile(p, []byte("#!/bin/sh\n"), f.mode)
+				}
+				if err == nil {
+					err = os.Chmod(p, f.mode) // past the umask
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -47,6 +56,55 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one in a directory anyone may write is not used", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, n := range []string{"berth", InitName} {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		}
+	})
+	t.Run("one owned by another user is not used", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a file to another user needs root")
+		}
+		dir := t.TempDir()
+		for _, n := range []string{"berth", InitName} {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(filepath.Join(dir, InitName), 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		}
+	})
+	t.Run("one that is a symlink is judged by the file it leads to", func(t *testing.T) {
+		dir, other := t.TempDir(), t.TempDir()
+		target := filepath.Join(other, "anything")
+		for _, p := range []string{filepath.Join(dir, "berth"), target} {
+			if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(target, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, InitName)); err != nil {
+			t.Fatal(err)
+		}
+		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		}
+	})
 	t.Run("berth reached through a symlink looks beside the real file", func(t *testing.T) {
 		real, links := t.TempDir(), t.TempDir()
 		for _, n := range []string{"berth", InitName} {
@@ -73,8 +131,13 @@ func TestABrokenInitBesideBerthGivesWayToBerthItself(t *testing.T) {
 	if err := os.WriteFile(otherVersion, []byte("#!/bin/sh\necho 'berth sandbox: configuration version 1, this init understands 0' >&2\nexit 124\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	notAProgram := filepath.Join(t.TempDir(), InitName)
+	if err := os.WriteFile(notAProgram, []byte("\x00\x01 not a program"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ name, init string }{
 		{"not an init", "/bin/true"},
+		{"not a program at all (exec format error)", notAProgram},
 		{"an init of another version", otherVersion},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,6 +151,25 @@ func TestABrokenInitBesideBerthGivesWayToBerthItself(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a configured init anyone may write is refused, naming it and the fix", func(t *testing.T) {
+		writable := filepath.Join(t.TempDir(), InitName)
+		if err := os.WriteFile(writable, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(writable, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		s := New(Config{InitPath: writable})
+		err := s.Available(context.Background())
+		if !errors.Is(err, ErrInitUntrusted) {
+			t.Fatalf("Available = %v, want ErrInitUntrusted", err)
+		}
+		for _, want := range []string{writable, "chmod go-w"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error %q does not say %q", err, want)
+			}
+		}
+	})
 	t.Run("a configured init is not replaced", func(t *testing.T) {
 		s := New(Config{InitPath: otherVersion})
 		if err := s.Available(context.Background()); !errors.Is(err, ErrInitVersion) {
