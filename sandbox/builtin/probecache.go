@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 )
@@ -21,7 +22,7 @@ func probeKey(initPath string) (key string, ok bool) {
 		return "", false
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "v2\n%s\n%d\n%d\n", strings.TrimSpace(string(boot)), os.Geteuid(), nsinit.Version)
+	fmt.Fprintf(h, "v3\n%s\n%d\n%d\n", strings.TrimSpace(string(boot)), os.Geteuid(), nsinit.Version)
 	// The init, and berth itself: a berth-sandbox-init left from another
 	// build works no longer once berth changes.
 	for _, bin := range []string{initPath, SelfInit} {
@@ -34,6 +35,13 @@ func probeKey(initPath string) (key string, ok bool) {
 			return "", false
 		}
 		fmt.Fprintf(h, "%s\n%d\n%d\n", exe, fi.Size(), fi.ModTime().UnixNano())
+		// Size and mtime alone miss a rebuilt binary whose mtime was set
+		// (nix store: 1; dpkg: SOURCE_DATE_EPOCH; cp -p): the inode
+		// changes when a file is replaced, the change time when it is
+		// rewritten, and neither can be set back.
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			fmt.Fprintf(h, "%d:%d\n%d.%d\n", st.Dev, st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
+		}
 	}
 	for _, f := range []string{
 		"/proc/sys/kernel/unprivileged_userns_clone",
