@@ -109,6 +109,8 @@ ls /etc/ssl/private >/dev/null 2>&1 && echo ssl-private-visible
 hostname
 id -u
 for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/kallsyms; do [ -n "$(head -c 1 $f 2>/dev/null | od -An -c)" ] && echo "readable $f"; done
+for f in /proc/kcore /proc/keys /proc/acpi /proc/sys; do umount -l $f 2>/dev/null && echo "unmounted $f"; done
+for p in /proc/sys /proc/fs /proc/irq /proc/bus /proc/sysrq-trigger; do [ -e $p ] || continue; awk -v p=$p '$5 == p { split($6, o, ","); if (o[1] == "ro") ro = 1 } END { if (!ro) print "writable " p }' /proc/self/mountinfo; done
 true`
 	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
 	res := runOK(t, sb, spec, runner.Invocation{})
@@ -118,7 +120,7 @@ true`
 			t.Errorf("the program's view lacks %q:\n%s", want, got)
 		}
 	}
-	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible", "readable /proc", "etc-writable"} {
+	for _, bad := range []string{"unshare-worked", "mount-worked", "usr-writable", "ssl-private-visible", "readable /proc", "etc-writable", "unmounted /proc", "writable /proc"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("inside the sandbox: %s", bad)
 		}

@@ -463,7 +463,7 @@ func setupProc() error {
 		return fmt.Errorf("mounting /proc: %w", err)
 	}
 	// Kernel knobs stay read-only even for the namespace's root.
-	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"} {
+	for _, p := range []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"} {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
