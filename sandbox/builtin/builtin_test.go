@@ -344,6 +344,26 @@ func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
 	}
 }
 
+// An operator's read-only path may lie inside one already bound (a file
+// or directory below /usr): the init cannot create its mount point in
+// the read-only bind, and need not, since it is there already.
+func TestAReadOnlyPathInsideAnotherIsBound(t *testing.T) {
+	for _, p := range []string{"/usr/bin/env", "/usr/share/doc"} {
+		t.Run(p, func(t *testing.T) {
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("the host lacks %s: %v", p, err)
+			}
+			sb := builtin.New(builtin.Config{ReadOnly: []string{p}, InitPath: testInit(t)})
+			requireBuiltin(t, sb)
+			spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "test -e " + p + " && echo there"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+			res := runOK(t, sb, spec, runner.Invocation{})
+			if !strings.Contains(string(res.Stdout), "there") {
+				t.Errorf("%s is not there inside: %q", p, res.Stdout)
+			}
+		})
+	}
+}
+
 func TestTheProgramSeesItsCgroupsAsTheRoot(t *testing.T) {
 	sb := limited(t)
 	requireBuiltin(t, sb)

@@ -351,7 +351,9 @@ func bindMount(b Bind, hostMounts []string) error {
 		if err := os.MkdirAll(b.Dst, 0o755); err != nil {
 			return err
 		}
-	} else {
+	} else if _, err := os.Lstat(b.Dst); err != nil {
+		// A file below a path bound already (read-only) has its mount
+		// point there: only a missing one is made.
 		if err := os.MkdirAll(filepath.Dir(b.Dst), 0o755); err != nil {
 			return err
 		}
