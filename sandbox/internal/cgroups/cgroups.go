@@ -43,7 +43,7 @@ type Group struct {
 const cpuPeriod = 100000 // µs
 
 // New creates the cgroup named name (unique per run; the directory is
-// name.PID, PID this process's) as a child of a "berth" group under
+// name.PID-PIDNS, this process's pid and pid namespace) as a child of a "berth" group under
 // berth's own cgroup, and writes the limits. The caller moves the
 // process in (Procs files for v1, a clone into the v2 directory) and
 // calls Remove when the run is over. The first New of a process also
@@ -58,7 +58,7 @@ func New(name string, lim Limits) (*Group, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	staleOnce.Do(func() { go RemoveStale() })
-	name += "." + strconv.Itoa(os.Getpid())
+	name += ownerSuffix()
 	if v2, ok := mounts.v2, mounts.v2 != ""; ok && v2Controllers(v2, lim) {
 		g, err := newV2(v2, self["0"], name, lim)
 		if err != nil && self["0"] != "/" && os.Geteuid() == 0 {
@@ -118,14 +118,39 @@ func RemoveStale() (int, error) {
 	return removed, errors.Join(errs...)
 }
 
-// staleName reports whether a group directory's name ends in the pid of
-// a process that no longer exists.
+// ownerSuffix ends the name of each group this process makes:
+// ".PID-PIDNS", its pid and its pid namespace's inode. A pid means
+// something only in its namespace, and berths in other pid namespaces
+// (containers sharing the host's cgroups) may keep groups side by side
+// with this one's.
+func ownerSuffix() string {
+	return "." + strconv.Itoa(os.Getpid()) + "-" + pidNamespace()
+}
+
+// pidNamespace is the inode of this process's pid namespace, "" when
+// unknown.
+func pidNamespace() string {
+	l, err := os.Readlink("/proc/self/ns/pid") // pid:[4026531836]
+	if err != nil || !strings.HasPrefix(l, "pid:[") || !strings.HasSuffix(l, "]") {
+		return ""
+	}
+	return l[len("pid:[") : len(l)-1]
+}
+
+// staleName reports whether a group directory's name says it belongs to
+// a process of this pid namespace that no longer exists. Groups of other
+// pid namespaces, or named otherwise, are never stale here: their owner
+// cannot be checked.
 func staleName(name string) bool {
 	i := strings.LastIndexByte(name, '.')
 	if i < 0 {
 		return false
 	}
-	pid, err := strconv.Atoi(name[i+1:])
+	pidStr, ns, ok := strings.Cut(name[i+1:], "-")
+	if !ok || ns == "" || ns != pidNamespace() {
+		return false
+	}
+	pid, err := strconv.Atoi(pidStr)
 	if err != nil || pid <= 0 {
 		return false
 	}
