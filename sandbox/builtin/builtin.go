@@ -286,7 +286,7 @@ func (s *Sandbox) probe(ctx context.Context, initPath string) error {
 		case nsinit.ExitSetup:
 			return fmt.Errorf("the sandbox cannot be set up here: %s", strings.Join(res.StderrTail, "; "))
 		case nsinit.ExitVersion:
-			return fmt.Errorf("%w: %s: %s", ErrInitVersion, initPath, strings.Join(res.StderrTail, "; "))
+			return fmt.Errorf("%w: %s: %s; fix: install the berth-sandbox-init built with this berth (make build, or go install ./cmd/...), or set builtin.init to it", ErrInitVersion, initPath, strings.Join(res.StderrTail, "; "))
 		}
 		return fmt.Errorf("%w: %s must be a berth-sandbox-init, or a binary whose main calls builtin.Init() first thing when builtin.IsInit() (exit %d)", ErrNoInit, initPath, res.ExitCode)
 	}

@@ -380,6 +380,30 @@ func TestTheProgramSeesItsCgroupsAsTheRoot(t *testing.T) {
 	}
 }
 
+// On cgroup v1 the run's group is made while the init starts: when
+// making it fails (here: a CPU quota below the kernel's minimum), the
+// run fails saying so, and the program never starts.
+func TestARunWhoseCgroupCannotBeMadeFailsBeforeTheProgramStarts(t *testing.T) {
+	sb := builtin.New(builtin.Config{Limits: builtin.Limits{CPUs: 1e-6}, InitPath: testInit(t)})
+	requireBuiltin(t, sb)
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", "echo ran"}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	w, err := sb.Wrap(context.Background(), spec, runner.Invocation{RunID: "no-cgroup"})
+	if err != nil {
+		if !strings.Contains(err.Error(), "cgroup") {
+			t.Fatalf("Wrap = %v, want an error about the run's cgroup", err)
+		}
+		return // v2: made before the clone, refused at once
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	if err == nil || !strings.Contains(err.Error(), "creating the run's cgroup") {
+		t.Errorf("run error = %v, want one about creating the run's cgroup", err)
+	}
+	if strings.Contains(string(res.Stdout), "ran") {
+		t.Error("the program ran without its cgroup")
+	}
+}
+
 // runOK runs spec in sb and fails the test unless it exits 0.
 func runOK(t *testing.T, sb *builtin.Sandbox, spec proc.Spec, inv runner.Invocation) proc.Result {
 	t.Helper()

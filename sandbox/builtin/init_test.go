@@ -172,8 +172,14 @@ func TestABrokenInitBesideBerthGivesWayToBerthItself(t *testing.T) {
 	})
 	t.Run("a configured init is not replaced", func(t *testing.T) {
 		s := New(Config{InitPath: otherVersion})
-		if err := s.Available(context.Background()); !errors.Is(err, ErrInitVersion) {
+		err := s.Available(context.Background())
+		if !errors.Is(err, ErrInitVersion) {
 			t.Fatalf("Available = %v, want ErrInitVersion", err)
+		}
+		for _, want := range []string{otherVersion, "install the berth-sandbox-init built with this berth"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error %q does not say %q", err, want)
+			}
 		}
 		if got := s.InitPath(); got != otherVersion {
 			t.Errorf("InitPath = %q, want the configured %q", got, otherVersion)
