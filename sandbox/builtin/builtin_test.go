@@ -311,13 +311,21 @@ func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting the host's tmpfs needs root")
 	}
+	// The mount table escapes a space, a tab, a newline and a backslash
+	// in a mount point (\040 \011 \012 \134).
+	for _, below := range []string{"sub/deeper", "a b/c\td\ne\\f"} {
+		t.Run(strconv.Quote(below), func(t *testing.T) { testMountBelowReadOnly(t, below) })
+	}
+}
+
+func testMountBelowReadOnly(t *testing.T, below string) {
 	// Not below /tmp, which the sandbox has its own of.
 	dir, err := os.MkdirTemp("/var/tmp", "berth-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sub := filepath.Join(dir, "sub", "deeper")
+	sub := filepath.Join(dir, below)
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +338,8 @@ func TestMountsBelowAReadOnlyPathAreReadOnlyInside(t *testing.T) {
 	}
 	sb := builtin.New(builtin.Config{ReadOnly: []string{dir}, InitPath: testInit(t)})
 	requireBuiltin(t, sb)
-	script := `test -e ` + sub + `/host-can-write && echo visible; touch ` + sub + `/x 2>/dev/null && echo wrote-submount; touch ` + dir + `/y 2>/dev/null && echo wrote-top; true`
-	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin"}}
+	script := `test -e "$SUB/host-can-write" && echo visible; touch "$SUB/x" 2>/dev/null && echo wrote-submount; touch "$DIR/y" 2>/dev/null && echo wrote-top; true`
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin", "SUB=" + sub, "DIR=" + dir}}
 	res := runOK(t, sb, spec, runner.Invocation{})
 	got := string(res.Stdout)
 	if !strings.Contains(got, "visible") {
