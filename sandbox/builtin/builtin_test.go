@@ -352,6 +352,40 @@ func testMountBelowReadOnly(t *testing.T, below string) {
 	}
 }
 
+// A host mount hidden by a later one over its parent (here sub/deeper
+// under a tmpfs mounted on sub afterwards) is in the mount table but
+// cannot be reached: the sandbox still starts, and the mount on top is
+// read-only inside.
+func TestAHiddenMountBelowAReadOnlyPathDoesNotStopTheSandbox(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the host's tmpfs needs root")
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "berth-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sub := filepath.Join(dir, "sub")
+	deep := filepath.Join(sub, "deeper")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{deep, sub} {
+		if err := unix.Mount("tmpfs", m, "tmpfs", 0, "mode=0777,size=1m"); err != nil {
+			t.Fatalf("mounting a tmpfs on %s: %v", m, err)
+		}
+		t.Cleanup(func() { unix.Unmount(m, unix.MNT_DETACH) })
+	}
+	sb := builtin.New(builtin.Config{ReadOnly: []string{dir}, InitPath: testInit(t)})
+	requireBuiltin(t, sb)
+	script := `test -d "$SUB" && echo there; touch "$SUB/x" 2>/dev/null && echo wrote; true`
+	spec := proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: "/", Env: []string{"PATH=/usr/bin:/bin", "SUB=" + sub}}
+	res := runOK(t, sb, spec, runner.Invocation{})
+	if got := string(res.Stdout); !strings.Contains(got, "there") || strings.Contains(got, "wrote") {
+		t.Errorf("inside: %q, want the mount on top there and read-only", got)
+	}
+}
+
 // An operator's read-only path may lie inside one already bound (a file
 // or directory below /usr): the init cannot create its mount point in
 // the read-only bind, and need not, since it is there already.

@@ -369,8 +369,15 @@ func bindMount(b Bind, hostMounts []string) error {
 		extra |= unix.MS_RDONLY
 	}
 	// A recursive bind keeps the submounts' own flags: remount each.
-	for _, m := range boundMounts(b, hostMounts) {
-		if err := remount(m, extra); err != nil {
+	for i, m := range boundMounts(b, hostMounts) {
+		err := remount(m, extra)
+		if i > 0 && errors.Is(err, unix.ENOENT) {
+			// A host mount hidden under a later one (mounted over a
+			// directory above it) comes along but has no path here:
+			// nothing can reach it to write.
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("remounting %s: %w", m, err)
 		}
 	}
