@@ -220,8 +220,14 @@ func (s *Sandbox) Available(ctx context.Context) error {
 		return s.probeErr
 	}
 	var err error
-	if s.initPath != SelfInit {
+	if !filepath.IsAbs(s.initPath) {
+		// The init starts in "/": a relative path would be looked up there.
+		err = fmt.Errorf("%w: the sandbox init %q must be an absolute path (builtin.init)", ErrNoInit, s.initPath)
+	} else if s.initPath != SelfInit {
 		err = trustInit(s.initPath)
+		if err != nil && !errors.Is(err, ErrInitUntrusted) {
+			err = fmt.Errorf("%w: the sandbox init %s: %v; install berth-sandbox-init there or fix builtin.init", ErrNoInit, s.initPath, err)
+		}
 	}
 	if err == nil {
 		err = s.probeCached(ctx, s.initPath)

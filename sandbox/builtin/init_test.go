@@ -170,6 +170,22 @@ func TestABrokenInitBesideBerthGivesWayToBerthItself(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a configured init given as a relative path is refused, saying so", func(t *testing.T) {
+		// berth starts the init in "/": a relative path would be looked
+		// up there, not where the operator meant.
+		s := New(Config{InitPath: "bin/" + InitName})
+		err := s.Available(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "absolute path") || !strings.Contains(err.Error(), "bin/"+InitName) {
+			t.Fatalf("Available = %v, want an error saying the init must be an absolute path", err)
+		}
+	})
+	t.Run("a configured init that is missing is named, with the fix", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), InitName)
+		err := New(Config{InitPath: missing}).Available(context.Background())
+		if !errors.Is(err, ErrNoInit) || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "builtin.init") {
+			t.Fatalf("Available = %v, want ErrNoInit naming %s and builtin.init", err, missing)
+		}
+	})
 	t.Run("a configured init is not replaced", func(t *testing.T) {
 		s := New(Config{InitPath: otherVersion})
 		err := s.Available(context.Background())
