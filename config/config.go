@@ -235,6 +235,10 @@ func (c *Config) Validate(file string) error {
 	if c.SandboxLimits.Memory < 0 || c.SandboxLimits.Pids < 0 || c.SandboxLimits.CPUs < 0 {
 		return bad("sandbox-limits", "limits must not be negative (0 means no limit)")
 	}
+	if c.SandboxLimits.CPUs > 0 && c.SandboxLimits.CPUs < 0.01 {
+		// The kernel's smallest CPU quota is 1 ms per 100 ms period.
+		return bad("sandbox-limits.cpus", "%g is less than the smallest quota the kernel takes, 0.01 (0 means no limit)", c.SandboxLimits.CPUs)
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:
