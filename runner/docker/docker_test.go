@@ -589,7 +589,10 @@ func (e env) testOOM(t *testing.T) {
 	})
 	// tmpfs pages count against the container's memory and cannot be
 	// swapped (memory-swap = memory): the OOM killer must act.
-	a := e.dockerfileAddon(t, pure("hog"), "exec dd if=/dev/zero of=/tmp/fill bs=1M count=128\n", nil)
+	// The hog waits a moment first: on cgroup v1 the engine watches for
+	// OOM kills only once the container has started, and misses one in
+	// its first milliseconds on a busy machine (see docs/runner-docker.md).
+	a := e.dockerfileAddon(t, pure("hog"), "sleep 0.5\nexec dd if=/dev/zero of=/tmp/fill bs=1M count=128\n", nil)
 	r := e.runner(t, func(c *docker.Config) { c.PerAddon = map[string]docker.Limits{"hog": {Memory: "16m"}} })
 	res := e.run(t, e.executor(t, r), executor.Request{Steps: []executor.Step{{Addon: a}}})
 	if res.Kind != executor.ExecutionFailed || !res.Addons[0].OutOfMemory {
