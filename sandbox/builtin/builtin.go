@@ -219,16 +219,7 @@ func (s *Sandbox) Available(ctx context.Context) error {
 	if s.probed {
 		return s.probeErr
 	}
-	var err error
-	if !filepath.IsAbs(s.initPath) {
-		// The init starts in "/": a relative path would be looked up there.
-		err = fmt.Errorf("%w: the sandbox init %q must be an absolute path (builtin.init)", ErrNoInit, s.initPath)
-	} else if s.initPath != SelfInit {
-		err = trustInit(s.initPath)
-		if err != nil && !errors.Is(err, ErrInitUntrusted) {
-			err = fmt.Errorf("%w: the sandbox init %s: %v; install berth-sandbox-init there or fix builtin.init", ErrNoInit, s.initPath, err)
-		}
-	}
+	err := CheckInit(s.initPath)
 	if err == nil {
 		err = s.probeCached(ctx, s.initPath)
 	}
@@ -241,6 +232,25 @@ func (s *Sandbox) Available(ctx context.Context) error {
 		return err // do not remember a cancelled probe
 	}
 	s.probed, s.probeErr = true, err
+	return err
+}
+
+// CheckInit says whether berth may start path as the sandbox's init
+// (or the nspawn sandbox's cgroup helper) without trying it: an
+// absolute path (the init starts in "/") to a file only root or berth's
+// user can change (ErrInitUntrusted), that exists (ErrNoInit).
+// SelfInit passes.
+func CheckInit(path string) error {
+	if path == SelfInit {
+		return nil
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("%w: the sandbox init %q must be an absolute path (builtin.init)", ErrNoInit, path)
+	}
+	err := trustInit(path)
+	if err != nil && !errors.Is(err, ErrInitUntrusted) {
+		return fmt.Errorf("%w: the sandbox init %s: %v; install berth-sandbox-init there or fix builtin.init", ErrNoInit, path, err)
+	}
 	return err
 }
 

@@ -143,6 +143,12 @@ func (s *Sandbox) check(ctx context.Context) error {
 	} else if os.Geteuid() != 0 {
 		return errors.New("systemd-nspawn needs root: run berth as root, or set nspawn.sudo: sudo and allow passwordless sudo for systemd-nspawn")
 	}
+	if s.cfg.InitPath != "" && !s.cfg.Limits.Zero() {
+		// It joins the run's cgroups (v1) before nspawn starts, as root.
+		if err := builtin.CheckInit(s.cfg.InitPath); err != nil {
+			return fmt.Errorf("the cgroup helper: %w", err)
+		}
+	}
 	if !Registering() && !onTmpfs(nspawnStateDir) {
 		return fmt.Errorf("without systemd as PID 1, systemd-nspawn needs a tmpfs at %s (fix: %s)", nspawnStateDir, TmpfsFix)
 	}

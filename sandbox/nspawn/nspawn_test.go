@@ -189,3 +189,24 @@ func TestAContainerKilledOutrightLeavesNothingInNspawnsStateDir(t *testing.T) {
 		t.Errorf("nspawn's state was left behind: %v (before: %v)", after, before)
 	}
 }
+
+func TestAvailableRefusesACgroupHelperOthersCouldChange(t *testing.T) {
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		t.Skip("systemd-nspawn is not installed (CI installs systemd-container)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("nspawn without sudo needs root")
+	}
+	helper := filepath.Join(t.TempDir(), "berth-sandbox-init")
+	if err := os.WriteFile(helper, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(helper, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sb := nspawn.New(nspawn.Config{InitPath: helper, Limits: nspawn.Limits{Pids: sandboxtest.PidsLimit}})
+	err := sb.Available(context.Background())
+	if !errors.Is(err, builtin.ErrInitUntrusted) || !strings.Contains(err.Error(), helper) {
+		t.Fatalf("Available = %v, want ErrInitUntrusted naming %s", err, helper)
+	}
+}
