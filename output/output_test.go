@@ -3,15 +3,13 @@ package output
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
+	"github.com/berth-dev/berth/internal/golden"
+)
 
 func TestOutputRoundTripsThroughJSON(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.json"))
@@ -52,29 +50,7 @@ func TestMarshalMatchesDocspellShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "docspell-docs-example.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once to create it)", err)
-	}
-	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Errorf("line %d:\ngot  %q\nwant %q", i+1, g, w)
-		}
-	}
+	golden.Check(t, filepath.Join("testdata", "docspell-docs-example.golden.json"), got)
 }
 
 func TestEveryActionMarshalsAsDocspellReadsIt(t *testing.T) {

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,28 +11,14 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+	goldenfile "github.com/berth-dev/berth/internal/golden"
+)
 
 // golden compares args, one per line, with testdata/NAME.golden.
 func golden(t *testing.T, name string, args []string) {
 	t.Helper()
-	file := filepath.Join("testdata", name+".golden")
-	got := strings.Join(args, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs:\n%s", file, lineDiff(string(want), got))
-	}
+	goldenfile.Lines(t, filepath.Join("testdata", name+".golden"), args)
 }
 
 func baseSpec() RunSpec {
@@ -232,26 +217,4 @@ func TestTheDefaultUserIsBerthsOwn(t *testing.T) {
 	if got := (Config{User: UserImage}).user(); got != "" {
 		t.Errorf("user: image gives --user %q, want none", got)
 	}
-}
-
-// lineDiff marks the lines of want missing from got (-) and the lines of
-// got not in want (+), in order; enough for argument lists.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl == gl {
-			b.WriteString("  " + wl + "\n")
-			continue
-		}
-		b.WriteString("- " + wl + "\n+ " + gl + "\n")
-	}
-	return b.String()
 }

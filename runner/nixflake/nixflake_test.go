@@ -15,14 +15,13 @@ import (
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/internal/golden"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/nixflake"
 	"github.com/berth-dev/berth/runner/runnertest"
 	"github.com/berth-dev/berth/sandbox/builtin"
 	"github.com/berth-dev/berth/sandbox/nspawn"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // TestMain lets the test binary be the builtin sandbox's init.
 func TestMain(m *testing.M) {
@@ -93,20 +92,7 @@ func TestBuildArgs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			args := nixflake.BuildArgs(c.cfg, nixflake.FlakeRef("/var/lib/berth/addons/hello-1.0"))
-			file := filepath.Join("testdata", c.name+".golden")
-			got := strings.Join(args, "\n") + "\n"
-			if *update {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("args differ from %s:\n got: %q\nwant: %q", file, got, want)
-			}
+			golden.Lines(t, filepath.Join("testdata", c.name+".golden"), args)
 		})
 	}
 }

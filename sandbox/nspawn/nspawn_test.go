@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/addon"
+	goldenfile "github.com/berth-dev/berth/internal/golden"
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/runnertest"
@@ -20,8 +21,6 @@ import (
 	"github.com/berth-dev/berth/sandbox/nspawn"
 	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // TestMain lets the test binary join cgroups before exec'ing nspawn, as
 // cmd/berth does without a berth-sandbox-init beside it.
@@ -33,22 +32,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// golden compares the command line, one word per line, with
+// testdata/NAME.golden.
 func golden(t *testing.T, name string, bin string, args []string) {
 	t.Helper()
-	file := filepath.Join("testdata", name+".golden")
-	got := bin + "\n" + strings.Join(args, "\n") + "\n"
-	if *update {
-		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("command line differs from %s:\n got: %q\nwant: %q", file, got, want)
-	}
+	goldenfile.Lines(t, filepath.Join("testdata", name+".golden"), append([]string{bin}, args...))
 }
 
 func TestCommandLine(t *testing.T) {

@@ -1,46 +1,15 @@
 package spec_test
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/golden"
 	"github.com/berth-dev/berth/service/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/name, line by line, or rewrites it.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			t.Errorf("%s line %d:\n got: %q\nwant: %q", path, i+1, g, w)
-		}
-	}
-}
 
 func TestRunArgsMatchGoldenFiles(t *testing.T) {
 	files, _ := filepath.Glob("testdata/runargs/*.yaml")
@@ -65,7 +34,7 @@ func TestRunArgsMatchGoldenFiles(t *testing.T) {
 					}
 				}
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", b.String())
+			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".golden", []byte(b.String()))
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package systemd_test
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,11 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/golden"
 	"github.com/berth-dev/berth/service/spec"
 	"github.com/berth-dev/berth/service/systemd"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func render(units []systemd.Unit) string {
 	var b strings.Builder
@@ -35,28 +33,7 @@ func TestUnitsMatchGoldenFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := render(systemd.Units(f, systemd.Options{}))
-			path := strings.TrimSuffix(file, ".yaml") + ".golden"
-			if *update {
-				os.WriteFile(path, []byte(got), 0o644)
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update creates it)", err)
-			}
-			wl, gl := strings.Split(string(want), "\n"), strings.Split(got, "\n")
-			for i := 0; i < max(len(wl), len(gl)); i++ {
-				var w, g string
-				if i < len(wl) {
-					w = wl[i]
-				}
-				if i < len(gl) {
-					g = gl[i]
-				}
-				if w != g {
-					t.Errorf("%s line %d:\n got: %s\nwant: %s", path, i+1, g, w)
-				}
-			}
+			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".golden", []byte(got))
 		})
 	}
 }
