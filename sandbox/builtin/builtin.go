@@ -91,22 +91,23 @@ const InitName = "berth-sandbox-init"
 // dedicated init starts in about a millisecond; berth's own binary, with
 // the daemon's packages, takes several.
 func DefaultInitPath() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return SelfInit
-	}
-	return initNextTo(exe)
-}
-
-// initNextTo is the executable berth-sandbox-init in exe's directory
-// (symlinks resolved), else SelfInit.
-func initNextTo(exe string) string {
-	p, _ := findInitNextTo(exe)
+	p, _ := defaultInit()
 	return p
 }
 
-// findInitNextTo is initNextTo, with the reason an init that is there is
-// not used (nil when there is none at all, or it is used).
+// defaultInit is DefaultInitPath, with the reason an init that is there
+// is not used.
+func defaultInit() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return SelfInit, nil
+	}
+	return findInitNextTo(exe)
+}
+
+// findInitNextTo is the executable berth-sandbox-init in exe's directory
+// (symlinks resolved), else SelfInit, with the reason an init that is
+// there is not used (nil when there is none at all, or it is used).
 func findInitNextTo(exe string) (string, error) {
 	if real, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = real
@@ -164,13 +165,9 @@ func New(cfg Config) *Sandbox {
 	}
 	s := &Sandbox{cfg: cfg, initPath: cfg.InitPath}
 	if s.initPath == "" {
-		s.initPath = SelfInit
-		if exe, err := os.Executable(); err == nil {
-			var why error
-			s.initPath, why = findInitNextTo(exe)
-			if why != nil {
-				cfg.Logger.Warn("not using the sandbox init next to berth; berth is its own sandbox init", "sandbox", Name, "err", why)
-			}
+		var why error
+		if s.initPath, why = defaultInit(); why != nil {
+			cfg.Logger.Warn("not using the sandbox init next to berth; berth is its own sandbox init", "sandbox", Name, "err", why)
 		}
 	}
 	return s

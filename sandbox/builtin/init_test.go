@@ -51,8 +51,8 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 			if want != SelfInit {
 				want = filepath.Join(dir, want)
 			}
-			if got := initNextTo(filepath.Join(dir, "berth")); got != want {
-				t.Errorf("initNextTo = %q, want %q", got, want)
+			if got := initPathNextTo(filepath.Join(dir, "berth")); got != want {
+				t.Errorf("findInitNextTo = %q, want %q", got, want)
 			}
 		})
 	}
@@ -66,8 +66,8 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 		if err := os.Chmod(dir, 0o777); err != nil {
 			t.Fatal(err)
 		}
-		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
-			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		if got := initPathNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("findInitNextTo = %q, want %q", got, SelfInit)
 		}
 	})
 	t.Run("one owned by another user is not used", func(t *testing.T) {
@@ -83,8 +83,8 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 		if err := os.Chown(filepath.Join(dir, InitName), 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
-		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
-			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		if got := initPathNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("findInitNextTo = %q, want %q", got, SelfInit)
 		}
 	})
 	t.Run("one that is a symlink is judged by the file it leads to", func(t *testing.T) {
@@ -101,8 +101,8 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(dir, InitName)); err != nil {
 			t.Fatal(err)
 		}
-		if got := initNextTo(filepath.Join(dir, "berth")); got != SelfInit {
-			t.Errorf("initNextTo = %q, want %q", got, SelfInit)
+		if got := initPathNextTo(filepath.Join(dir, "berth")); got != SelfInit {
+			t.Errorf("findInitNextTo = %q, want %q", got, SelfInit)
 		}
 	})
 	t.Run("berth reached through a symlink looks beside the real file", func(t *testing.T) {
@@ -117,8 +117,8 @@ func TestInitNextToFindsOnlyAnExecutableInitBesideBerth(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := filepath.EvalSymlinks(filepath.Join(real, InitName))
-		if got := initNextTo(link); got != want {
-			t.Errorf("initNextTo = %q, want %q", got, want)
+		if got := initPathNextTo(link); got != want {
+			t.Errorf("findInitNextTo = %q, want %q", got, want)
 		}
 	})
 }
@@ -201,4 +201,10 @@ func TestABrokenInitBesideBerthGivesWayToBerthItself(t *testing.T) {
 			t.Errorf("InitPath = %q, want the configured %q", got, otherVersion)
 		}
 	})
+}
+
+// initPathNextTo is the init findInitNextTo picks, whatever the reason.
+func initPathNextTo(exe string) string {
+	p, _ := findInitNextTo(exe)
+	return p
 }
