@@ -4,6 +4,8 @@
 #     to run where systemd is not PID 1 and /run is not a tmpfs;
 #   - a nix.conf that builds without nix's own sandbox (test flakes use
 #     /bin/sh as builder, which nix's build sandbox does not provide);
+#   - nix's build users (group nixbld, users nixbld1..10), as Debian's
+#     nix-setup-systemd creates them;
 #   - user namespaces for the builtin sandbox (only reported: root needs
 #     no sysctl, and CI runs as root).
 # Needs the packages systemd-container, nix-bin and bash (installed by .ci/run).
@@ -29,6 +31,21 @@ touch /etc/nix/nix.conf
 if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=' /etc/nix/nix.conf; then
   echo 'sandbox = false' >> /etc/nix/nix.conf
   echo "sandbox-setup: set sandbox = false in /etc/nix/nix.conf"
+fi
+# nix as root builds as the members of build-users-group (default nixbld).
+# Debian's nix-bin creates no such group; its nix-setup-systemd package does,
+# in its postinst (groupadd --system nixbld; useradd --system nixbld1..10),
+# but it pulls in libpam-systemd and a nix-daemon unit this machine cannot
+# start. Create the same group and users here (docs/sandbox.md, "nix").
+group=$(nix --extra-experimental-features nix-command show-config 2>/dev/null | sed -n 's/^build-users-group = //p' || true)
+if [ -n "$group" ] && ! getent group "$group" >/dev/null; then
+  groupadd --force --system "$group"
+  for n in $(seq 1 10); do
+    id "$group$n" >/dev/null 2>&1 || useradd --system --comment "Nix build user $n" \
+      --home-dir /var/empty --gid "$group" --groups "$group" --no-user-group \
+      --shell "$(command -v nologin || echo /usr/sbin/nologin)" "$group$n"
+  done
+  echo "sandbox-setup: created nix build group $group and users ${group}1..10"
 fi
 if command -v nix >/dev/null; then
   echo "sandbox-setup: $(nix --version)"
