@@ -107,8 +107,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if marker == "" {
 		marker = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
+	path, args := spec.Path, spec.Args
 	newCmd := func() *exec.Cmd {
-		cmd := exec.Command(spec.Path, spec.Args...)
+		cmd := exec.Command(path, args...)
 		cmd.Dir = spec.Dir
 		cmd.Stdin = spec.Stdin
 		cmd.Stdout = outW
@@ -136,6 +137,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	// It passes within milliseconds; try again rather than fail the run.
 	for try := 1; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
 		time.Sleep(time.Duration(try) * time.Millisecond)
+		cmd = newCmd()
+		err = cmd.Start()
+	}
+	// A file the kernel refuses as a program (no "#!" on its first line)
+	// runs through /bin/sh, as execvp(3) and Java's ProcessBuilder, which
+	// Docspell starts addons with, do: Docspell's own test addons
+	// (AddonGenerator.scala:100-101) begin with a blank line.
+	if errors.Is(err, syscall.ENOEXEC) {
+		path, args = "/bin/sh", append([]string{spec.Path}, spec.Args...)
 		cmd = newCmd()
 		err = cmd.Start()
 	}

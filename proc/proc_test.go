@@ -199,3 +199,20 @@ func TestOnStartErrorKillsTheProgram(t *testing.T) {
 		t.Errorf("the program (pid %d) was not started or survived", started)
 	}
 }
+
+// Docspell's AddonGenerator.scala:100-101 writes its test addons with a
+// blank first line before "#!/usr/bin/env bash"; Java's ProcessBuilder,
+// like execvp, runs such a file (ENOEXEC for the kernel) through /bin/sh.
+func TestAProgramWithoutAShebangOnItsFirstLineRunsThroughTheShell(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "addon.sh")
+	if err := os.WriteFile(p, []byte("\n#!/usr/bin/env bash\n\necho \"ran with $# args: $1\"\n\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), proc.Spec{Path: p, Args: []string{"first"}, Env: []string{"PATH=/usr/bin:/bin"}})
+	if err != nil {
+		t.Fatalf("Run = %v, want the shell to run the file", err)
+	}
+	if got := strings.TrimSpace(string(res.Stdout)); res.ExitCode != 0 || got != "ran with 1 args: first" {
+		t.Errorf("exit %d, stdout %q, stderr %q", res.ExitCode, got, res.StderrTail)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -459,4 +460,53 @@ func runOK(t *testing.T, sb *builtin.Sandbox, spec proc.Spec, inv runner.Invocat
 		t.Fatalf("exit %d, err %v, stderr %q", res.ExitCode, err, res.StderrTail)
 	}
 	return res
+}
+
+func TestDocspellsProgramsRunAsOnDocspell(t *testing.T) {
+	sb := limited(t)
+	requireBuiltin(t, sb)
+	sandboxtest.Docspell(t, sb)
+}
+
+func TestProgramsRunWithoutASandboxAsOnDocspell(t *testing.T) {
+	sandboxtest.Docspell(t, runner.NoSandbox{})
+}
+
+// A program that is "text file busy" for a moment (berth's own forks
+// hold a freshly copied addon open until they exec) starts once it is
+// not: the init retries as proc does outside a sandbox, instead of
+// failing the run with exit 126.
+func TestAProgramBusyForAMomentStartsInsideTheSandbox(t *testing.T) {
+	sb := limited(t)
+	requireBuiltin(t, sb)
+	inv := runner.Invocation{RunID: "busy-" + strconv.Itoa(os.Getpid()), WorkDir: t.TempDir(), OutputDir: t.TempDir(), CacheDir: t.TempDir()}
+	prog := filepath.Join(inv.WorkDir, "prog")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho started\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := os.OpenFile(prog, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sb.Wrap(context.Background(), proc.Spec{Path: runner.ContainerPaths.Work + "/prog", Dir: runner.ContainerPaths.Work,
+		Env: []string{"PATH=/usr/bin:/bin"}}, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Spec.OnStart = chainOnStart(w.Spec.OnStart, func() { time.AfterFunc(100*time.Millisecond, func() { busy.Close() }) })
+	res, err := proc.Run(context.Background(), w.Spec)
+	w.Finish(res)
+	busy.Close()
+	if err != nil || res.ExitCode != 0 || strings.TrimSpace(string(res.Stdout)) != "started" {
+		t.Fatalf("exit %d, err %v, stdout %q, stderr %q: want the program started once it was no longer busy", res.ExitCode, err, res.Stdout, res.StderrTail)
+	}
+}
+
+// chainOnStart calls then after next (the sandbox's own OnStart).
+func chainOnStart(next func(int) error, then func()) func(int) error {
+	return func(pid int) error {
+		err := next(pid)
+		then()
+		return err
+	}
 }

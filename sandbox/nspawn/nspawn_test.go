@@ -198,3 +198,7 @@ func TestAvailableRefusesACgroupHelperOthersCouldChange(t *testing.T) {
 		t.Fatalf("Available = %v, want ErrInitUntrusted naming %s", err, helper)
 	}
 }
+
+func TestDocspellsProgramsRunAsOnDocspell(t *testing.T) {
+	sandboxtest.Docspell(t, requireNspawn(t))
+}

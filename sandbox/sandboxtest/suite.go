@@ -81,7 +81,13 @@ func (s suite) run(t *testing.T, sb runner.Sandbox, name, input string, timeout 
 
 func (s suite) runAs(t *testing.T, sb runner.Sandbox, runID, name, input string, timeout time.Duration) (*executor.Result, string) {
 	t.Helper()
-	a, err := addon.Load(FixtureDir(name))
+	return s.runDir(t, sb, runID, FixtureDir(name), input, timeout)
+}
+
+// runDir runs the addon in dir as runAs does.
+func (s suite) runDir(t *testing.T, sb runner.Sandbox, runID, dir, input string, timeout time.Duration) (*executor.Result, string) {
+	t.Helper()
+	a, err := addon.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -205,17 +206,13 @@ func superviseProgram(c *Config) int {
 		fmt.Fprintf(os.Stderr, "berth sandbox: closing inherited files: %v\n", err)
 		return ExitSetup
 	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
+	pid, err := forkExec(path, argv, &syscall.ProcAttr{
 		Dir:   c.Dir,
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", c.Program, err)
-		if errors.Is(err, syscall.ENOENT) {
-			return ExitNotFound
-		}
-		return ExitNotExec
+		return startFailed(c.Program, err)
 	}
 	go func() {
 		for s := range sigs {
@@ -639,10 +636,61 @@ func rlimitExec() int {
 		}
 	}
 	argv := os.Args[3:]
-	err := syscall.Exec(argv[0], argv, os.Environ())
-	fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", argv[0], err)
+	err := retryBusy(func() error { return syscall.Exec(argv[0], argv, os.Environ()) })
+	if errors.Is(err, syscall.ENOEXEC) {
+		sh, shArgv := shellFallback(argv)
+		err = retryBusy(func() error { return syscall.Exec(sh, shArgv, os.Environ()) })
+	}
+	return startFailed(argv[0], err)
+}
+
+// startFailed reports why the program could not be started and returns
+// the init's exit code for it.
+func startFailed(program string, err error) int {
+	fmt.Fprintf(os.Stderr, "berth sandbox: starting %s: %v\n", program, err)
 	if errors.Is(err, syscall.ENOENT) {
 		return ExitNotFound
 	}
 	return ExitNotExec
+}
+
+// forkExec starts path as execvp(3) would, and as Java's ProcessBuilder
+// (which Docspell starts addons with) does: a file the kernel refuses
+// as not a program (ENOEXEC: no "#!" on its first line, as in
+// Docspell's AddonGenerator.scala:100-101, a blank line before the
+// shebang) runs through /bin/sh. "Text file busy" is retried.
+func forkExec(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	var pid int
+	err := retryBusy(func() (err error) {
+		pid, err = syscall.ForkExec(path, argv, attr)
+		return err
+	})
+	if errors.Is(err, syscall.ENOEXEC) {
+		sh, shArgv := shellFallback(argv)
+		err = retryBusy(func() (err error) {
+			pid, err = syscall.ForkExec(sh, shArgv, attr)
+			return err
+		})
+	}
+	return pid, err
+}
+
+// shellFallback is execvp's answer to ENOEXEC: /bin/sh runs the file,
+// with the same arguments after it.
+func shellFallback(argv []string) (string, []string) {
+	return "/bin/sh", append([]string{"/bin/sh"}, argv...)
+}
+
+// retryBusy calls start until it does not fail with ETXTBSY, for about
+// a second: a program berth has just written (an addon copied into
+// WORK) stays "text file busy" while a child that another goroutine of
+// berth forks at that moment holds it open, until that child execs —
+// milliseconds. berth retries the same way outside a sandbox (proc).
+func retryBusy(start func() error) error {
+	err := start()
+	for try := 1; errors.Is(err, syscall.ETXTBSY) && try < 50; try++ {
+		time.Sleep(time.Duration(try) * time.Millisecond)
+		err = start()
+	}
+	return err
 }
