@@ -22,6 +22,21 @@ func (q *Queue) Recover(ctx context.Context, st *store.Store, steps func(store.R
 	if err != nil {
 		return 0, fmt.Errorf("looking for orphaned runs: %w", err)
 	}
+	// A node killed after the queue handed it a job but before it marked
+	// the run running leaves a queued run whose job is "running".
+	fetched, err := st.FetchedOrphans(ctx, nil, q.cfg.NodeID, starting, staleAfter)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	for _, o := range orphans {
+		seen[o.ID] = true
+	}
+	for _, o := range fetched {
+		if !seen[o.ID] {
+			orphans = append(orphans, o)
+		}
+	}
 	n := 0
 	for _, o := range orphans {
 		err := q.db.InTx(ctx, func(tx *store.Tx) error {

@@ -393,6 +393,39 @@ func (s *Store) Orphans(ctx context.Context, q Querier, self string, starting bo
 		SELECT id, node, job_id FROM berth_runs WHERE state = 'queued' AND job_id = 0 AND created_ms < `+s.nowMS()+` - $2`, self, staleAfter.Milliseconds())
 }
 
+// FetchedOrphans returns the runs still queued whose queue job was
+// fetched by a node that has sent no heartbeat for staleAfter (other
+// than self; starting, self's count too, and a negative staleAfter makes
+// every node's count, as in Orphans): the node died between taking the
+// job and marking the run running, so the run's record names no node
+// that Orphans could judge, and the job stays "running" in the queue
+// until its rescuer looks, hours later. It reads the queue's job table
+// (river_job, which package queue migrates), so call it only on a
+// database the queue was set up on. The fetching node is the last one in
+// the job's attempted_by.
+func (s *Store) FetchedOrphans(ctx context.Context, q Querier, self string, starting bool, staleAfter time.Duration) ([]Orphan, error) {
+	fetcher := `json_extract(j.attempted_by, '$[#-1]')`
+	if s.db.Dialect == Postgres {
+		fetcher = `j.attempted_by[array_upper(j.attempted_by, 1)]`
+	}
+	cond := `f.node <> $1 AND (n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
+	if starting {
+		cond = `(f.node = $1 OR n.heartbeat_ms IS NULL OR n.heartbeat_ms < ` + s.nowMS() + ` - $2)`
+	}
+	rows, err := queryAll(ctx, s.q(q), func(r Rows) (Orphan, error) {
+		var o Orphan
+		return o, r.Scan(&o.ID, &o.Node, &o.JobID)
+	}, `SELECT f.id, f.run_node, f.job_id FROM (
+			SELECT r.id, r.node AS run_node, r.job_id, `+fetcher+` AS node FROM berth_runs r JOIN river_job j ON j.id = r.job_id
+			WHERE r.state = 'queued' AND r.job_id <> 0 AND j.state = 'running') f
+		LEFT JOIN berth_nodes n ON n.id = f.node
+		WHERE f.node IS NOT NULL AND `+cond, self, staleAfter.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("looking for runs whose job a stopped node fetched: %w", err)
+	}
+	return rows, nil
+}
+
 // AdoptOrphan claims an orphaned run for node self, so that only one
 // node hands it to a new queue job (the caller sets the job with
 // SetRunJob in the same transaction). It returns false when another node
