@@ -63,11 +63,20 @@ func (c *Client) RemoveContainer(ctx context.Context, name string, force bool) e
 	return err
 }
 
-// StopContainer stops name, giving it timeout between SIGTERM and SIGKILL.
-// A container that does not exist is not an error.
+// DefaultGrace, as StopContainer's timeout, passes no -t: the engine uses
+// the container's own stop timeout (`run --stop-timeout`, else its default
+// of 10 s).
+const DefaultGrace time.Duration = -1
+
+// StopContainer stops name, giving it timeout between SIGTERM and SIGKILL
+// (DefaultGrace: the container's own). A container that does not exist is
+// not an error.
 func (c *Client) StopContainer(ctx context.Context, name string, timeout time.Duration) error {
-	secs := int(timeout.Round(time.Second) / time.Second)
-	_, err := c.Run(ctx, []string{"stop", "-t", strconv.Itoa(secs), name}, RunOpts{})
+	args := []string{"stop"}
+	if timeout >= 0 {
+		args = append(args, "-t", strconv.Itoa(int(timeout.Round(time.Second)/time.Second)))
+	}
+	_, err := c.Run(ctx, append(args, name), RunOpts{})
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

@@ -162,11 +162,8 @@ func RemoveProject(ctx context.Context, eng *engine.Client, f *spec.File, projec
 	sort.SliceStable(names, func(i, j int) bool { return rank[names[i]] > rank[names[j]] })
 	var errs []error
 	for _, n := range names {
-		timeout := spec.DefaultStopTimeout
-		if f != nil && f.Containers[n] != nil {
-			timeout = f.Containers[n].StopTimeout.D()
-		}
-		errs = append(errs, eng.StopContainer(ctx, n, timeout), eng.RemoveContainer(ctx, n, true))
+		// The container carries its own grace (run --stop-timeout).
+		errs = append(errs, eng.StopContainer(ctx, n, engine.DefaultGrace), eng.RemoveContainer(ctx, n, true))
 	}
 	return names, errors.Join(errs...)
 }

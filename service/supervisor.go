@@ -53,6 +53,7 @@ type Supervisor struct {
 	changed  chan struct{}
 	snapErr  error
 	stopping bool // shutdown began: nothing starts any more
+	force    bool // Force was called: stops kill at once
 }
 
 type svc struct {
@@ -130,7 +131,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		switch ch.Action {
 		case Remove:
 			s.log.Info("removing container no longer declared", "service", ch.Name)
-			if err := s.stopContainer(runCtx, ch.Name, spec.DefaultStopTimeout); err != nil {
+			if err := s.stopContainer(runCtx, ch.Name); err != nil {
 				return fmt.Errorf("removing %s: %w", ch.Name, err)
 			}
 		case Unchanged:
@@ -198,6 +199,34 @@ func (s *Supervisor) layerOf(name string) int {
 		}
 	}
 	return -1
+}
+
+// forceKillTimeout bounds each `kill` Force sends.
+const forceKillTimeout = 30 * time.Second
+
+// Force cuts the grace short (a second Ctrl-C): containers being stopped
+// are killed now, and every later stop kills at once (stop -t 0). It does
+// not itself start a shutdown.
+func (s *Supervisor) Force() {
+	s.mu.Lock()
+	s.force = true
+	var stopping []string
+	for _, n := range s.order {
+		if s.svcs[n].st.State == Stopping {
+			stopping = append(stopping, n)
+		}
+	}
+	s.mu.Unlock()
+	s.log.Info("forcing the stop: killing containers", "services", stopping)
+	ctx, cancel := context.WithTimeout(context.Background(), forceKillTimeout)
+	defer cancel()
+	for _, n := range stopping {
+		// The `stop` waiting out the grace returns once the container is
+		// gone; an error here means it already is.
+		if err := s.cfg.Engine.KillContainer(ctx, n, "KILL"); err != nil {
+			s.log.Info("killing container", "service", n, "err", err)
+		}
+	}
 }
 
 // Status returns the state of every supervised service, in start order.
@@ -542,7 +571,7 @@ func (s *Supervisor) cancelWhenUnwanted(ctx context.Context, v *svc, cancel cont
 // retried; after a minute of that the CLI process is killed.
 func (s *Supervisor) stopUntilExited(ctx context.Context, v *svc, proc *engine.Process, exited <-chan error) {
 	for i := 0; ; i++ {
-		if err := s.stopContainer(ctx, v.name, v.c.StopTimeout.D()); err != nil {
+		if err := s.stopContainer(ctx, v.name); err != nil {
 			s.log.Warn("stopping container", "service", v.name, "err", err)
 		}
 		if i == 60 {
@@ -565,8 +594,16 @@ func (s *Supervisor) removeExited(ctx context.Context, v *svc) {
 	}
 }
 
-// stopContainer is NixOS's ExecStop + ExecStopPost: stop -t, then rm -f.
-func (s *Supervisor) stopContainer(ctx context.Context, name string, timeout time.Duration) error {
+// stopContainer is NixOS's ExecStop + ExecStopPost: `stop NAME` with the
+// container's own grace (stopTimeout went to `run --stop-timeout`; else
+// the engine's default), then rm -f. After Force, stop -t 0.
+func (s *Supervisor) stopContainer(ctx context.Context, name string) error {
+	timeout := engine.DefaultGrace
+	s.mu.Lock()
+	if s.force {
+		timeout = 0
+	}
+	s.mu.Unlock()
 	err := s.cfg.Engine.StopContainer(ctx, name, timeout)
 	return errors.Join(err, s.cfg.Engine.RemoveContainer(ctx, name, true))
 }

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -125,8 +127,33 @@ dependency order, restarting with backoff, until SIGINT/SIGTERM or
 				return &exitError{exitBadInput, err}
 			}
 			fmt.Fprintf(out, "berth: supervising %s (state in %s); Ctrl-C stops everything\n", sf.Path, f.dir())
+			done := make(chan struct{})
+			defer close(done)
+			go forceOnSecondSignal(out, sup, done)
 			return sup.Run(cmd.Context())
 		},
+	}
+}
+
+// forceOnSecondSignal: the first SIGINT/SIGTERM cancels the command's
+// context (main), which starts the ordered stop with each container's
+// grace; a second one kills what is still stopping.
+func forceOnSecondSignal(out io.Writer, sup *service.Supervisor, done <-chan struct{}) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for n := 1; ; n++ {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		if n == 1 {
+			fmt.Fprintln(out, "berth: stopping the containers (each gets its grace); press Ctrl-C again to kill them now")
+			continue
+		}
+		fmt.Fprintln(out, "berth: killing the containers")
+		sup.Force()
 	}
 }
 

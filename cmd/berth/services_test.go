@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ containers:
 	}
 }
 
-func waitRunning(t *testing.T, svc func(...string) cliResult, n int, out *bytes.Buffer) {
+func waitRunning(t *testing.T, svc func(...string) cliResult, n int, out fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -155,4 +156,75 @@ func waitRunning(t *testing.T, svc func(...string) cliResult, n int, out *bytes.
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("never saw %d services running; up's output:\n%s", n, out)
+}
+
+// Issue 14 point 1: the first Ctrl-C stops with each container's grace, a
+// second one kills what is still stopping.
+func TestServicesUpSecondCtrlCKillsTheContainers(t *testing.T) {
+	eng := enginetest.RequireDocker(t)
+	img := enginetest.BusyboxImage(t, eng)
+	dir := t.TempDir()
+	name := fmt.Sprintf("cli%d-stubborn", os.Getpid())
+	project := "clitest2" + fmt.Sprint(os.Getpid())
+	file := filepath.Join(dir, "services.yaml")
+	// sleep as PID 1 ignores SIGTERM: only the kill after 300 s would end it.
+	os.WriteFile(file, []byte(fmt.Sprintf("backend: docker\ncontainers:\n  %s: {image: %s, cmd: [sleep, \"3600\"], stopTimeout: 300s}\n", name, img)), 0o644)
+	common := []string{"--state-dir", filepath.Join(dir, "state"), "--project", project}
+	svc := func(args ...string) cliResult {
+		t.Helper()
+		return berth(t, append(append([]string{"services"}, args...), common...)...)
+	}
+	t.Cleanup(func() { eng.RemoveContainer(context.Background(), name, true) })
+	up := exec.Command(berthBin, append([]string{"services", "up", "-f", file}, common...)...)
+	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out syncBuffer
+	up.Stdout, up.Stderr = &out, &out
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Process.Kill() })
+	waitRunning(t, svc, 1, &out)
+
+	syscall.Kill(-up.Process.Pid, syscall.SIGINT)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "stopping") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	syscall.Kill(-up.Process.Pid, syscall.SIGINT)
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("up after two Ctrl-C: %v\n%s", err, out.String())
+		}
+	case <-time.After(150 * time.Second):
+		t.Fatalf("up still waits %s after the second Ctrl-C (grace 300 s):\n%s", time.Since(start), out.String())
+	}
+	if !strings.Contains(out.String(), "killing the containers") {
+		t.Errorf("up did not say it kills:\n%s", out.String())
+	}
+	if left, _ := eng.ListContainers(context.Background(), "berth.project="+project); len(left) != 0 {
+		t.Errorf("containers left after two Ctrl-C: %v", left)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a child's output and the test may use
+// at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

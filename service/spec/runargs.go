@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strconv"
 )
 
 // Mode says who keeps the container running, which changes a few flags.
@@ -36,7 +37,8 @@ type RunOptions struct {
 // of NixOS's oci-containers module — name, log driver, entrypoint,
 // hostname, (podman/systemd flags), environment, environment files, ports,
 // user, volumes, labels, workdir, privileged, --rm, capabilities added then
-// dropped, devices, networks, --pull, extraOptions — then image and cmd.
+// dropped, devices, networks, --pull, (berth's --stop-timeout when
+// stopTimeout is set), extraOptions — then image and cmd.
 // Attribute sets are emitted sorted by key, as Nix does. Values are passed
 // as separate arguments, never through a shell.
 func RunArgs(name string, c *Container, o RunOptions) []string {
@@ -110,6 +112,12 @@ func RunArgs(name string, c *Container, o RunOptions) []string {
 		}
 	}
 	a = append(a, "--pull", c.Pull)
+	if c.StopTimeout != nil {
+		// berth's addition: the engine keeps the grace with the container,
+		// so every stop (berth's, the unit's ExecStop, the engine's own
+		// restart) uses it and no `stop -t` overrides what the user chose.
+		a = append(a, "--stop-timeout="+strconv.Itoa(c.StopTimeout.Seconds()))
+	}
 	a = append(a, c.ExtraOptions...)
 	a = append(a, c.Image)
 	return append(a, c.Cmd...)
@@ -128,7 +136,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // container (run arguments, image sources, login, preStart) for backend.
 // A container whose label holds another hash was started from another
 // configuration and must be recreated. Supervision settings (restart,
-// backoff, start limit, stop timeout, autoStart) are left out: changing
+// backoff, start limit, autoStart) are left out: changing
 // them does not need a new container.
 func Hash(backend, name string, c *Container) string {
 	h := sha256.New()

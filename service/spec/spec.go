@@ -112,16 +112,22 @@ type Container struct {
 
 	// PreStart commands run in order after the built-in pre-start steps;
 	// one failing blocks the start.
-	PreStart       []Command  `json:"preStart"`
-	Restart        string     `json:"restart"`
-	StopTimeout    Duration   `json:"stopTimeout"`
+	PreStart []Command `json:"preStart"`
+	Restart  string    `json:"restart"`
+	// StopTimeout, when set, is the container's grace between SIGTERM and
+	// SIGKILL, given to the engine as `run --stop-timeout`; nil leaves it
+	// to the engine (its default of 10 s, or a --stop-timeout in
+	// extraOptions), as NixOS's plain `docker stop NAME` does.
+	StopTimeout    *Duration  `json:"stopTimeout"`
 	RestartBackoff Backoff    `json:"restartBackoff"`
 	StartLimit     StartLimit `json:"startLimit"`
 }
 
 // Defaults of berth's additions.
 const (
-	DefaultStopTimeout       = 120 * time.Second
+	// DefaultTimeoutStopSec is NixOS's TimeoutStopSec: how long systemd
+	// waits for ExecStop before killing the unit's processes.
+	DefaultTimeoutStopSec    = 120 * time.Second
 	DefaultBackoffInitial    = 1 * time.Second
 	DefaultBackoffMax        = 30 * time.Second
 	DefaultBackoffResetAfter = 60 * time.Second
@@ -159,6 +165,12 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Seconds returns d in whole seconds, rounded up (engines take whole
+// seconds; 0.5s must not become an immediate kill).
+func (d Duration) Seconds() int {
+	return int((time.Duration(d) + time.Second - 1) / time.Second)
+}
 
 // UnmarshalYAML accepts "1m30s" or seconds (90, 0.5).
 func (d *Duration) UnmarshalYAML(b []byte) error {
@@ -285,7 +297,7 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 		PreRunExtraOptions: r.PreRunExtraOptions, ExtraOptions: r.ExtraOptions,
 		PreStart:  r.PreStart,
 		LogDriver: "journald", Pull: "missing", AutoRemoveOnStop: true, AutoStart: true,
-		ServiceName: backend + "-" + name, StopTimeout: Duration(DefaultStopTimeout),
+		ServiceName: backend + "-" + name, StopTimeout: r.StopTimeout,
 		RestartBackoff: Backoff{Duration(DefaultBackoffInitial), Duration(DefaultBackoffMax), Duration(DefaultBackoffResetAfter)},
 		StartLimit:     StartLimit{DefaultStartLimitBurst, Duration(DefaultStartLimitWindow)},
 	}
@@ -296,7 +308,6 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 	set(&c.AutoRemoveOnStop, r.AutoRemoveOnStop)
 	set(&c.AutoStart, r.AutoStart)
 	set(&c.ServiceName, r.ServiceName)
-	set(&c.StopTimeout, r.StopTimeout)
 	for _, f := range r.EnvironmentFiles {
 		c.EnvironmentFiles = append(c.EnvironmentFiles, *abs(dir, &f))
 	}
@@ -435,8 +446,11 @@ func (f *File) Validate() error {
 				}
 			}
 		}
-		if c.StopTimeout < 0 {
+		if c.StopTimeout != nil && *c.StopTimeout < 0 {
 			bad(name, "stopTimeout", "must not be negative")
+		}
+		if c.StopTimeout != nil && hasOption(c.ExtraOptions, "--stop-timeout") {
+			bad(name, "stopTimeout", "extraOptions already sets --stop-timeout: keep one of them")
 		}
 		if b := c.RestartBackoff; b.Initial <= 0 || b.Max < b.Initial || b.ResetAfter < 0 {
 			bad(name, "restartBackoff", "needs 0 < initial <= max and resetAfter >= 0 (got initial %s, max %s, resetAfter %s)",
@@ -455,6 +469,16 @@ func (f *File) Validate() error {
 		bad(cycle[0], "dependsOn", "dependency cycle: %s", strings.Join(cycle, " -> "))
 	}
 	return errors.Join(errs...)
+}
+
+// hasOption reports whether args hold flag, as "--flag" or "--flag=value".
+func hasOption(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func oneOf(s string, options ...string) bool {

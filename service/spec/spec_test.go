@@ -77,7 +77,9 @@ func TestDefaultsAreNixOSDefaults(t *testing.T) {
 		{"privileged", c.Privileged, false},
 		{"podman", c.Podman == nil, true},
 		{"restart", c.Restart, "always"},
-		{"stopTimeout", c.StopTimeout.D(), 120 * time.Second},
+		// NixOS's ExecStop is `docker stop NAME`: the engine's own grace
+		// (nixos/modules/virtualisation/oci-containers.nix, preStop).
+		{"stopTimeout (unset: the engine's grace)", c.StopTimeout == nil, true},
 		{"startLimit.burst", c.StartLimit.Burst, spec.DefaultStartLimitBurst},
 	}
 	for _, ch := range checks {
@@ -160,6 +162,7 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 		{"bad-enums", []string{"containers.app.pull", "sometimes", "containers.app.restart", "maybe"}},
 		{"no-image", []string{"containers.app.image", "required"}},
 		{"bad-backend", []string{"backend: must be docker or podman"}},
+		{"stop-timeout-twice", []string{"containers.app.stopTimeout", "extraOptions already sets --stop-timeout"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" is refused with a clear message", func(t *testing.T) {
@@ -192,7 +195,10 @@ func TestHashChangesWithTheRunConfigurationOnly(t *testing.T) {
 	if load("    cmd: [x]\n") == base {
 		t.Error("changing cmd must change the hash")
 	}
-	if load("    restart: \"no\"\n    stopTimeout: 5s\n") != base {
+	if load("    restart: \"no\"\n    restartBackoff: {initial: 2s}\n") != base {
 		t.Error("changing supervision settings must not change the hash")
+	}
+	if load("    stopTimeout: 5s\n") == base {
+		t.Error("stopTimeout is the container's --stop-timeout: changing it must change the hash")
 	}
 }

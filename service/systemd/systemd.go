@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/service/spec"
 )
@@ -105,26 +106,35 @@ func unit(f *spec.File, name string, o Options) string {
 		line("ExecStartPre=%s", join(cmd))
 	}
 	line("ExecStart=%s", engine(spec.RunArgs(name, c, spec.RunOptions{Backend: f.Backend, Mode: spec.Systemd})...))
-	stop := fmt.Sprint(int(c.StopTimeout.D().Seconds()))
+	// NixOS's ExecStop is a plain `stop`: the engine's grace, or the
+	// container's --stop-timeout (stopTimeout, extraOptions).
 	if podman {
-		line("ExecStop=%s", engine("stop", "--ignore", "-t", stop, "--cidfile=/run/"+name+"/ctr-id"))
+		line("ExecStop=%s", engine("stop", "--ignore", "--cidfile=/run/"+name+"/ctr-id"))
 		line("ExecStopPost=%s", engine("rm", "-f", "--ignore", "--cidfile=/run/"+name+"/ctr-id"))
 	} else {
-		line("ExecStop=-%s", engine("stop", "-t", stop, name))
+		line("ExecStop=-%s", engine("stop", name))
 		line("ExecStopPost=-%s", engine("rm", "-f", name))
 	}
 	line("Restart=%s", c.Restart)
 	line("RestartSec=%s", seconds(c.RestartBackoff.Initial))
 	line("TimeoutStartSec=0")
-	// The engine gets stopTimeout; systemd waits a little longer before
-	// killing the engine CLI itself.
-	line("TimeoutStopSec=%d", int(c.StopTimeout.D().Seconds())+10)
+	line("TimeoutStopSec=%d", timeoutStopSec(c))
 	if c.AutoStart {
 		line("")
 		line("[Install]")
 		line("WantedBy=multi-user.target")
 	}
 	return b.String()
+}
+
+// timeoutStopSec is NixOS's TimeoutStopSec=120, or a longer stopTimeout
+// plus 10 s so that the engine's own kill acts before systemd's.
+func timeoutStopSec(c *spec.Container) int {
+	d := int(spec.DefaultTimeoutStopSec / time.Second)
+	if c.StopTimeout != nil {
+		d = max(d, c.StopTimeout.Seconds()+10)
+	}
+	return d
 }
 
 // preStartScript is NixOS's pre-start script: remove a stale container;
