@@ -71,7 +71,13 @@ type Step struct {
 type Item struct {
 	// Data is item-data.json, Args is given-data.json (raw JSON).
 	Data, Args []byte
-	// OriginalsDir and PdfsDir are copied into item/originals and item/pdfs.
+	// Pdfs and Originals are the attachments, copied into item/pdfs/<id>
+	// and item/originals/<id> and listed, in this order, in
+	// pdf-files.json and source-files.json.
+	Pdfs, Originals []ItemFile
+	// PdfsDir and OriginalsDir add every regular file of a directory,
+	// sorted by name, after Pdfs and Originals, each with an id derived
+	// from its name (DeriveItemID).
 	OriginalsDir, PdfsDir string
 }
 

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"mime"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/berth-dev/berth/addon"
 )
 
 // workspace is one run's directories on the host.
@@ -89,17 +86,10 @@ func (w *workspace) cleanup(log *slog.Logger) {
 	}
 }
 
-// itemFile is an entry of item/pdf-files.json and item/source-files.json.
-type itemFile struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Position int    `json:"position"`
-	Mimetype string `json:"mimetype"`
-	Length   int64  `json:"length"`
-}
-
-// writeItem fills item/ as Docspell does: item-data.json,
-// given-data.json, the pdfs and originals, and a JSON list of each.
+// writeItem fills item/ as Docspell's joex does: item-data.json,
+// given-data.json, each attachment as pdfs/<id> and originals/<id>, and a
+// JSON list of each
+// (modules/joex/src/main/scala/docspell/joex/addon/GenericItemAddonTask.scala:94-128).
 func writeItem(dir string, it *Item) error {
 	for _, d := range []string{"pdfs", "originals"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -121,35 +111,21 @@ func writeItem(dir string, it *Item) error {
 			return err
 		}
 	}
-	for _, c := range []struct{ src, sub, list string }{
-		{it.PdfsDir, "pdfs", "pdf-files.json"},
-		{it.OriginalsDir, "originals", "source-files.json"},
+	for _, c := range []struct {
+		list     string
+		explicit []ItemFile
+		src      string
+		sub      string
+		json     string
+	}{
+		{"pdfs", it.Pdfs, it.PdfsDir, "pdfs", "pdf-files.json"},
+		{"originals", it.Originals, it.OriginalsDir, "originals", "source-files.json"},
 	} {
-		files := []itemFile{}
-		if c.src != "" {
-			entries, err := os.ReadDir(c.src)
-			if err != nil {
-				return fmt.Errorf("%w: item %s: %v", ErrBadRequest, c.sub, err)
-			}
-			for _, en := range entries {
-				if !en.Type().IsRegular() {
-					continue
-				}
-				dst := filepath.Join(dir, c.sub, en.Name())
-				n, err := addon.CopyFile(filepath.Join(c.src, en.Name()), dst, 0o644)
-				if err != nil {
-					return fmt.Errorf("copying item file: %w", err)
-				}
-				ext := filepath.Ext(en.Name())
-				mt := mime.TypeByExtension(ext)
-				if mt == "" {
-					mt = "application/octet-stream"
-				}
-				files = append(files, itemFile{ID: strings.TrimSuffix(en.Name(), ext), Name: en.Name(), Position: len(files), Mimetype: mt, Length: n})
-			}
+		files, err := itemFiles(c.list, c.explicit, c.src)
+		if err != nil {
+			return err
 		}
-		b, _ := json.Marshal(files)
-		if err := os.WriteFile(filepath.Join(dir, c.list), b, 0o644); err != nil {
+		if err := writeItemFiles(c.list, files, filepath.Join(dir, c.sub), filepath.Join(dir, c.json)); err != nil {
 			return err
 		}
 	}

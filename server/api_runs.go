@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +195,64 @@ type eventRequest struct {
 	Trigger  string          `json:"trigger"`
 	Item     json.RawMessage `json:"item,omitempty"`
 	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
+	// Files gives the uploaded attachments their ids, names, languages
+	// and mimetypes; each entry's "file" is the file name of a "pdf" or
+	// "original" part.
+	Files *eventFiles `json:"files,omitempty"`
+}
+
+type eventFiles struct {
+	Pdfs      []executor.ItemFile `json:"pdfs,omitempty"`
+	Originals []executor.ItemFile `json:"originals,omitempty"`
+}
+
+// eventUploads are the file names of the uploaded parts, in upload order.
+type eventUploads struct{ pdfs, originals []string }
+
+// itemFiles matches the event's "files" entries to the uploaded parts:
+// every upload is one attachment, in upload order, with the metadata of
+// the entry that names it (ids derived by the executor where none is
+// given). Paths are relative to the event's input directory.
+func (ev eventRequest) itemFiles(up eventUploads) (pdfs, originals []executor.ItemFile, err error) {
+	var given eventFiles
+	if ev.Files != nil {
+		given = *ev.Files
+	}
+	for _, k := range []struct {
+		list, part string
+		given      []executor.ItemFile
+		uploaded   []string
+		dst        *[]executor.ItemFile
+	}{
+		{"pdfs", "pdf", given.Pdfs, up.pdfs, &pdfs},
+		{"originals", "original", given.Originals, up.originals, &originals},
+	} {
+		byName := map[string]executor.ItemFile{}
+		for i, f := range k.given {
+			field := fmt.Sprintf("files.%s[%d]", k.list, i)
+			if err := executor.CheckItemFile(f); err != nil {
+				var ife *executor.ItemFileError
+				errors.As(err, &ife)
+				return nil, nil, errf(http.StatusBadRequest, codeInvalid, "%s.%s: %s", field, ife.Field, ife.Reason)
+			}
+			if !slices.Contains(k.uploaded, f.Path) {
+				return nil, nil, errf(http.StatusBadRequest, codeInvalid, "%s.file: no %q part has the file name %q", field, k.part, f.Path)
+			}
+			if _, dup := byName[f.Path]; dup {
+				return nil, nil, errf(http.StatusBadRequest, codeInvalid, "%s.file: %q is described twice", field, f.Path)
+			}
+			byName[f.Path] = f
+		}
+		for _, name := range k.uploaded {
+			f := byName[name]
+			if f.Name == "" {
+				f.Name = name
+			}
+			f.Path = path.Join(k.list, name)
+			*k.dst = append(*k.dst, f)
+		}
+	}
+	return pdfs, originals, nil
 }
 
 // sendEvent queues a run of every enabled configuration with the
@@ -202,11 +261,12 @@ type eventRequest struct {
 func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	var ev eventRequest
 	var inputDir string
+	var uploads eventUploads
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
 		r.Body = http.MaxBytesReader(w, r.Body, int64(s.set.MaxBody))
 		var err error
-		ev, inputDir, err = s.readEventForm(r, params)
+		ev, inputDir, uploads, err = s.readEventForm(r, params)
 		if err != nil {
 			if inputDir != "" {
 				os.RemoveAll(inputDir)
@@ -234,11 +294,15 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err := checkObject("itemArgs", ev.ItemArgs); err != nil {
 		return err
 	}
+	pdfs, originals, err := ev.itemFiles(uploads)
+	if err != nil {
+		return err
+	}
 	rcs, err := s.st.ListRunConfigs(r.Context(), nil, string(t))
 	if err != nil {
 		return err
 	}
-	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir}
+	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir, Pdfs: pdfs, Originals: originals}
 	// Every run of the event is planned first and stored in one
 	// transaction: an event is queued whole or not at all, so that a host
 	// retrying a refused event does not run some configurations twice.
@@ -272,11 +336,12 @@ func multipartReader(r *http.Request, params map[string]string) (*multipart.Read
 	return multipart.NewReader(r.Body, params["boundary"]), nil
 }
 
-func (s *Server) readEventForm(r *http.Request, params map[string]string) (eventRequest, string, error) {
+func (s *Server) readEventForm(r *http.Request, params map[string]string) (eventRequest, string, eventUploads, error) {
 	var ev eventRequest
+	var up eventUploads
 	mr, err := multipartReader(r, params)
 	if err != nil {
-		return ev, "", err
+		return ev, "", up, err
 	}
 	dir := filepath.Join(s.dataDir, "events", newID("ev_"))
 	gotEvent := false
@@ -286,43 +351,48 @@ func (s *Server) readEventForm(r *http.Request, params map[string]string) (event
 			break
 		}
 		if err != nil {
-			return ev, dir, bodyError(err)
+			return ev, dir, up, bodyError(err)
 		}
 		switch part.FormName() {
 		case "event":
 			if err := decodeJSONFrom(part, &ev); err != nil {
-				return ev, dir, err
+				return ev, dir, up, err
 			}
 			gotEvent = true
 		case "original", "pdf":
 			name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
 			if name == "" || name == "." || name == "/" || name == ".." {
-				return ev, dir, errf(http.StatusBadRequest, codeInvalid, "part %q needs a file name", part.FormName())
+				return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "part %q needs a file name", part.FormName())
 			}
 			sub := map[string]string{"original": "originals", "pdf": "pdfs"}[part.FormName()]
+			names := map[string]*[]string{"original": &up.originals, "pdf": &up.pdfs}[part.FormName()]
+			if slices.Contains(*names, name) {
+				return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "two %q parts have the file name %q", part.FormName(), name)
+			}
+			*names = append(*names, name)
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-				return ev, dir, err
+				return ev, dir, up, err
 			}
 			f, err := os.Create(filepath.Join(dir, sub, name))
 			if err != nil {
-				return ev, dir, err
+				return ev, dir, up, err
 			}
 			_, err = io.Copy(f, part)
 			f.Close()
 			if err != nil {
-				return ev, dir, bodyError(err)
+				return ev, dir, up, bodyError(err)
 			}
 		default:
-			return ev, dir, errf(http.StatusBadRequest, codeInvalid, "unknown form part %q (expected event, original, pdf)", part.FormName())
+			return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "unknown form part %q (expected event, original, pdf)", part.FormName())
 		}
 	}
 	if !gotEvent {
-		return ev, dir, errf(http.StatusBadRequest, codeInvalid, `the form has no "event" part with the event JSON`)
+		return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, `the form has no "event" part with the event JSON`)
 	}
 	if _, err := os.Stat(dir); err != nil {
 		dir = ""
 	}
-	return ev, dir, nil
+	return ev, dir, up, nil
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {

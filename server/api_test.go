@@ -145,18 +145,24 @@ func grepLines(s, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-func TestEventFilesReachTheAddon(t *testing.T) {
+// The events API lays uploaded files out as joex does
+// (GenericItemAddonTask.scala:107-128): each under its attachment id, the
+// id, name and language the event's "files" give, the mimetype detected.
+func TestEventFilesReachTheAddonUnderTheirAttachmentIDs(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	dir := t.TempDir()
-	// An addon that lists the item's files in its output dir.
+	// An addon that lists the item's files and copies the JSON lists to its output dir.
 	os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta: {name: files, version: '1'}\ntriggers: [final-process-item]\nrunner: {trivial: {enable: true, exec: run.sh}}\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\nls \"$ITEM_ORIGINAL_DIR\" \"$ITEM_PDF_DIR\" > \"$OUTPUT_DIR/files.txt\"\ncat \"$ITEM_ARGS_JSON\" >&2\necho '{}'\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\nls \"$ITEM_ORIGINAL_DIR\" \"$ITEM_PDF_DIR\" > \"$OUTPUT_DIR/files.txt\"\ncp \"$ITEM_PDF_JSON\" \"$ITEM_ORIGINAL_JSON\" \"$OUTPUT_DIR/\"\ncat \"$ITEM_ARGS_JSON\" >&2\necho '{}'\n"), 0o755)
 	a := n.install(dir)
 	n.config(map[string]any{"name": "f", "enabled": true, "trigger": []string{"final-process-item"}, "addons": []map[string]string{{"addonId": a.ID}}})
 	body, ct := multipartBody(t, [][3]string{
-		{"event", "", `{"trigger":"final-process-item","item":{"id":"i1"},"itemArgs":{"source":"scanner"}}`},
-		{"original", "scan.jpg", "jpeg"},
-		{"pdf", "scan.pdf", "%PDF"},
+		{"event", "", `{"trigger":"final-process-item","item":{"id":"i1"},"itemArgs":{"source":"scanner"},
+			"files":{"pdfs":[{"file":"scan.pdf","id":"att-1","name":"Rechnung März.pdf","language":"deu"}],
+			         "originals":[{"file":"scan.jpg","id":"att-1"}]}}`},
+		{"original", "scan.jpg", "\xff\xd8\xff\xe0\x00\x10JFIF\x00"},
+		{"original", "notes.txt", "plain words\n"},
+		{"pdf", "scan.pdf", "%PDF-1.4\n"},
 	})
 	req, _ := http.NewRequest("POST", n.URL+"/v1/events", body)
 	req.Header.Set("Content-Type", ct)
@@ -169,11 +175,58 @@ func TestEventFilesReachTheAddon(t *testing.T) {
 		t.Fatalf("run = %+v", r)
 	}
 	files := get(t, n.URL+"/v1/runs/"+r.ID+"/files/files.txt")
-	if !strings.Contains(files, "scan.jpg") || !strings.Contains(files, "scan.pdf") {
-		t.Fatalf("the addon saw %q, want scan.jpg and scan.pdf", files)
+	if want := "item/originals:\natt-1\nnotes\n\nitem/pdfs:\natt-1\n"; files != want {
+		t.Errorf("the addon saw\n%s\nwant\n%s", files, want)
+	}
+	type entry struct {
+		ID, Name, Mimetype string
+		Language           *string
+	}
+	var pdfs, originals []entry
+	json.Unmarshal([]byte(get(t, n.URL+"/v1/runs/"+r.ID+"/files/pdf-files.json")), &pdfs)
+	json.Unmarshal([]byte(get(t, n.URL+"/v1/runs/"+r.ID+"/files/source-files.json")), &originals)
+	if len(pdfs) != 1 || pdfs[0].ID != "att-1" || pdfs[0].Name != "Rechnung März.pdf" || pdfs[0].Mimetype != "application/pdf" || pdfs[0].Language == nil || *pdfs[0].Language != "deu" {
+		t.Errorf("pdf-files.json = %+v", pdfs)
+	}
+	if len(originals) != 2 || originals[0].ID != "att-1" || originals[0].Name != "scan.jpg" || originals[0].Mimetype != "image/jpeg" ||
+		originals[1].ID != "notes" || originals[1].Name != "notes.txt" || !strings.HasPrefix(originals[1].Mimetype, "text/plain") {
+		t.Errorf("source-files.json = %+v", originals)
 	}
 	if !slices.ContainsFunc(r.Logs.Lines, func(l string) bool { return strings.Contains(l, "scanner") }) {
 		t.Fatalf("logs %v lack the item args", r.Logs.Lines)
+	}
+}
+
+func TestEventFilesThatDoNotMatchTheUploadsAreRefused(t *testing.T) {
+	data := t.TempDir()
+	n := startNode(t, nodeOpts{dataDir: data})
+	for _, c := range []struct {
+		name, event string
+		parts       [][3]string
+		want        string
+	}{
+		{"an entry naming no upload", `{"trigger":"existing-item","files":{"pdfs":[{"file":"other.pdf"}]}}`, nil, `files.pdfs[0].file: no \"pdf\" part has the file name \"other.pdf\"`},
+		{"an entry naming an upload of the other kind", `{"trigger":"existing-item","files":{"originals":[{"file":"scan.pdf"}]}}`, nil, `files.originals[0].file: no \"original\" part`},
+		{"a bad id", `{"trigger":"existing-item","files":{"pdfs":[{"file":"scan.pdf","id":"a/b"}]}}`, nil, `files.pdfs[0].id: \"a/b\" is not a Docspell id`},
+		{"two uploads of one name", `{"trigger":"existing-item"}`, [][3]string{{"pdf", "scan.pdf", "%PDF"}}, `two \"pdf\" parts have the file name \"scan.pdf\"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body, ct := multipartBody(t, append([][3]string{{"event", "", c.event}, {"pdf", "scan.pdf", "%PDF"}}, c.parts...))
+			req, _ := http.NewRequest("POST", n.URL+"/v1/events", body)
+			req.Header.Set("Content-Type", ct)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), c.want) {
+				t.Errorf("= %d %s, want 400 with %s", resp.StatusCode, b, c.want)
+			}
+			if left, _ := filepath.Glob(filepath.Join(data, "events", "*")); len(left) > 0 {
+				t.Errorf("kept %v", left)
+			}
+		})
 	}
 }
 

@@ -29,8 +29,13 @@ type runSpec struct {
 	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
 	// InputDir holds originals/ and pdfs/ uploaded with the event.
 	InputDir string `json:"inputDir,omitempty"`
-	CacheKey string `json:"cacheKey,omitempty"`
-	Webhook  string `json:"webhook,omitempty"`
+	// Pdfs and Originals are the uploaded attachments, their paths
+	// relative to InputDir; runs queued before berth kept them have none
+	// and take every file of InputDir's pdfs/ and originals/.
+	Pdfs      []executor.ItemFile `json:"pdfs,omitempty"`
+	Originals []executor.ItemFile `json:"originals,omitempty"`
+	CacheKey  string              `json:"cacheKey,omitempty"`
+	Webhook   string              `json:"webhook,omitempty"`
 }
 
 type specStep struct {
@@ -43,8 +48,9 @@ type specStep struct {
 
 // itemInput is the item a run works on.
 type itemInput struct {
-	Data, Args json.RawMessage
-	InputDir   string
+	Data, Args      json.RawMessage
+	InputDir        string
+	Pdfs, Originals []executor.ItemFile
 }
 
 func runSteps(r store.Run) int {
@@ -73,6 +79,7 @@ func (s *Server) planRun(ctx context.Context, id, configID, trigger string, addo
 	}
 	if item != nil {
 		sp.Item, sp.ItemArgs, sp.InputDir = item.Data, item.Args, item.InputDir
+		sp.Pdfs, sp.Originals = item.Pdfs, item.Originals
 	}
 	spec, err := json.Marshal(sp)
 	if err != nil {
@@ -298,7 +305,15 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	}
 	if sp.Item != nil || sp.ItemArgs != nil || sp.InputDir != "" {
 		it := &executor.Item{Data: sp.Item, Args: sp.ItemArgs}
-		if sp.InputDir != "" {
+		switch {
+		case sp.InputDir != "" && (sp.Pdfs != nil || sp.Originals != nil):
+			for _, l := range []struct{ from, to *[]executor.ItemFile }{{&sp.Pdfs, &it.Pdfs}, {&sp.Originals, &it.Originals}} {
+				for _, f := range *l.from {
+					f.Path = filepath.Join(sp.InputDir, filepath.FromSlash(f.Path))
+					*l.to = append(*l.to, f)
+				}
+			}
+		case sp.InputDir != "":
 			it.OriginalsDir = existingDir(filepath.Join(sp.InputDir, "originals"))
 			it.PdfsDir = existingDir(filepath.Join(sp.InputDir, "pdfs"))
 		}

@@ -161,6 +161,8 @@ type runFlags struct {
 	args, argsFile               string
 	itemData, itemArgs           string
 	itemOriginals, itemPdfs      string
+	itemPdf, itemOriginal        []string
+	itemFiles                    string
 	runners                      []string
 	timeout                      time.Duration
 	outputDir, cacheKey, sandbox string
@@ -182,7 +184,9 @@ not run: no runner, build failure, timeout, output too large),
 5 decoding-error (the addon's stdout is not valid output), 1 other errors.`,
 		Example: `  berth addon run examples/hello --args 'hi there'
   berth addon run ./a ./b.zip https://example.org/c.zip --json
-  berth addon run examples/hello --item-data item.json --item-pdfs ./pdfs -v`,
+  berth addon run examples/hello --item-data item.json --item-pdfs ./pdfs -v
+  berth addon run ./swiss-qr --item-data item.json --item-pdf a1=scan.pdf --item-original a1=scan.jpg
+  berth addon run ./swiss-qr --item-data item.json --item-files attachments.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runAddons(cmd, args, f) },
 	}
@@ -192,7 +196,10 @@ not run: no runner, build failure, timeout, output too large),
 	fl.StringVar(&f.itemData, "item-data", "", "item-data.json for ITEM_DATA_JSON")
 	fl.StringVar(&f.itemArgs, "item-args", "", "given-data.json for ITEM_ARGS_JSON")
 	fl.StringVar(&f.itemOriginals, "item-originals", "", "directory of original files for ITEM_ORIGINAL_DIR")
-	fl.StringVar(&f.itemPdfs, "item-pdfs", "", "directory of PDF files for ITEM_PDF_DIR")
+	fl.StringVar(&f.itemPdfs, "item-pdfs", "", "directory of PDF files for ITEM_PDF_DIR (ids derived from the names)")
+	fl.StringArrayVar(&f.itemPdf, "item-pdf", nil, "one attachment's PDF, [ID=]PATH, copied to item/pdfs/ID (repeatable)")
+	fl.StringArrayVar(&f.itemOriginal, "item-original", nil, "one attachment's original, [ID=]PATH, copied to item/originals/ID (repeatable)")
+	fl.StringVar(&f.itemFiles, "item-files", "", "JSON manifest of attachments: {\"pdfs\": [{\"id\", \"name\", \"file\", \"language\", \"mimetype\"}], \"originals\": [...]}")
 	fl.StringSliceVar(&f.runners, "runners", nil, "runner preference list (default from config: wasm,nix-flake,docker,trivial)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "time limit per addon (default from config: 15m)")
 	fl.StringVar(&f.outputDir, "output-dir", "", "keep the output files in this directory (only on success)")
@@ -281,10 +288,24 @@ func runAddons(cmd *cobra.Command, sources []string, f runFlags) error {
 }
 
 func itemFromFlags(f runFlags) (*executor.Item, error) {
-	if f.itemData == "" && f.itemArgs == "" && f.itemOriginals == "" && f.itemPdfs == "" {
+	if f.itemData == "" && f.itemArgs == "" && f.itemOriginals == "" && f.itemPdfs == "" &&
+		len(f.itemPdf) == 0 && len(f.itemOriginal) == 0 && f.itemFiles == "" {
 		return nil, nil
 	}
 	it := &executor.Item{OriginalsDir: f.itemOriginals, PdfsDir: f.itemPdfs}
+	if f.itemFiles != "" {
+		m, err := executor.LoadItemManifest(f.itemFiles)
+		if err != nil {
+			return nil, badInput("--item-files: %w", err)
+		}
+		it.Pdfs, it.Originals = m.Pdfs, m.Originals
+	}
+	for _, v := range f.itemPdf {
+		it.Pdfs = append(it.Pdfs, executor.ParseItemFileFlag(v))
+	}
+	for _, v := range f.itemOriginal {
+		it.Originals = append(it.Originals, executor.ParseItemFileFlag(v))
+	}
 	for _, c := range []struct {
 		flag, file string
 		dst        *[]byte

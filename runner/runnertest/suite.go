@@ -170,11 +170,13 @@ func (h Harness) testContract(t *testing.T) {
 	if read("item-data") != `{"id":"item1"}` {
 		t.Errorf("item data = %q", read("item-data"))
 	}
-	if read("item-pdfs") != "att1.pdf" {
-		t.Errorf("item pdfs = %q", read("item-pdfs"))
+	// joex names each file by its attachment id (GenericItemAddonTask.scala:111).
+	if read("item-pdfs") != "att1" {
+		t.Errorf("item pdfs = %q, want the attachment id att1", read("item-pdfs"))
 	}
 	var pdfList []map[string]any
-	if err := json.Unmarshal([]byte(read("item-pdf-json")), &pdfList); err != nil || len(pdfList) != 1 || pdfList[0]["name"] != "att1.pdf" {
+	if err := json.Unmarshal([]byte(read("item-pdf-json")), &pdfList); err != nil || len(pdfList) != 1 ||
+		pdfList[0]["name"] != "att1.pdf" || pdfList[0]["id"] != "att1" || pdfList[0]["mimetype"] != "application/pdf" {
 		t.Errorf("item/pdf-files.json = %q (%v)", read("item-pdf-json"), err)
 	}
 	if h.Isolated && !res.Isolated {
