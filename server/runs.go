@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -419,11 +418,13 @@ func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt
 	return err
 }
 
-// lineBuffer keeps the last max lines written to it.
+// lineBuffer keeps the last max lines written to it in a ring, so a
+// flood of lines costs the same per line however many are kept.
 type lineBuffer struct {
 	mu      sync.Mutex
 	max     int
-	lines   []string
+	lines   []string // a ring once it holds max lines; next is its oldest
+	next    int
 	partial []byte
 	dropped int
 }
@@ -433,33 +434,44 @@ func newLineBuffer(max int) *lineBuffer { return &lineBuffer{max: max} }
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.partial = append(b.partial, p...)
-	for {
-		i := bytes.IndexByte(b.partial, '\n')
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
+			b.partial = append(b.partial, p...)
 			break
 		}
-		b.add(string(b.partial[:i]))
-		b.partial = b.partial[i+1:]
+		if len(b.partial) > 0 {
+			b.partial = append(b.partial, p[:i]...)
+			b.add(b.partial)
+			b.partial = b.partial[:0]
+		} else {
+			b.add(p[:i])
+		}
+		p = p[i+1:]
 	}
 	if len(b.partial) > 64<<10 {
-		b.add(string(b.partial))
-		b.partial = nil
+		b.add(b.partial)
+		b.partial = b.partial[:0]
 	}
-	return len(p), nil
+	return n, nil
 }
 
-func (b *lineBuffer) add(line string) {
+func (b *lineBuffer) add(line []byte) {
 	const maxLine = 4096
+	var s string
 	if len(line) > maxLine {
-		line = line[:maxLine] + "…"
+		s = string(line[:maxLine]) + "…"
+	} else {
+		s = string(bytes.TrimRight(line, "\r"))
 	}
-	b.lines = append(b.lines, strings.TrimRight(line, "\r"))
-	if len(b.lines) > b.max {
-		n := len(b.lines) - b.max
-		b.dropped += n
-		b.lines = append(b.lines[:0:0], b.lines[n:]...)
+	if len(b.lines) < b.max {
+		b.lines = append(b.lines, s)
+		return
 	}
+	b.lines[b.next] = s
+	b.next = (b.next + 1) % b.max
+	b.dropped++
 }
 
 // runLogs is a run's captured stderr.
@@ -472,7 +484,9 @@ type runLogs struct {
 func (b *lineBuffer) snapshot() runLogs {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	lines := append([]string{}, b.lines...)
+	lines := make([]string, 0, len(b.lines)+1)
+	lines = append(lines, b.lines[b.next:]...)
+	lines = append(lines, b.lines[:b.next]...)
 	if len(b.partial) > 0 {
 		lines = append(lines, string(b.partial))
 	}
