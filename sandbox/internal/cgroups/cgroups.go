@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,10 @@ type Limits struct {
 	// CPUs is the number of CPUs' worth of time per period (1.5 = one and
 	// a half cores).
 	CPUs float64
+	// Parent, when set, is a cgroup v2 group prepared for berth (a path
+	// below the cgroup2 mount, or the absolute directory): runs' groups
+	// go below it instead of below berth's own cgroup. It is not a limit.
+	Parent string
 }
 
 // Zero reports whether no limit is set.
@@ -42,12 +47,25 @@ type Group struct {
 
 const cpuPeriod = 100000 // µs
 
+// Fix says how to give berth cgroups it may use, for errors and doctor.
+const Fix = "give berth a delegated cgroup v2 subtree: Delegate=yes in its systemd unit (the shipped berth.service has it), " +
+	"or start it with systemd-run --user --scope -p Delegate=yes berth ..., " +
+	"or name a group prepared for berth in berth.yaml (sandbox-limits.cgroup)"
+
+// LeafName is the child of berth's own cgroup v2 group that berth moves
+// its processes into, so that the group may enable controllers for its
+// runs' groups beside it (cgroup v2 lets only a group without processes
+// of its own pass controllers on).
+const LeafName = "berth-supervisor"
+
 // New creates the cgroup named name (unique per run; the directory is
-// name.PID-PIDNS, this process's pid and pid namespace) as a child of a "berth" group under
-// berth's own cgroup, and writes the limits. The caller moves the
-// process in (Procs files for v1, a clone into the v2 directory) and
-// calls Remove when the run is over. The first New of a process also
-// starts RemoveStale in the background.
+// name.PID-PIDNS, this process's pid and pid namespace) and writes the
+// limits. On cgroup v2 the group goes below berth's own cgroup (or
+// lim.Parent), beside the leaf berth moved itself into; on v1 into a
+// "berth" child of berth's own group of each controller. The caller
+// moves the process in (Procs files for v1, a clone into the v2
+// directory) and calls Remove when the run is over. The first New of a
+// process also starts RemoveStale in the background.
 func New(name string, lim Limits) (*Group, error) {
 	mounts, err := readMounts()
 	if err != nil {
@@ -57,16 +75,10 @@ func New(name string, lim Limits) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	staleOnce.Do(func() { go RemoveStale() })
+	staleOnce.Do(func() { go removeStale(lim.Parent) })
 	name += ownerSuffix()
-	if v2, ok := mounts.v2, mounts.v2 != ""; ok && v2Controllers(v2, lim) {
-		g, err := newV2(v2, self["0"], name, lim)
-		if err != nil && self["0"] != "/" && os.Geteuid() == 0 {
-			// berth's own group holds processes (a systemd service), so
-			// it cannot delegate controllers: root may use the top level.
-			g, err = newV2(v2, "/", name, lim)
-		}
-		return g, err
+	if mounts.v2 != "" && v2Controllers(mounts.v2, lim) {
+		return newV2(mounts.v2, self["0"], name, lim, controllersFor(lim))
 	}
 	return newV1(mounts.v1, self, name, lim)
 }
@@ -76,8 +88,10 @@ var staleOnce sync.Once
 // RemoveStale removes the groups New made for processes that are gone
 // (a berth killed outright cannot remove its runs' groups), killing
 // whatever is left in them, and returns how many it removed. It looks
-// under every "berth" group New of this process could use.
-func RemoveStale() (int, error) {
+// where New of this process puts groups (and where older berths did).
+func RemoveStale() (int, error) { return removeStale("") }
+
+func removeStale(parent string) (int, error) {
 	mounts, err := readMounts()
 	if err != nil {
 		return 0, err
@@ -88,6 +102,10 @@ func RemoveStale() (int, error) {
 	}
 	var parents []string
 	if mounts.v2 != "" {
+		if base, _, err := chooseV2(mounts.v2, self["0"], parent); err == nil {
+			parents = append(parents, filepath.Join(mounts.v2, base))
+		}
+		// Where berths before delegation put them.
 		parents = append(parents, filepath.Join(mounts.v2, self["0"], "berth"), filepath.Join(mounts.v2, "berth"))
 	}
 	for c, m := range mounts.v1 {
@@ -116,6 +134,137 @@ func RemoveStale() (int, error) {
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// chooseV2 says where runs' v2 groups go (base, a path below the mount)
+// for a process whose own cgroup is own, and which leaf (below the
+// mount) berth's processes must be moved into first ("" for none):
+//   - a configured parent: that group, no move (berth need not be in it);
+//   - own "/" (the root, where processes may stay, or a cgroup
+//     namespace's root): a "berth" child;
+//   - own the leaf (berth moved there before): the leaf's parent;
+//   - else own itself, after its processes move into the leaf.
+func chooseV2(mount, own, parent string) (base, leaf string, err error) {
+	if parent != "" {
+		if rel, ok := strings.CutPrefix(filepath.Clean(parent), filepath.Clean(mount)+"/"); ok {
+			parent = "/" + rel
+		}
+		if !filepath.IsAbs(parent) {
+			return "", "", fmt.Errorf("the cgroup %q is not an absolute path (write /sys/fs/cgroup/NAME, or /NAME below the cgroup2 mount)", parent)
+		}
+		return filepath.Clean(parent), "", nil
+	}
+	if own == "" || !strings.HasPrefix(own, "/") {
+		return "", "", fmt.Errorf("no cgroup v2 line in /proc/self/cgroup (own group %q)", own)
+	}
+	own = filepath.Clean(own)
+	switch {
+	case own == "/":
+		return "/berth", "", nil
+	case filepath.Base(own) == LeafName:
+		return filepath.Dir(own), own, nil
+	}
+	return own, filepath.Join(own, LeafName), nil
+}
+
+// ready remembers the v2 bases prepared by this process (moved out of,
+// controllers enabled), keyed by mount, parent and controllers.
+var ready struct {
+	sync.Mutex
+	bases map[string]string
+}
+
+// prepareV2 makes the directory where runs' groups go ready and returns
+// it: berth's processes moved into the leaf, the controllers want
+// enabled in the base's cgroup.subtree_control.
+func prepareV2(mount, own, parent string, want []string) (string, error) {
+	key := mount + "\x00" + parent + "\x00" + strings.Join(want, ",")
+	ready.Lock()
+	defer ready.Unlock()
+	if d, ok := ready.bases[key]; ok {
+		return d, nil
+	}
+	base, leaf, err := chooseV2(mount, own, parent)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	dir := filepath.Join(mount, base)
+	switch {
+	case leaf != "":
+		if err := moveProcs(dir, filepath.Join(mount, leaf)); err != nil {
+			return "", fmt.Errorf("%w: berth's cgroup %s is not delegated to it: %v; %s", ErrUnavailable, dir, err, Fix)
+		}
+	case parent == "":
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("%w: %v; %s", ErrUnavailable, err, Fix)
+		}
+	}
+	if miss := missing(dir, want); len(miss) > 0 {
+		if os.Geteuid() != 0 || parent != "" {
+			return "", fmt.Errorf("%w: the cgroup %s does not offer the %v controllers (its parent did not pass them on); %s", ErrUnavailable, dir, miss, Fix)
+		}
+		// Root in a unit without Delegate=yes: pass them down from the
+		// top, through groups that hold no processes (slices).
+		var chain []string
+		for d := filepath.Dir(dir); strings.HasPrefix(d, mount); d = filepath.Dir(d) {
+			chain = append([]string{d}, chain...)
+			if d == mount {
+				break
+			}
+		}
+		for _, d := range chain {
+			if err := enableV2(d, miss); err != nil {
+				return "", fmt.Errorf("%w: enabling %v in %s: %v; %s", ErrUnavailable, miss, d, err, Fix)
+			}
+		}
+	}
+	if err := enableV2(dir, want); err != nil {
+		why := "it is not delegated to berth's user"
+		if errors.Is(err, syscall.EBUSY) {
+			why = "it holds processes (only a group without processes of its own may pass controllers on)"
+		}
+		return "", fmt.Errorf("%w: enabling %v in %s: %v: %s; %s", ErrUnavailable, want, dir, err, why, Fix)
+	}
+	if ready.bases == nil {
+		ready.bases = map[string]string{}
+	}
+	ready.bases[key] = dir
+	return dir, nil
+}
+
+// moveProcs moves every process of the group from into the group to
+// (made if missing): they are berth and whatever shares its unit.
+func moveProcs(from, to string) error {
+	if err := os.Mkdir(to, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	// A process may fork while the others move: a few rounds.
+	for round := 0; round < 10; round++ {
+		pids := (&Group{}).pidsIn(from)
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, p := range pids {
+			if err := write(to, "cgroup.procs", strconv.Itoa(p)); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("moving process %d into %s: %w", p, to, err)
+			}
+		}
+	}
+	return fmt.Errorf("%s keeps gaining processes", from)
+}
+
+// missing lists the controllers of want that dir's cgroup.controllers
+// does not offer.
+func missing(dir string, want []string) []string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	have := strings.Fields(string(b))
+	var out []string
+	for _, c := range want {
+		if !slices.Contains(have, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ownerSuffix ends the name of each group this process makes:
@@ -164,19 +313,12 @@ func UsesV2(lim Limits) bool {
 	return err == nil && mounts.v2 != "" && v2Controllers(mounts.v2, lim)
 }
 
-func newV2(mount, selfPath, name string, lim Limits) (*Group, error) {
-	parent := filepath.Join(mount, selfPath, "berth")
-	want := controllersFor(lim)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+func newV2(mount, own, name string, lim Limits, want []string) (*Group, error) {
+	base, err := prepareV2(mount, own, lim.Parent, want)
+	if err != nil {
+		return nil, err
 	}
-	// Controllers must be enabled on every level from berth's own group.
-	for _, dir := range []string{filepath.Join(mount, selfPath), parent} {
-		if err := enableV2(dir, want); err != nil {
-			return nil, fmt.Errorf("%w: enabling %v in %s: %v (berth's own cgroup must not hold processes, or must be the root)", ErrUnavailable, want, dir, err)
-		}
-	}
-	dir := filepath.Join(parent, name)
+	dir := filepath.Join(base, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -424,21 +566,29 @@ func selfCgroups() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseProcCgroup(string(b)), nil
+}
+
+// parseProcCgroup reads /proc/PID/cgroup ("ID:CONTROLLERS:PATH" lines;
+// ID 0 with no controllers is the v2 group).
+func parseProcCgroup(data string) map[string]string {
 	out := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(data), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		if parts[0] == "0" {
+		if parts[0] == "0" && parts[1] == "" {
 			out["0"] = parts[2]
 			continue
 		}
 		for _, c := range strings.Split(parts[1], ",") {
-			out[c] = parts[2]
+			if c != "" {
+				out[c] = parts[2]
+			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func controllersFor(lim Limits) []string {

@@ -140,6 +140,9 @@ func TestRemoveNeverKillsItsOwnProcessGroupForAPidItCannotSee(t *testing.T) {
 // (BERTH_CGROUPS_HOLDER set): it makes a group, prints its directories
 // and keeps it until its stdin closes.
 func TestMain(m *testing.M) {
+	if v := os.Getenv("BERTH_CGROUPS_DELEGATED"); v != "" {
+		os.Exit(delegatedBerth(v))
+	}
 	if os.Getenv("BERTH_CGROUPS_HOLDER") != "" {
 		g, err := cgroups.New("run-holder", cgroups.Limits{Pids: 32})
 		if err != nil {
