@@ -152,6 +152,18 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 			unisolated = true
 		}
 	}
+	for _, ar := range res.Addons {
+		if l := ar.Limits; l != nil && l.Why != "" {
+			w := fmt.Sprintf("%s: limits by %s", ar.Addon, l.By)
+			if len(l.Missing) > 0 {
+				w += ", without " + strings.Join(l.Missing, ", ")
+			}
+			if !l.OOMReported {
+				w += ", no OOM report"
+			}
+			res.Warnings = append(res.Warnings, w+": "+l.Why)
+		}
+	}
 	if unisolated && e.UnisolatedWarning != "" {
 		res.Warnings = append(res.Warnings, e.UnisolatedWarning)
 	}
@@ -231,6 +243,7 @@ func (e *Executor) runStep(ctx context.Context, log *slog.Logger, req Request, w
 		ar.Attempts = append(ar.Attempts, att)
 		ar.Runner, ar.Kind, ar.Error, ar.ExitCode = att.Runner, att.Kind, att.Error, att.ExitCode
 		ar.StderrTail, ar.Isolated, ar.OutOfMemory, ar.Cached = exit.StderrTail, exit.Isolated, exit.OutOfMemory, prepared.Cached
+		ar.Limits = exit.Limits
 		if att.Kind == ExecutionFailed && len(prepared.BuildLog) > 0 && len(exit.StderrTail) == 0 {
 			ar.StderrTail = prepared.BuildLog
 		}

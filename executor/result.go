@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/output"
+	"github.com/berth-dev/berth/runner"
 )
 
 // Kind classifies how a run ended, with Docspell's names.
@@ -81,6 +82,9 @@ type AddonResult struct {
 	Cached     bool           `json:"cached"`
 	// OutOfMemory is set when the program was killed for its memory limit.
 	OutOfMemory bool `json:"outOfMemory,omitempty"`
+	// Limits says which limits bounded the run and whether an OOM kill
+	// would be reported (sandboxed process runs only).
+	Limits *runner.Enforcement `json:"limits,omitempty"`
 	// Attempts holds every runner tried, in order, with its real error.
 	Attempts []Attempt `json:"attempts"`
 }

@@ -43,5 +43,8 @@ func RunProcess(ctx context.Context, sb Sandbox, program string, inv Invocation)
 	if w.Finish != nil {
 		exit.OutOfMemory = w.Finish(res)
 	}
+	if w.Limits != nil {
+		exit.Limits = w.Limits()
+	}
 	return exit, err
 }

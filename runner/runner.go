@@ -86,6 +86,9 @@ type Exit struct {
 	Isolated bool
 	// OutOfMemory is true when the program was killed for its memory limit.
 	OutOfMemory bool
+	// Limits says how the sandbox bounded the run; nil when it says
+	// nothing (no sandbox, or one without limits).
+	Limits *Enforcement
 }
 
 // BuildError is returned by Prepare when a build failed; Tail holds its

@@ -31,6 +31,8 @@ type Wrapped struct {
 	// happened; it removes what Wrap set up and reports whether the
 	// program was killed for running out of memory.
 	Finish func(res proc.Result) (outOfMemory bool)
+	// Limits, if set, says after Finish how the run was bounded.
+	Limits func() *Enforcement
 }
 
 // NoSandbox runs programs directly on the host, with the host's view of

@@ -443,7 +443,11 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		})
 		return oom
 	}
-	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish}, nil
+	limits := func() *runner.Enforcement {
+		<-cg.done
+		return Enforcement(s.cfg.Limits, cg.group, cg.unavailable)
+	}
+	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish, Limits: limits}, nil
 }
 
 // usesCgroupV1 reports whether runs' cgroups are (or would be) v1.
@@ -459,6 +463,8 @@ type runGroup struct {
 	done  chan struct{}
 	group *cgroups.Group
 	err   error
+	// unavailable is why there is no cgroup (the limits are rlimits).
+	unavailable error
 }
 
 // makeGroup creates the run's cgroup into cg and closes cg.done.
@@ -467,8 +473,9 @@ func (s *Sandbox) makeGroup(cg *runGroup, runID string) {
 	g, err := cgroups.New(cgroupName(runID), s.cfg.Limits)
 	switch {
 	case errors.Is(err, cgroups.ErrUnavailable):
+		cg.unavailable = err
 		s.warnOnce.Do(func() {
-			s.cfg.Logger.Warn("cgroups unavailable, limiting the sandbox with rlimits (no OOM reporting)", "sandbox", Name, "err", err)
+			s.cfg.Logger.Warn("cgroups unavailable, limiting the sandbox with rlimits (memory: RLIMIT_DATA, no CPU limit, no OOM reporting)", "sandbox", Name, "err", err)
 		})
 	case err != nil:
 		cg.err = fmt.Errorf("creating the run's cgroup: %w", err)
@@ -529,7 +536,10 @@ func cgroupName(runID string) string {
 func rlimitsFor(l Limits) []nsinit.Rlimit {
 	var out []nsinit.Rlimit
 	if l.MemoryBytes > 0 {
-		out = append(out, nsinit.Rlimit{Resource: unix.RLIMIT_AS, Value: uint64(l.MemoryBytes)})
+		// RLIMIT_DATA counts what a program allocates (private writable
+		// memory); RLIMIT_AS would count the address space that runtimes
+		// reserve, and an ordinary Go program fails at 512 MiB of it.
+		out = append(out, nsinit.Rlimit{Resource: unix.RLIMIT_DATA, Value: uint64(l.MemoryBytes)})
 	}
 	if l.Pids > 0 {
 		// RLIMIT_NPROC counts per user in the namespace, which holds only

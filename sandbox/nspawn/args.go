@@ -24,9 +24,13 @@ type Invocation struct {
 	// Settings makes nspawn read ROOT/../MACHINE.nspawn (operator
 	// variables, kept out of the command line).
 	Settings bool
-	// Rlimits (bytes of address space, processes) stand in for cgroup
-	// limits where berth may not create cgroups; 0 means none.
-	RlimitAS, RlimitNproc int64
+	// Rlimits (bytes of private writable memory, processes) stand in for
+	// cgroup limits where berth may not create cgroups; 0 means none.
+	RlimitData, RlimitNproc int64
+	// Properties are set on the scope nspawn registers the container in
+	// (--property=, systemd as PID 1, no cgroup of berth's to run in):
+	// MemoryMax=, TasksMax=, CPUQuota=.
+	Properties []string
 	// Env holds the contract variables, passed with --setenv.
 	Env []string
 	// Program and Args run inside the container.
@@ -71,11 +75,14 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	if inv.NoRegister {
 		args = append(args, "--register=no", "--keep-unit")
 	}
+	for _, p := range inv.Properties {
+		args = append(args, "--property="+p)
+	}
 	if inv.Settings {
 		args = append(args, "--settings=trusted")
 	}
-	if inv.RlimitAS > 0 {
-		args = append(args, "--rlimit=RLIMIT_AS="+strconv.FormatInt(inv.RlimitAS, 10))
+	if inv.RlimitData > 0 {
+		args = append(args, "--rlimit=RLIMIT_DATA="+strconv.FormatInt(inv.RlimitData, 10))
 	}
 	if inv.RlimitNproc > 0 {
 		args = append(args, "--rlimit=RLIMIT_NPROC="+strconv.FormatInt(inv.RlimitNproc, 10))
@@ -86,4 +93,22 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	}
 	args = append(args, "--", inv.Program)
 	return bin, append(args, inv.Args...)
+}
+
+// Properties are the scope unit properties that carry lim when nspawn
+// registers the container with machined (then its payload runs in
+// machine.slice, outside any cgroup berth made).
+func Properties(lim Limits) []string {
+	var p []string
+	if lim.MemoryBytes > 0 {
+		p = append(p, "MemoryMax="+strconv.FormatInt(lim.MemoryBytes, 10), "MemorySwapMax=0")
+	}
+	if lim.Pids > 0 {
+		p = append(p, "TasksMax="+strconv.FormatInt(lim.Pids, 10))
+	}
+	if lim.CPUs > 0 {
+		// systemd's CPUQuota is a percentage of one CPU.
+		p = append(p, "CPUQuota="+strconv.FormatFloat(lim.CPUs*100, 'f', -1, 64)+"%")
+	}
+	return p
 }

@@ -255,16 +255,28 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	}
 
 	attr := &syscall.SysProcAttr{}
+	lim := Enforcement(s.cfg.Limits, nil, nil, false)
 	if !s.cfg.Limits.Zero() {
 		group, err = cgroups.New("nspawn-"+clean(inv.RunID, 40)+"-"+machine[len(machine)-8:], s.cfg.Limits)
 		switch {
 		case errors.Is(err, cgroups.ErrUnavailable):
+			lim = Enforcement(s.cfg.Limits, nil, err, !ni.NoRegister)
 			s.warnOnce.Do(func() {
-				s.cfg.Logger.Warn("cgroups unavailable, limiting the container with rlimits (no OOM reporting)", "sandbox", Name, "err", err)
+				s.cfg.Logger.Warn("cgroups unavailable, limiting the container by "+lim.By+" (no OOM reporting)", "sandbox", Name, "err", err)
 			})
-			ni.RlimitAS, ni.RlimitNproc = s.cfg.Limits.MemoryBytes, s.cfg.Limits.Pids
+			if ni.NoRegister {
+				ni.RlimitData, ni.RlimitNproc = s.cfg.Limits.MemoryBytes, s.cfg.Limits.Pids
+			} else {
+				ni.Properties = Properties(s.cfg.Limits)
+			}
 		case err != nil:
 			return fail(fmt.Errorf("creating the run's cgroup: %w", err))
+		default:
+			// The container stays in the run's group (as nspawn itself):
+			// registered, its payload would run in machine.slice, outside
+			// the limits and berth's unit.
+			ni.NoRegister = true
+			lim = Enforcement(s.cfg.Limits, group, nil, false)
 		}
 	}
 	bin, args := CommandLine(s.cfg, ni)
@@ -304,7 +316,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		})
 		return oom
 	}
-	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish}, nil
+	return runner.Wrapped{Spec: w, Isolated: true, Finish: finish, Limits: func() *runner.Enforcement { return lim }}, nil
 }
 
 // dedupEnv keeps the last value of each variable (the contract's

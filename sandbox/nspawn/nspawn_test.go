@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/runner/runnertest"
 	"github.com/berth-dev/berth/runner/trivial"
 	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/internal/cgroups"
 	"github.com/berth-dev/berth/sandbox/nspawn"
 	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
@@ -58,7 +59,13 @@ func TestCommandLine(t *testing.T) {
 		{"pure-without-systemd", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork, i.NoRegister = true, true }},
 		{"impure-with-sudo-and-extra-args", nspawn.Config{Binary: "/usr/bin/systemd-nspawn", Sudo: "sudo", ExtraArgs: []string{"--drop-capability=all", "--no-new-privileges=yes"}}, func(*nspawn.Invocation) {}},
 		{"rlimits-and-settings", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
-			i.PrivateNetwork, i.NoRegister, i.Settings, i.RlimitAS, i.RlimitNproc = true, true, true, 1<<30, 256
+			i.PrivateNetwork, i.NoRegister, i.Settings, i.RlimitData, i.RlimitNproc = true, true, true, 1<<30, 256
+		}},
+		// systemd as PID 1 and no cgroup of berth's: the payload runs in
+		// the scope machined makes, which carries the limits (issue 19).
+		{"registered-with-limits", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
+			i.PrivateNetwork = true
+			i.Properties = nspawn.Properties(nspawn.Limits{MemoryBytes: 128 << 20, Pids: 64, CPUs: 1.5})
 		}},
 	}
 	for _, c := range cases {
@@ -96,9 +103,7 @@ func TestAdversarialAddonsAreContained(t *testing.T) {
 		EphemeralRoot: true,
 		AfterRun: func(t *testing.T, runID string) {
 			left, _ := filepath.Glob(filepath.Join(os.TempDir(), nspawn.TempPrefix(runID)+"*"))
-			cg, _ := filepath.Glob("/sys/fs/cgroup/*/berth/nspawn-" + runID + "-*")
-			cg2, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/berth/nspawn-" + runID + "-*")
-			if left = append(append(left, cg...), cg2...); len(left) > 0 {
+			if left = append(left, cgroups.Leftovers("nspawn-"+runID+"-")...); len(left) > 0 {
 				t.Errorf("the container left %v behind", left)
 			}
 		},

@@ -91,25 +91,46 @@ var staleOnce sync.Once
 // where New of this process puts groups (and where older berths did).
 func RemoveStale() (int, error) { return removeStale("") }
 
-func removeStale(parent string) (int, error) {
+// parents lists the directories where New of this process puts groups
+// (and where berths before delegation put them).
+func parents(parent string) (mountTable, []string, error) {
 	mounts, err := readMounts()
 	if err != nil {
-		return 0, err
+		return mounts, nil, err
 	}
 	self, err := selfCgroups()
 	if err != nil {
-		return 0, err
+		return mounts, nil, err
 	}
-	var parents []string
+	var out []string
 	if mounts.v2 != "" {
 		if base, _, err := chooseV2(mounts.v2, self["0"], parent); err == nil {
-			parents = append(parents, filepath.Join(mounts.v2, base))
+			out = append(out, filepath.Join(mounts.v2, base))
 		}
-		// Where berths before delegation put them.
-		parents = append(parents, filepath.Join(mounts.v2, self["0"], "berth"), filepath.Join(mounts.v2, "berth"))
+		out = append(out, filepath.Join(mounts.v2, self["0"], "berth"), filepath.Join(mounts.v2, "berth"))
 	}
 	for c, m := range mounts.v1 {
-		parents = append(parents, filepath.Join(m, self[c], "berth"))
+		out = append(out, filepath.Join(m, self[c], "berth"))
+	}
+	return mounts, out, nil
+}
+
+// Leftovers lists the groups whose names start with prefix where New of
+// this process puts groups: for tests checking that runs leave nothing.
+func Leftovers(prefix string) []string {
+	_, dirs, _ := parents("")
+	var out []string
+	for _, d := range dirs {
+		m, _ := filepath.Glob(filepath.Join(d, prefix+"*"))
+		out = append(out, m...)
+	}
+	return out
+}
+
+func removeStale(parent string) (int, error) {
+	mounts, parents, err := parents(parent)
+	if err != nil {
+		return 0, err
 	}
 	removed := 0
 	var errs []error

@@ -142,8 +142,11 @@ func TestADelegatedBerthMovesIntoALeafAndKeepsRunsInItsOwnGroup(t *testing.T) {
 				if !strings.Contains(sc.Text(), "not delegated") || !strings.Contains(sc.Text(), "Delegate=yes") {
 					t.Fatalf("a berth without delegation said %q, want why and the fix", sc.Text())
 				}
-				if procs := readProcs(t, unit); !slices.Contains(procs, berth.Process.Pid) {
-					t.Errorf("a berth without delegation left its group anyway (the group holds %v)", procs)
+				if procs := readProcs(t, unit); !slices.Contains(procs, sibling.Process.Pid) {
+					t.Errorf("a berth without delegation moved the unit's processes anyway (the group holds %v)", procs)
+				}
+				if _, err := os.Stat(filepath.Join(unit, cgroups.LeafName)); err == nil {
+					t.Error("a berth without delegation made a leaf")
 				}
 				return
 			}

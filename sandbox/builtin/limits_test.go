@@ -1,0 +1,93 @@
+package builtin_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/proc"
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/sandbox/builtin"
+)
+
+// touchVar makes the test binary an ordinary Go program that allocates
+// and touches that many MiB, then says so.
+const touchVar = "BERTH_TEST_TOUCH_MIB"
+
+func touch(mib string) int {
+	n, _ := strconv.Atoi(mib)
+	b := make([]byte, n<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	fmt.Println("touched", n, "MiB")
+	return 0
+}
+
+// An ordinary Go program (this test binary) touching 32 MiB runs under a
+// 256 MiB limit, and one touching 1 GiB does not get it. Run as nobody
+// (TestAnUnprivilegedBerthContainsTheAddonsToo) the limit is an rlimit,
+// where RLIMIT_AS failed the first: Go reserves far more address space
+// than it uses (issue 17: "an ordinary Go program fails at a 512 MiB
+// limit while touching 32 MiB"). The result says which limits held.
+func TestAGoProgramGetsTheMemoryItIsAllowed(t *testing.T) {
+	const limit = 256 << 20
+	// The program goes into the run's WORK, where the sandbox shows it.
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := runner.Invocation{RunID: "touch", WorkDir: t.TempDir(), OutputDir: t.TempDir(), CacheDir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(inv.WorkDir, "gomem"), self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sb := builtin.New(builtin.Config{
+		Limits:   builtin.Limits{MemoryBytes: limit, Pids: 64},
+		InitPath: testInit(t),
+	})
+	exe := filepath.Join(sb.View(inv).Work, "gomem")
+	requireBuiltin(t, sb)
+	for _, tt := range []struct {
+		mib  int
+		fits bool
+	}{{32, true}, {1024, false}} {
+		t.Run(fmt.Sprintf("touching %d MiB", tt.mib), func(t *testing.T) {
+			spec := proc.Spec{Path: exe, Dir: "/", Env: []string{"PATH=/usr/bin:/bin", touchVar + "=" + strconv.Itoa(tt.mib)}}
+			w, err := sb.Wrap(context.Background(), spec, inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := proc.Run(context.Background(), w.Spec)
+			oom := w.Finish(res)
+			lim := w.Limits()
+			ran := err == nil && res.ExitCode == 0 && strings.Contains(string(res.Stdout), "touched")
+			if ran != tt.fits {
+				t.Errorf("ran to its end: %v, want %v (limits %+v; exit %d, err %v, stderr %q)", ran, tt.fits, lim, res.ExitCode, err, tail(res.StderrTail))
+			}
+			if lim == nil || len(lim.Applied) == 0 || !strings.HasPrefix(lim.Applied[0], "memory 256MiB") {
+				t.Fatalf("the result's limits are %+v, want memory 256MiB applied", lim)
+			}
+			if unprivileged {
+				if lim.By != "rlimits" || lim.OOMReported || !strings.Contains(lim.Why, "Delegate=yes") {
+					t.Errorf("as nobody the limits are %+v, want rlimits, no OOM report, and the fix", lim)
+				}
+			} else if !strings.HasPrefix(lim.By, "cgroup v") || !lim.OOMReported {
+				t.Errorf("as root the limits are %+v, want a cgroup with OOM reports", lim)
+			}
+			if !tt.fits && lim.OOMReported && !oom {
+				t.Errorf("the cgroup killed the program but the result does not say out of memory")
+			}
+		})
+	}
+}
+
+func tail(lines []string) []string {
+	if len(lines) > 3 {
+		return lines[len(lines)-3:]
+	}
+	return lines
+}
