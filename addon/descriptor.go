@@ -3,16 +3,18 @@ package addon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/berth-dev/berth/internal/yamlsafe"
 )
 
 // DescriptorFiles are the names a descriptor may have at the addon root,
@@ -69,6 +71,9 @@ type Descriptor struct {
 	Args     []string     `json:"args,omitempty"`
 	Runner   RunnerConfig `json:"runner"`
 	Options  Options      `json:"options"`
+	// Warnings name what berth accepts and Docspell would refuse, each
+	// starting with DocspellRefuses.
+	Warnings []string `json:"-"`
 }
 
 // Meta names an addon.
@@ -159,37 +164,38 @@ func (e *DescriptorError) Error() string {
 // DescriptorFiles.
 var ErrNoDescriptor = errors.New("no addon descriptor found")
 
-// rawDescriptor mirrors the file; pointers tell "absent" from "false".
-// Unknown keys are ignored so berth and Docspell may add optional keys.
+// rawDescriptor mirrors the file; a scalar or a pointer tells "absent"
+// from "false". Unknown keys are ignored so berth and Docspell may add
+// optional keys.
 type rawDescriptor struct {
 	Meta *struct {
-		Name        *string `yaml:"name"`
-		Version     any     `yaml:"version"`
-		Description string  `yaml:"description"`
+		Name        scalar `yaml:"name"`
+		Version     scalar `yaml:"version"`
+		Description string `yaml:"description"`
 	} `yaml:"meta"`
 	Triggers []string `yaml:"triggers"`
 	Args     []string `yaml:"args"`
 	Runner   *struct {
 		Nix *struct {
-			Enable *bool `yaml:"enable"`
+			Enable scalar `yaml:"enable"`
 		} `yaml:"nix"`
 		Docker *struct {
-			Enable *bool  `yaml:"enable"`
+			Enable scalar `yaml:"enable"`
 			Image  string `yaml:"image"`
 			Build  string `yaml:"build"`
 		} `yaml:"docker"`
 		Trivial *struct {
-			Enable *bool  `yaml:"enable"`
-			Exec   string `yaml:"exec"`
+			Enable scalar  `yaml:"enable"`
+			Exec   *string `yaml:"exec"`
 		} `yaml:"trivial"`
 		Wasm *struct {
-			Enable *bool  `yaml:"enable"`
+			Enable scalar `yaml:"enable"`
 			Module string `yaml:"module"`
 		} `yaml:"wasm"`
 	} `yaml:"runner"`
 	Options *struct {
-		Networking    *bool `yaml:"networking"`
-		CollectOutput *bool `yaml:"collectOutput"`
+		Networking    scalar `yaml:"networking"`
+		CollectOutput scalar `yaml:"collectOutput"`
 	} `yaml:"options"`
 }
 
@@ -197,37 +203,70 @@ type rawDescriptor struct {
 // names and image tags.
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 
+// DocspellRefuses starts each warning about a descriptor that berth
+// accepts and Docspell would refuse.
+const DocspellRefuses = "Docspell would refuse this: "
+
 // ParseDescriptor parses descriptor bytes; file is used in errors only.
-// JSON is parsed as YAML, which it is a subset of.
+// JSON is parsed as YAML, which it is a subset of. Values are read as
+// Docspell's YAML 1.1 parser reads them: yes/no/on/off are booleans and
+// a key given twice keeps its last value. What berth accepts and
+// Docspell would refuse is listed in Descriptor.Warnings.
 func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 	var raw rawDescriptor
-	if err := yaml.UnmarshalWithOptions(data, &raw); err != nil {
+	if err := yamlsafe.Unmarshal(data, &raw, yaml.AllowDuplicateMapKey()); err != nil {
 		return Descriptor{}, yamlError(file, data, err)
 	}
 	fail := func(field, format string, args ...any) (Descriptor, error) {
-		return Descriptor{}, &DescriptorError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)}
+		return Descriptor{}, &DescriptorError{File: file, Field: field, Line: fieldLine(data, "$."+field), Reason: fmt.Sprintf(format, args...)}
 	}
 	var d Descriptor
+	warn := func(format string, args ...any) {
+		d.Warnings = append(d.Warnings, DocspellRefuses+fmt.Sprintf(format, args...))
+	}
+	// boolean reads an optional YAML 1.1 boolean.
+	boolean := func(field string, v scalar) (*bool, error) {
+		if !v.set || v.kind == kindNull {
+			return nil, nil
+		}
+		b, ok := v.boolValue()
+		if !ok {
+			_, err := fail(field, "must be true or false (yes/no and on/off are read as Docspell reads them), got %s %q", v.kind, v.text)
+			return nil, err
+		}
+		return &b, nil
+	}
+	// text reads meta.name or meta.version: Docspell wants a YAML
+	// string, berth takes a number's literal as written.
+	text := func(field string, v scalar) (string, error) {
+		switch v.kind {
+		case kindNull:
+			return "", nil
+		case kindCollection:
+			_, err := fail(field, "must be a string, got %s", v.kind)
+			return "", err
+		case kindString:
+		default:
+			warn("%s: %s is %s to Docspell's YAML parser, which wants a string; quote it: \"%s\"", field, v.text, v.kind, v.text)
+		}
+		return strings.TrimSpace(v.text), nil
+	}
 	if raw.Meta == nil {
 		return fail("meta", "is required")
 	}
-	if raw.Meta.Name == nil || strings.TrimSpace(*raw.Meta.Name) == "" {
+	name, err := text("meta.name", raw.Meta.Name)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	if name == "" {
 		return fail("meta.name", "is required")
 	}
-	d.Meta.Name = strings.TrimSpace(*raw.Meta.Name)
+	d.Meta.Name = name
 	if !safeName.MatchString(d.Meta.Name) {
 		return fail("meta.name", "%q may hold only letters, digits, '.', '_', '+' and '-', and must start with a letter or digit", d.Meta.Name)
 	}
-	switch v := raw.Meta.Version.(type) {
-	case nil:
-		return fail("meta.version", "is required")
-	case string:
-		d.Meta.Version = strings.TrimSpace(v)
-	case uint64, int64, float64, int:
-		// YAML reads `version: 1.2` as a number; Docspell reads it as text.
-		d.Meta.Version = fmt.Sprint(v)
-	default:
-		return fail("meta.version", "must be a string, got %T", v)
+	if d.Meta.Version, err = text("meta.version", raw.Meta.Version); err != nil {
+		return Descriptor{}, err
 	}
 	if d.Meta.Version == "" {
 		return fail("meta.version", "is required")
@@ -248,33 +287,62 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 	}
 	d.Args = raw.Args
 
+	// Docspell's runner blocks each require enable (AddonMeta.scala:88-90).
+	noEnable := func(block string, v scalar) {
+		if !v.set || v.kind == kindNull {
+			warn("runner.%s has no enable; Docspell requires it in every runner block", block)
+		}
+	}
 	if r := raw.Runner; r != nil {
 		if r.Nix != nil {
-			d.Runner.Nix.Enable = r.Nix.Enable
+			noEnable("nix", r.Nix.Enable)
+			if d.Runner.Nix.Enable, err = boolean("runner.nix.enable", r.Nix.Enable); err != nil {
+				return Descriptor{}, err
+			}
 		}
 		if r.Docker != nil {
-			d.Runner.Docker = DockerConfig{Enable: r.Docker.Enable, Image: r.Docker.Image, Build: r.Docker.Build}
+			noEnable("docker", r.Docker.Enable)
+			d.Runner.Docker = DockerConfig{Image: strings.TrimSpace(r.Docker.Image), Build: r.Docker.Build}
+			if d.Runner.Docker.Enable, err = boolean("runner.docker.enable", r.Docker.Enable); err != nil {
+				return Descriptor{}, err
+			}
 			if b := r.Docker.Build; b != "" && !localPath(b) {
 				return fail("runner.docker.build", "%q must be a relative path inside the addon", b)
 			}
+			if img := r.Docker.Image; img != "" {
+				if reason := imageRefProblem(d.Runner.Docker.Image); reason != "" {
+					return fail("runner.docker.image", "%q is not an image reference: %s", img, reason)
+				}
+			}
 		}
 		if r.Trivial != nil {
-			d.Runner.Trivial.Exec = r.Trivial.Exec
-			d.Runner.Trivial.Enable = r.Trivial.Enable != nil && *r.Trivial.Enable
+			noEnable("trivial", r.Trivial.Enable)
+			enable, err := boolean("runner.trivial.enable", r.Trivial.Enable)
+			if err != nil {
+				return Descriptor{}, err
+			}
+			d.Runner.Trivial.Enable = enable != nil && *enable
+			if r.Trivial.Exec != nil {
+				d.Runner.Trivial.Exec = *r.Trivial.Exec
+			} else {
+				warn("runner.trivial has no exec; Docspell requires it even when the runner is disabled")
+			}
 			if d.Runner.Trivial.Enable {
 				switch {
-				case r.Trivial.Exec == "":
+				case d.Runner.Trivial.Exec == "":
 					return fail("runner.trivial.exec", "is required when runner.trivial.enable is true")
-				case !localPath(r.Trivial.Exec):
-					return fail("runner.trivial.exec", "%q must be a relative path inside the addon", r.Trivial.Exec)
+				case !localPath(d.Runner.Trivial.Exec):
+					return fail("runner.trivial.exec", "%q must be a relative path inside the addon", d.Runner.Trivial.Exec)
 				}
 			}
 		}
 		if r.Wasm != nil {
-			d.Runner.Wasm = WasmConfig{Enable: r.Wasm.Enable, Module: strings.TrimSpace(r.Wasm.Module), Line: fieldLine(data, "$.runner.wasm")}
+			d.Runner.Wasm = WasmConfig{Module: strings.TrimSpace(r.Wasm.Module), Line: fieldLine(data, "$.runner.wasm")}
+			if d.Runner.Wasm.Enable, err = boolean("runner.wasm.enable", r.Wasm.Enable); err != nil {
+				return Descriptor{}, err
+			}
 			if r.Wasm.Module != "" && !localPath(d.Runner.Wasm.Module) {
-				return Descriptor{}, &DescriptorError{File: file, Field: "runner.wasm.module", Line: fieldLine(data, "$.runner.wasm.module"),
-					Reason: fmt.Sprintf("%q must be a relative path inside the addon", r.Wasm.Module)}
+				return fail("runner.wasm.module", "%q must be a relative path inside the addon", r.Wasm.Module)
 			}
 		}
 	}
@@ -286,17 +354,38 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 	// a key missing from a present options object takes its default too.
 	d.Options = Options{Networking: false, CollectOutput: true}
 	if o := raw.Options; o != nil {
-		if o.Networking != nil {
-			d.Options.Networking = *o.Networking
+		net, err := boolean("options.networking", o.Networking)
+		if err != nil {
+			return Descriptor{}, err
 		}
-		if o.CollectOutput != nil {
-			d.Options.CollectOutput = *o.CollectOutput
+		collect, err := boolean("options.collectOutput", o.CollectOutput)
+		if err != nil {
+			return Descriptor{}, err
+		}
+		if net != nil {
+			d.Options.Networking = *net
+		}
+		if collect != nil {
+			d.Options.CollectOutput = *collect
+		}
+		if net == nil || collect == nil {
+			warn("options has no %s; Docspell requires both networking and collectOutput, berth takes the default of a missing one", missingOption(net, collect))
 		}
 	}
 	if !d.Options.Networking && !d.Options.CollectOutput {
 		return fail("options", "networking: false with collectOutput: false leaves the addon no way to have any effect; enable one of them")
 	}
 	return d, nil
+}
+
+func missingOption(net, collect *bool) string {
+	switch {
+	case net == nil && collect == nil:
+		return "networking and no collectOutput"
+	case net == nil:
+		return "networking"
+	}
+	return "collectOutput"
 }
 
 // fieldLine returns the line of the YAML (or JSON) node at path, or 0.
@@ -330,6 +419,10 @@ var keyBefore = regexp.MustCompile(`"?([A-Za-z0-9_.-]+)"?\s*:\s*$`)
 // yamlError turns a YAML library error into a DescriptorError with the
 // line it names, and for a value of the wrong type the key on that line.
 func yamlError(file string, data []byte, err error) error {
+	var ye *yamlsafe.Error
+	if errors.As(err, &ye) {
+		return &DescriptorError{File: file, Line: ye.Line, Reason: ye.Reason}
+	}
 	msg := err.Error()
 	first, _, _ := strings.Cut(msg, "\n")
 	de := &DescriptorError{File: file, Reason: strings.TrimSpace(first)}
@@ -368,6 +461,9 @@ type Addon struct {
 	// File is the absolute path of the descriptor.
 	File string
 	Descriptor
+	// noTrivial says why the trivial runner cannot be used although the
+	// descriptor enables it (its exec file is missing); "" when it can.
+	noTrivial string
 }
 
 // ID is name-version, the directory name the contract gives an addon.
@@ -400,7 +496,7 @@ func (a *Addon) Runners() []string {
 	if docker {
 		out = append(out, RunnerDocker)
 	}
-	if a.Runner.Trivial.Enable {
+	if a.Runner.Trivial.Enable && a.noTrivial == "" {
 		out = append(out, RunnerTrivial)
 	}
 	wasm := exists(filepath.Join(a.Dir, filepath.FromSlash(a.Runner.Wasm.Module)))
@@ -434,9 +530,11 @@ func FindDescriptor(dir string) (string, error) {
 	return "", fmt.Errorf("%s: %w (looked for %s)", dir, ErrNoDescriptor, strings.Join(DescriptorFiles, ", "))
 }
 
-// Load reads and validates the addon in dir. Files the descriptor names
-// (the trivial exec) must exist; the exec file is made executable, since
-// zips made on other systems often lose the bit.
+// Load reads and validates the addon in dir without changing anything
+// in it. A trivial exec file that leads outside the addon is an error; a
+// missing one only takes the trivial runner away (Docspell then tries
+// the addon's other runners), with a warning in a.Warnings. The exec
+// file need not be executable: the executor makes its copy in WORK so.
 func Load(dir string) (*Addon, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -446,9 +544,9 @@ func Load(dir string) (*Addon, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(file)
+	data, err := readDescriptor(file)
 	if err != nil {
-		return nil, fmt.Errorf("reading descriptor: %w", err)
+		return nil, err
 	}
 	d, err := ParseDescriptor(file, data)
 	if err != nil {
@@ -456,7 +554,7 @@ func Load(dir string) (*Addon, error) {
 	}
 	a := &Addon{Dir: dir, File: file, Descriptor: d}
 	if d.Runner.Trivial.Enable {
-		if err := makeExecExecutable(dir, file, d.Runner.Trivial.Exec); err != nil {
+		if err := checkExec(a, data); err != nil {
 			return nil, err
 		}
 	}
@@ -464,9 +562,27 @@ func Load(dir string) (*Addon, error) {
 		return nil, err
 	}
 	if len(a.Runners()) == 0 {
+		if a.noTrivial != "" {
+			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Line: fieldLine(data, "$.runner.trivial.exec"), Reason: a.noTrivial + ", and the addon enables no other runner"}
+		}
 		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, a flake.nix, or runner.wasm (module)"}
 	}
 	return a, nil
+}
+
+// readDescriptor reads at most yamlsafe.MaxBytes and one byte more, so
+// that a huge descriptor is refused without being read whole.
+func readDescriptor(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading descriptor: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, yamlsafe.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading descriptor: %w", err)
+	}
+	return data, nil
 }
 
 // checkWasmModule refuses a wasm module that leads outside the addon or
@@ -495,33 +611,29 @@ func checkWasmModule(dir, file string, data []byte, w WasmConfig) error {
 	return nil
 }
 
-// makeExecExecutable checks the trivial exec file through an os.Root of
-// the addon, so that a symlink leading out of the addon is refused rather
-// than followed (the copy in WORK could not run it, and a chmod through
-// it would change a host file), and makes it executable.
-func makeExecExecutable(dir, file, execPath string) error {
-	root, err := os.OpenRoot(dir)
+// checkExec checks the trivial exec file through an os.Root of the
+// addon, so that a symlink leading out of the addon is refused rather
+// than followed (the copy in WORK could not run it). A missing exec, or
+// one that is not a regular file, makes the trivial runner unusable.
+func checkExec(a *Addon, data []byte) error {
+	root, err := os.OpenRoot(a.Dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	execPath := a.Runner.Trivial.Exec
 	name := filepath.FromSlash(execPath)
 	fi, err := root.Stat(name)
 	switch {
-	case err != nil && exists(filepath.Join(dir, name)):
-		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q leads outside the addon (%v)", execPath, err)}
+	case err != nil && exists(filepath.Join(a.Dir, name)):
+		return &DescriptorError{File: a.File, Field: "runner.trivial.exec", Line: fieldLine(data, "$.runner.trivial.exec"), Reason: fmt.Sprintf("%q leads outside the addon (%v)", execPath, err)}
 	case err != nil:
-		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q does not exist in the addon", execPath)}
+		a.noTrivial = fmt.Sprintf("%q does not exist in the addon", execPath)
 	case !fi.Mode().IsRegular():
-		return &DescriptorError{File: file, Field: "runner.trivial.exec", Reason: fmt.Sprintf("%q is not a regular file", execPath)}
-	case fi.Mode().Perm()&0o111 != 0o111:
-		// An addon in a directory berth may not change (a read-only
-		// mount, another user's files) still runs: the executor makes
-		// its copy in WORK executable.
-		err := root.Chmod(name, fi.Mode().Perm()|0o555)
-		if err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("making %s executable: %w", filepath.Join(dir, name), err)
-		}
+		a.noTrivial = fmt.Sprintf("%q is not a regular file", execPath)
+	}
+	if a.noTrivial != "" {
+		a.Warnings = append(a.Warnings, fmt.Sprintf("runner.trivial.exec %s: the trivial runner is not offered", a.noTrivial))
 	}
 	return nil
 }

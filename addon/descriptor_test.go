@@ -125,10 +125,10 @@ func TestParseDescriptorRejectsBadInput(t *testing.T) {
 		{"bad-name.yaml", "meta.name", 0, "may hold only"},
 		{"args-not-list.yaml", "args", 2, "line 2: args: "},
 		{"args-not-list-one-line.json", "args", 1, "line 1: args: "},
-		{"flow-bad-bool.yaml", "enable", 2, "line 2: enable: "},
+		{"flow-bad-bool.yaml", "runner.trivial.enable", 2, `line 2: runner.trivial.enable: must be true or false (yes/no and on/off are read as Docspell reads them), got a string "yes-please"`},
 		{"wasm-escapes.yaml", "runner.wasm.module", 7, "line 7: runner.wasm.module: \"../../outside.wasm\" must be a relative path inside the addon"},
 		{"wasm-escapes.json", "runner.wasm.module", 4, "line 4: runner.wasm.module: "},
-		{"wasm-bad-enable.yaml", "enable", 4, "line 4: enable: "},
+		{"wasm-bad-enable.yaml", "runner.wasm.enable", 4, "line 4: runner.wasm.enable: must be true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" names the problem", func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func TestLoadPrefersJSONAndMakesExecExecutable(t *testing.T) {
+func TestLoadPrefersJSONAndLeavesTheExecModeAlone(t *testing.T) {
 	dir := writeAddon(t, map[string]string{
 		"docspell-addon.json": `{"meta": {"name": "from-json", "version": "1"}, "runner": {"trivial": {"enable": true, "exec": "run.sh"}}}`,
 		"docspell-addon.yaml": "meta: {name: from-yaml, version: '1'}",
@@ -245,8 +245,8 @@ func TestLoadPrefersJSONAndMakesExecExecutable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm()&0o111 == 0 {
-		t.Errorf("exec file mode = %v, want executable", fi.Mode())
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("exec file mode = %v after Load, want 0644 unchanged (Load must not change the source; the executor makes its copy executable)", fi.Mode())
 	}
 }
 

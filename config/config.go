@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/internal/yamlsafe"
 	"github.com/berth-dev/berth/server/settings"
 )
 
@@ -125,7 +126,12 @@ type Error struct {
 	File   string // the file, or "environment"
 	Key    string
 	Reason string
+	Err    error // the decoder's error, when there is one
 }
+
+// Unwrap returns the decoder's error (a *yamlsafe.Error for input over
+// its limits), or nil.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Key == "" {
@@ -153,8 +159,8 @@ func Load(file string, environ []string) (Config, string, error) {
 		if err != nil {
 			return cfg, "", fmt.Errorf("reading configuration: %w", err)
 		}
-		if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.DisallowUnknownField()); err != nil {
-			return cfg, file, &Error{File: file, Reason: firstLine(yaml.FormatError(err, false, false))}
+		if err := yamlsafe.Unmarshal(data, &cfg, yaml.DisallowUnknownField()); err != nil {
+			return cfg, file, &Error{File: file, Reason: firstLine(yaml.FormatError(err, false, false)), Err: err}
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {

@@ -55,6 +55,13 @@ func defaultNix() Nix {
 	return Nix{Binary: n.Binary, ExtraFlags: n.ExtraFlags, BuildTimeout: Duration(n.BuildTimeout)}
 }
 
+// ProbeCacheFile is the file under cache-dir that remembers the sandbox
+// probe. It starts with a dot: an addon's CACHE_DIR beside it is named
+// after addons or a cache key, and neither can start with one (addon
+// names begin with a letter or digit, the executor trims dots off keys),
+// so an addon called sandbox-probe no longer shares the probe's name.
+const ProbeCacheFile = ".sandbox-probe"
+
 // SandboxConfig returns the configuration of the sandbox of the given
 // kind (auto, none, nspawn, builtin).
 func (c *Config) SandboxConfig(kind string) sandbox.Config {
@@ -66,7 +73,7 @@ func (c *Config) SandboxConfig(kind string) sandbox.Config {
 	sc.Nspawn.Wait, sc.Nspawn.ReadOnly = c.Nspawn.Wait.Std(), c.Nspawn.ReadOnly
 	sc.ReadOnly = c.Builtin.ReadOnly
 	sc.InitPath = c.Builtin.Init
-	sc.ProbeCache = filepath.Join(c.CacheDir, "sandbox-probe")
+	sc.ProbeCache = filepath.Join(c.CacheDir, ProbeCacheFile)
 	return sc
 }
 

@@ -72,8 +72,10 @@ func newAddonCheckCmd() *cobra.Command {
 		Use:   "check SOURCE...",
 		Short: "Validate addons and summarise their descriptors",
 		Long: `check fetches and validates each addon and prints its name, version,
-triggers, enabled runners and whether it is pure. It exits 2 when an addon
-is invalid, naming the file, field and reason.`,
+triggers, enabled runners and whether it is pure, and a warning for each
+thing berth accepts that Docspell would refuse ("Docspell would refuse
+this: ..."). It exits 2 when an addon is invalid, naming the file, field
+and reason. It changes nothing in the addon's directory.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd)
@@ -116,6 +118,8 @@ type addonSummary struct {
 	Pure        bool     `json:"pure"`
 	Networking  bool     `json:"networking"`
 	Collect     bool     `json:"collectOutput"`
+	// Warnings: what Docspell would refuse, runners that cannot be used.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func summarize(a *addon.Addon) addonSummary {
@@ -123,6 +127,7 @@ func summarize(a *addon.Addon) addonSummary {
 		Name: a.Meta.Name, Version: a.Meta.Version, Description: strings.TrimSpace(a.Meta.Description),
 		Descriptor: filepath.Base(a.File), Triggers: []string{}, Runners: a.Runners(),
 		Pure: a.Pure(), Networking: a.Options.Networking, Collect: a.Options.CollectOutput,
+		Warnings: a.Warnings,
 	}
 	for _, t := range a.Triggers {
 		s.Triggers = append(s.Triggers, string(t))
@@ -144,6 +149,9 @@ func (s addonSummary) print(w io.Writer) {
 		fmt.Fprintf(w, "about:    %s\n", firstLineOf(s.Description))
 	}
 	fmt.Fprintf(w, "file:     %s\ntriggers: %s\nrunners:  %s\nkind:     %s\n", s.Descriptor, triggers, strings.Join(s.Runners, ", "), purity)
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning:  %s\n", warn)
+	}
 }
 
 func firstLineOf(s string) string {

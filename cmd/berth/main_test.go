@@ -205,9 +205,47 @@ func TestAddonCheck(t *testing.T) {
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "docspell-addon.yaml"), []byte("meta:\n  name: x\n  version: '1'\ntriggers: [sometimes]\n"), 0o644)
 	r = berth(t, "addon", "check", bad)
-	if r.code != 2 || !strings.Contains(r.stderr, "docspell-addon.yaml: triggers[0]: unknown trigger") {
+	if r.code != 2 || !strings.Contains(r.stderr, "docspell-addon.yaml: line 4: triggers[0]: unknown trigger") {
 		t.Errorf("exit %d stderr %q", r.code, r.stderr)
 	}
+}
+
+func TestAddonCheckWarnsWhatDocspellWouldRefuseAndChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta:\n  name: x\n  version: 1.10\nrunner:\n  trivial:\n    exec: run.sh\n    enable: yes\n  nix: {}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\n"), 0o644)
+	r := berth(t, "addon", "check", dir)
+	for _, want := range []string{"version:  1.10\n", "runners:  trivial", "warning:  Docspell would refuse this: meta.version: 1.10 is a number", "warning:  Docspell would refuse this: runner.nix has no enable"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s%s", r.code, want, r.stdout, r.stderr)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "run.sh")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("check changed the exec file: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestAddonCheckRefusesHostileYAMLWithoutPanicking(t *testing.T) {
+	for name, doc := range map[string]string{
+		"alias bomb":           string(mustRead(t, "../../addon/testdata/descriptors/alias-bomb.yaml")),
+		"tag on an empty args": "meta: {name: x, version: '1'}\nargs: !x\n",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte(doc), 0o644)
+		r := berth(t, "addon", "check", dir)
+		if r.code != 2 || !strings.Contains(r.stderr, "docspell-addon.yaml: line ") || strings.Contains(r.stderr, "panic") {
+			t.Errorf("%s: exit %d stderr %q, want exit 2 naming the file and line", name, r.code, r.stderr)
+		}
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestAddonNewScaffoldsARunnableAddon(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/berth-dev/berth/internal/yamlsafe"
 )
 
 // Backends berth can drive.
@@ -264,7 +266,7 @@ func Load(path string) (*File, error) {
 // anchors relative paths ("" = current directory).
 func Parse(path string, data []byte) (*File, error) {
 	var raw rawFile
-	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.DisallowUnknownField()); err != nil {
+	if err := yamlsafe.Unmarshal(data, &raw, yaml.DisallowUnknownField()); err != nil {
 		return nil, &Error{File: path, Reason: yaml.FormatError(err, false, true)}
 	}
 	f := &File{Path: path, Backend: BackendPodman, Containers: map[string]*Container{}}
