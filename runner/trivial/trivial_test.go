@@ -21,7 +21,7 @@ func packageScript(t *testing.T, descriptor, script string) *addon.Addon {
 	if err := os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte(descriptor), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Written without the exec bit: Load must add it, as for zips made
+	// Written without the exec bit: the executor must add it to its copy, as for zips made
 	// on systems that lose it.
 	if err := os.WriteFile(filepath.Join(dir, "bin/run.sh"), []byte("#!/bin/sh\n"+script), 0o644); err != nil {
 		t.Fatal(err)
