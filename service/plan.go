@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/service/spec"
@@ -26,7 +27,54 @@ const (
 	Recreate  Action = "recreate"
 	Remove    Action = "remove"
 	Unchanged Action = "unchanged"
+	// Conflict: a container of that name exists that berth did not create
+	// for this project; `up` refuses to start unless the container has
+	// replace: true (or `up --replace`).
+	Conflict Action = "conflict"
 )
+
+// StrangerError is a container that has the name of a declared one but
+// was not created by berth for this project: berth leaves it alone.
+type StrangerError struct {
+	Name    string
+	Project string // the project label it carries, "" if none
+	Want    string // the project berth manages
+}
+
+func (e *StrangerError) Error() string {
+	owner := "was not created by berth"
+	if e.Project != "" {
+		owner = "belongs to berth project " + e.Project
+	}
+	return fmt.Sprintf("container %s exists and %s, not to project %s: berth leaves it alone; remove or rename it, "+
+		"or let berth replace it with `berth services up --replace` or `replace: true` on containers.%s", e.Name, owner, e.Want, e.Name)
+}
+
+// ConflictError lists the declared containers whose names strangers hold;
+// `up` refuses to start any container while there is one.
+type ConflictError struct{ Strangers []*StrangerError }
+
+func (e *ConflictError) Error() string {
+	msgs := make([]string, len(e.Strangers))
+	for i, s := range e.Strangers {
+		msgs[i] = s.Error()
+	}
+	return "nothing started: " + strings.Join(msgs, "; ")
+}
+
+// Conflicts returns the plan's conflicts as an error (nil: none).
+func (p *Plan) Conflicts() error {
+	var e ConflictError
+	for _, ch := range p.Changes {
+		if ch.Action == Conflict {
+			e.Strangers = append(e.Strangers, ch.stranger)
+		}
+	}
+	if len(e.Strangers) == 0 {
+		return nil
+	}
+	return &e
+}
 
 // Change is one line of a plan.
 type Change struct {
@@ -35,6 +83,8 @@ type Change struct {
 	Reason  string `json:"reason,omitempty"`
 	Hash    string `json:"hash,omitempty"`
 	OldHash string `json:"oldHash,omitempty"`
+
+	stranger *StrangerError
 }
 
 // Plan is what `up` would do against what runs now, in start order
@@ -107,8 +157,11 @@ func ComputePlan(ctx context.Context, eng *engine.Client, f *spec.File, project 
 		default:
 			ch.OldHash = info.Labels[LabelHash]
 			switch {
+			case info.Labels[LabelProject] != project && c.Replace:
+				ch.Action, ch.Reason = Recreate, fmt.Sprintf("container %s exists, not of berth project %s: replacing it (replace)", n, project)
 			case info.Labels[LabelProject] != project:
-				ch.Action, ch.Reason = Recreate, fmt.Sprintf("container %s exists but is not managed by berth project %s", n, project)
+				ch.stranger = &StrangerError{Name: n, Project: info.Labels[LabelProject], Want: project}
+				ch.Action, ch.Reason = Conflict, ch.stranger.Error()
 			case ch.OldHash != ch.Hash:
 				ch.Action, ch.Reason = Recreate, fmt.Sprintf("configuration changed (spec hash %s -> %s)", ch.OldHash, ch.Hash)
 			case !info.Running:

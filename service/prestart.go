@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,11 +31,22 @@ func (e *PreStartError) Error() string {
 func (e *PreStartError) Unwrap() error { return e.Err }
 
 // preStart runs the pre-start steps of container name in NixOS's order:
-// remove a stale container of that name; log in when login is complete
+// remove a stale container of that name — only one berth created for
+// project, or any with replace (a stranger that took the name since the
+// plan fails the start: *StrangerError); log in when login is complete
 // (password on stdin), going on after a failed login only when the image is
 // already present; load imageFile or imageStream; then the user's preStart
 // commands in order. Output goes to log.
-func preStart(ctx context.Context, eng *engine.Client, name string, c *spec.Container, log *serviceLog) error {
+func preStart(ctx context.Context, eng *engine.Client, project, name string, c *spec.Container, log *serviceLog) error {
+	if !c.Replace {
+		info, err := eng.InspectContainer(ctx, name)
+		switch {
+		case err == nil && info.Labels[LabelProject] != project:
+			return &PreStartError{name, "remove stale container", &StrangerError{Name: name, Project: info.Labels[LabelProject], Want: project}}
+		case err != nil && !errors.Is(err, engine.ErrNotFound):
+			return &PreStartError{name, "inspect stale container", err}
+		}
+	}
 	log.note("pre-start: removing stale container %s", name)
 	if err := eng.RemoveContainer(ctx, name, true); err != nil {
 		return &PreStartError{name, "remove stale container", err}

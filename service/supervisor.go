@@ -127,6 +127,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if s.cfg.OnPlan != nil {
 		s.cfg.OnPlan(plan)
 	}
+	if err := plan.Conflicts(); err != nil {
+		return err
+	}
 	for _, ch := range plan.Changes {
 		switch ch.Action {
 		case Remove:
@@ -457,7 +460,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		// is no longer wanted: a hanging hook must not hold up a shutdown.
 		pctx, cancelPre := context.WithCancel(ctx)
 		go s.cancelWhenUnwanted(pctx, v, cancelPre)
-		err := preStart(pctx, eng, v.name, v.c, v.log)
+		err := preStart(pctx, eng, s.cfg.Project, v.name, v.c, v.log)
 		cancelPre()
 		if err != nil {
 			s.mu.Lock()

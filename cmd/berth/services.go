@@ -33,6 +33,7 @@ type servicesFlags struct {
 	engine   string
 	runtime  string
 	verbose  bool
+	replace  bool
 }
 
 func (f *servicesFlags) dir() string {
@@ -46,6 +47,11 @@ func (f *servicesFlags) load() (*spec.File, error) {
 	sf, err := spec.Load(f.file)
 	if err != nil {
 		return nil, &exitError{exitBadInput, err}
+	}
+	if f.replace {
+		for _, c := range sf.Containers {
+			c.Replace = true
+		}
 	}
 	return sf, nil
 }
@@ -78,6 +84,9 @@ systemd. See docs/services.md.`,
 	// -f is the services file, except for logs, where it is --follow.
 	for _, sub := range []*cobra.Command{newServicesUpCmd(f), newServicesDownCmd(f), newServicesPlanCmd(f)} {
 		sub.Flags().StringVarP(&f.file, "file", "f", "services.yaml", "services file (YAML or JSON)")
+		if sub.Name() != "down" {
+			sub.Flags().BoolVar(&f.replace, "replace", false, "remove a container of a declared name that berth did not create for this project (default: refuse to start), as replace: true on every container")
+		}
 		cmd.AddCommand(sub)
 	}
 	cmd.AddCommand(newServicesStatusCmd(f), newServicesLogsCmd(f), newServicesRestartCmd(f), newServicesGenerateCmd(f))

@@ -116,6 +116,10 @@ type Container struct {
 	// one failing blocks the start.
 	PreStart []Command `json:"preStart"`
 	Restart  string    `json:"restart"`
+	// Replace lets berth remove a container of this name that it did not
+	// create (another project's, or one started by hand); without it
+	// such a container blocks the start (Compose refuses too).
+	Replace bool `json:"replace"`
 	// StopTimeout, when set, is the container's grace between SIGTERM and
 	// SIGKILL, given to the engine as `run --stop-timeout`; nil leaves it
 	// to the engine (its default of 10 s, or a --stop-timeout in
@@ -237,6 +241,7 @@ type rawContainer struct {
 
 	PreStart       []Command `yaml:"preStart"`
 	Restart        *string   `yaml:"restart"`
+	Replace        *bool     `yaml:"replace"`
 	StopTimeout    *Duration `yaml:"stopTimeout"`
 	RestartBackoff *struct {
 		Initial    *Duration `yaml:"initial"`
@@ -310,6 +315,7 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 	set(&c.AutoRemoveOnStop, r.AutoRemoveOnStop)
 	set(&c.AutoStart, r.AutoStart)
 	set(&c.ServiceName, r.ServiceName)
+	set(&c.Replace, r.Replace)
 	for _, f := range r.EnvironmentFiles {
 		c.EnvironmentFiles = append(c.EnvironmentFiles, *abs(dir, &f))
 	}
