@@ -50,7 +50,10 @@ type RunSpec struct {
 	CapDropAll      bool
 	NoNewPrivileges bool
 	ReadOnlyRoot    bool
-	Limits          Limits
+	// SeccompProfile, when set, is a seccomp profile file passed with
+	// --security-opt seccomp= (podman: NoUserNamespaces of its default).
+	SeccompProfile string
+	Limits         Limits
 
 	// Host directories (daemon view) bound at MountWork, MountOutput and
 	// MountCache.
@@ -98,6 +101,9 @@ func RunArgs(s RunSpec) ([]string, error) {
 	}
 	if s.NoNewPrivileges {
 		args = append(args, "--security-opt", "no-new-privileges")
+	}
+	if s.SeccompProfile != "" {
+		args = append(args, "--security-opt", "seccomp="+s.SeccompProfile)
 	}
 	if s.ReadOnlyRoot {
 		args = append(args, "--read-only", "--tmpfs", "/tmp")

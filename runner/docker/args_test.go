@@ -65,6 +65,7 @@ func TestRunArgsMatchGoldenFiles(t *testing.T) {
 		{"run-with-deadline", func(s *RunSpec) {
 			s.Deadline = time.Date(2026, 11, 25, 14, 0, 30, 0, time.FixedZone("CET", 3600))
 		}},
+		{"run-podman-seccomp", func(s *RunSpec) { s.SeccompProfile = "/tmp/berth-docker-1/seccomp.json" }},
 		{"run-item-env", func(s *RunSpec) {
 			s.Env = append(s.Env, "ITEM_DIR=item", "ITEM_DATA_JSON=item/item-data.json")
 		}},

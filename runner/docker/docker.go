@@ -49,6 +49,22 @@ type Runner struct {
 	// run of an unchanged addon costs no `image inspect`. An entry is
 	// dropped when a container of that image cannot start.
 	images map[string]time.Time
+
+	// seccomp is the profile podman containers run with (made once).
+	seccompOnce sync.Once
+	seccomp     []byte
+	seccompErr  error
+}
+
+// seccompProfile is the seccomp profile for a container of this
+// runner's engine, nil for docker, whose default profile already
+// refuses user namespaces.
+func (r *Runner) seccompProfile() ([]byte, error) {
+	if r.eng.Flavor() != "podman" {
+		return nil, nil
+	}
+	r.seccompOnce.Do(func() { r.seccomp, r.seccompErr = podmanProfile() })
+	return r.seccomp, r.seccompErr
 }
 
 // imagesFor is how long an image seen present is trusted without asking
@@ -338,6 +354,16 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
 
+	var seccompFile string
+	if prof, err := r.seccompProfile(); err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	} else if prof != nil {
+		seccompFile = filepath.Join(clientDir, "seccomp.json")
+		if err := os.WriteFile(seccompFile, prof, 0o600); err != nil {
+			return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+		}
+	}
+
 	var deadline time.Time
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.Add(inv.KillGrace + time.Minute)
@@ -348,11 +374,12 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		Deadline: deadline,
 		Network:  network, User: user,
 		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot,
-		Limits:    r.cfg.limitsFor(a.Meta.Name),
-		WorkDir:   r.cfg.DaemonPath(inv.WorkDir),
-		OutputDir: r.cfg.DaemonPath(inv.OutputDir),
-		CacheDir:  r.cfg.DaemonPath(inv.CacheDir),
-		Env:       env, EnvFile: envFile,
+		SeccompProfile: seccompFile,
+		Limits:         r.cfg.limitsFor(a.Meta.Name),
+		WorkDir:        r.cfg.DaemonPath(inv.WorkDir),
+		OutputDir:      r.cfg.DaemonPath(inv.OutputDir),
+		CacheDir:       r.cfg.DaemonPath(inv.CacheDir),
+		Env:            env, EnvFile: envFile,
 		Args: runner.Args(a, ""),
 	})
 	if err != nil {
