@@ -16,6 +16,9 @@ type Docker struct {
 	BuildTimeout Duration `yaml:"build-timeout"`
 	// Network is the --network of impure addons; pure ones get none.
 	Network string `yaml:"network"`
+	// BuildNetwork is the --network of Dockerfile builds: "" (the
+	// engine's default, as Docspell), none, or a network name.
+	BuildNetwork string `yaml:"build-network"`
 	// User is the container user: "" (berth's uid:gid), "image", or any --user value.
 	User string `yaml:"user"`
 	// Hardening switches, each on by default.
@@ -52,7 +55,7 @@ func defaultDocker() Docker {
 func (d Docker) RunnerConfig() docker.Config {
 	c := docker.Config{
 		Binary: d.Binary, GlobalArgs: d.GlobalArgs, Pull: docker.PullPolicy(d.Pull), BuildTimeout: d.BuildTimeout.Std(),
-		Network: d.Network, User: d.User, CapDropAll: d.CapDropAll, NoNewPrivileges: d.NoNewPrivileges,
+		Network: d.Network, BuildNetwork: d.BuildNetwork, User: d.User, CapDropAll: d.CapDropAll, NoNewPrivileges: d.NoNewPrivileges,
 		ReadOnlyRoot: d.ReadOnlyRoot, Memory: d.Memory, CPUs: d.CPUs, Pids: d.Pids, PathMap: d.PathMap,
 	}
 	if len(d.PerAddon) > 0 {

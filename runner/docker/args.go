@@ -159,12 +159,17 @@ func bindMount(src, dst string, readonly bool) (string, error) {
 }
 
 // BuildArgs returns the arguments of `docker build` for an addon: the
-// Dockerfile, the tag, the labels (sorted by key) and the context dir.
+// Dockerfile ("-": read from stdin), the tag, the labels (sorted by
+// key), the network ("" passes none: the engine's default) and the
+// context dir.
 // --force-rm: docker's legacy builder otherwise keeps the container of a
 // failed step, and berth must leave no container behind (podman's
 // default is the same, so it changes nothing there).
-func BuildArgs(dockerfile, tag string, labels map[string]string, contextDir string) []string {
+func BuildArgs(dockerfile, tag string, labels map[string]string, network, contextDir string) []string {
 	args := []string{"build", "--force-rm", "--file", dockerfile, "--tag", tag}
+	if network != "" {
+		args = append(args, "--network", network)
+	}
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)

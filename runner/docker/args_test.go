@@ -94,8 +94,10 @@ func TestRunArgsRefuseMountSourcesThatCannotBeExpressed(t *testing.T) {
 }
 
 func TestBuildAndProbeArgsMatchGoldenFiles(t *testing.T) {
-	golden(t, "build", BuildArgs("/addons/hello/Dockerfile", "berth-addon/hello:1.0-0123456789ab",
-		map[string]string{LabelVersion: "1.0", LabelAddon: "hello", LabelHash: "0123456789abcdef"}, "/addons/hello"))
+	golden(t, "build", BuildArgs("-", "berth-addon/hello:1.0-0123456789ab",
+		map[string]string{LabelVersion: "1.0", LabelAddon: "hello", LabelHash: "0123456789abcdef"}, "", "/addons/hello"))
+	golden(t, "build-network-none", BuildArgs("-", "berth-addon/hello:1.0-0123456789ab",
+		map[string]string{LabelVersion: "1.0", LabelAddon: "hello", LabelHash: "0123456789abcdef"}, "none", "/addons/hello"))
 	args, err := ProbeArgs("berth-probe-0a1b2c3d", ProbeImage, "/var/lib/berth/work/berth-doctor-1")
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +201,7 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		"docker.per-addon.ocr.memory": func(c *Config) { c.PerAddon = map[string]Limits{"ocr": {Memory: "4 g"}} },
 		"docker.path-map":             func(c *Config) { c.PathMap = map[string]string{"data": "/srv"} },
 		"docker.build-timeout":        func(c *Config) { c.BuildTimeout = -time.Second },
+		"docker.build-network":        func(c *Config) { c.BuildNetwork = "--privileged" },
 	}
 	for field, edit := range cases {
 		cfg := DefaultConfig()

@@ -52,6 +52,12 @@ type Config struct {
 	// an addon can reach a host application on localhost; or "bridge", or
 	// a named network). Pure addons always get "none".
 	Network string `yaml:"network" json:"network"`
+	// BuildNetwork is the --network of Dockerfile builds: "" is the
+	// engine's default (its bridge: builds have the network, as in
+	// Docspell, whose docs say building an addon needs the internet),
+	// "none" builds without any network (then a Dockerfile that
+	// downloads fails), or any network name the engine knows.
+	BuildNetwork string `yaml:"build-network" json:"build-network"`
 	// User is the container's --user: UserBerth (""), UserImage
 	// ("image"), or anything docker accepts ("1234:1234", "nobody").
 	User string `yaml:"user" json:"user"`
@@ -124,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.BuildTimeout < 0 {
 		return fmt.Errorf("docker.build-timeout: %v must not be negative", c.BuildTimeout)
+	}
+	if n := c.BuildNetwork; n != "" && (strings.HasPrefix(n, "-") || strings.ContainsAny(n, " \t\n\r,=")) {
+		return fmt.Errorf("docker.build-network: %q is not a network name such as none, host or bridge", n)
 	}
 	if err := validLimits("docker", Limits{Memory: c.Memory, CPUs: c.CPUs}); err != nil {
 		return err

@@ -227,7 +227,7 @@ func (r *Runner) ensureImage(ctx context.Context, a *addon.Addon, ref string, pr
 		}
 	}
 	fmt.Fprintf(progress, "pulling %s\n", ref)
-	tail, err := r.stream(ctx, []string{"pull", ref}, progress)
+	tail, err := r.stream(ctx, []string{"pull", ref}, nil, progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return runner.Prepared{}, fmt.Errorf("%s: pulling %s: %w", a.ID(), ref, ctx.Err())
@@ -247,9 +247,9 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	df := filepath.Join(a.Dir, filepath.FromSlash(dockerfile))
-	if fi, err := os.Stat(df); err != nil || !fi.Mode().IsRegular() {
-		return runner.Prepared{}, fmt.Errorf("%s: runner.docker.build: %q is not a file in the addon, and runner.docker.image is not set", a.File, dockerfile)
+	content, err := readBuildFiles(a, dockerfile)
+	if err != nil {
+		return runner.Prepared{}, err
 	}
 	hash, err := addon.ContentHash(a.Dir)
 	if err != nil {
@@ -282,7 +282,9 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 		LabelHash:    hash,
 	}
 	start := time.Now()
-	tail, err := r.stream(bctx, BuildArgs(df, tag, labels, a.Dir), progress)
+	// The Dockerfile goes on stdin, as berth read it inside the addon's
+	// directory: the engine never opens a path the addon chose.
+	tail, err := r.stream(bctx, BuildArgs("-", tag, labels, r.cfg.BuildNetwork, a.Dir), bytes.NewReader(content), progress)
 	if err != nil {
 		var cause error
 		var ee *engine.Error
@@ -304,13 +306,66 @@ func (r *Runner) buildImage(ctx context.Context, a *addon.Addon, progress io.Wri
 	return runner.Prepared{Image: tag, BuildLog: tail}, nil
 }
 
+// maxDockerfile bounds the Dockerfile berth reads into memory.
+const maxDockerfile = 1 << 20
+
+// buildIgnoreFiles are the files of a build context that the engine's
+// client reads itself (docker: .dockerignore; podman also
+// .containerignore).
+var buildIgnoreFiles = []string{".dockerignore", ".containerignore"}
+
+// readBuildFiles reads the addon's Dockerfile (runner.docker.build)
+// inside its directory, symlinks resolved there (os.Root): one leading
+// outside (say, to /etc/shadow) is refused, and its content never
+// reaches the engine, whose parse errors would print it. The ignore
+// files the engine's client reads from the context are held to the
+// same rule.
+func readBuildFiles(a *addon.Addon, dockerfile string) ([]byte, error) {
+	root, err := os.OpenRoot(a.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: opening the addon directory: %w", a.File, err)
+	}
+	defer root.Close()
+	outside := func(field, name string, err error) error {
+		return fmt.Errorf("%s: %s: %q leads outside the addon's directory (a symlink?); berth builds only from files inside it: %w", a.File, field, name, err)
+	}
+	for _, name := range buildIgnoreFiles {
+		if _, err := root.Lstat(name); err != nil {
+			continue
+		}
+		if _, err := root.Stat(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, outside("build context", name, err)
+		}
+	}
+	name := filepath.FromSlash(dockerfile)
+	f, err := root.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: runner.docker.build: %q is not a file in the addon, and runner.docker.image is not set", a.File, dockerfile)
+	}
+	if err != nil {
+		return nil, outside("runner.docker.build", dockerfile, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: runner.docker.build: %q is not a file in the addon, and runner.docker.image is not set", a.File, dockerfile)
+	}
+	content, err := io.ReadAll(io.LimitReader(f, maxDockerfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: runner.docker.build: reading %q: %w", a.File, dockerfile, err)
+	}
+	if len(content) > maxDockerfile {
+		return nil, fmt.Errorf("%s: runner.docker.build: %q is larger than %d bytes", a.File, dockerfile, maxDockerfile)
+	}
+	return content, nil
+}
+
 // stream runs an engine command whose stdout and stderr are progress
 // (build, pull) and returns the last lines of both.
-func (r *Runner) stream(ctx context.Context, args []string, progress io.Writer) ([]string, error) {
+func (r *Runner) stream(ctx context.Context, args []string, stdin io.Reader, progress io.Writer) ([]string, error) {
 	tail := &lineTail{max: buildTailLines}
 	// stdout and stderr are copied by two goroutines: serialise them.
 	w := &lockedWriter{w: io.MultiWriter(tail, progress)}
-	p, err := r.eng.Start(ctx, args, engine.StartOpts{Stdout: w, Stderr: w})
+	p, err := r.eng.Start(ctx, args, engine.StartOpts{Stdin: stdin, Stdout: w, Stderr: w})
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,16 @@
 package docker_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/runner"
+	"github.com/berth-dev/berth/runner/docker"
 
 	"github.com/berth-dev/berth/engine/enginetest"
 	"github.com/berth-dev/berth/executor"
@@ -20,6 +26,8 @@ func TestHostileAddonsInContainers(t *testing.T) {
 			enginetest.BusyboxImage(t, c)
 			e := env{name: eng.name, c: c}
 			t.Run("a pure addon cannot create a user namespace to gain capabilities in it", e.testNoUserNamespaces)
+			t.Run("a Dockerfile symlinked to a host file is refused and its content never shown", e.testDockerfileSymlink)
+			t.Run("docker.build-network none builds without a network, the default with one", e.testBuildNetwork)
 		})
 	}
 }
@@ -50,5 +58,93 @@ echo '{}'`, nil)
 	}
 	if strings.TrimSpace(string(got)) != "refused" {
 		t.Errorf("the addon made a user namespace (%s, its own is %s; %s), want it refused", strings.TrimSpace(string(inside)), strings.TrimSpace(string(outside)), strings.TrimSpace(string(errOut)))
+	}
+}
+
+// Issue 18: an addon whose Dockerfile (or .dockerignore) is a symlink to
+// a host file had the engine read it as root, and the build's parse
+// error put its first line (root's hash from /etc/shadow) into the run's
+// error, the daemon's API included.
+func (e env) testDockerfileSymlink(t *testing.T) {
+	secret := "root:$6$berth-test-" + nonce() + ":19000:0:99999:7:::"
+	hostFile := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(hostFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, link, field string }{
+		{"the Dockerfile", "Dockerfile", "runner.docker.build"},
+		{"the .dockerignore", ".dockerignore", ".dockerignore"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := e.dockerfileAddon(t, pure("symlinked"), "echo '{}'", nil)
+			if err := os.Remove(filepath.Join(a.Dir, c.link)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(hostFile, filepath.Join(a.Dir, c.link)); err != nil {
+				t.Fatal(err)
+			}
+			var progress bytes.Buffer
+			_, err := e.runner(t, nil).Build(context.Background(), a, &progress)
+			if err == nil {
+				t.Fatal("the build succeeded")
+			}
+			var be *runner.BuildError
+			shown := err.Error() + progress.String()
+			if errors.As(err, &be) {
+				shown += strings.Join(be.Tail, "\n")
+			}
+			if strings.Contains(shown, "berth-test-") {
+				t.Errorf("the host file's content reached the error or the build output: %s", shown)
+			}
+			if !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "outside the addon") {
+				t.Errorf("the error %q does not say %s leads outside the addon", err, c.field)
+			}
+		})
+	}
+}
+
+// Docspell builds with the engine's default network (its docs:
+// "Building addons requires to be connected to the internet",
+// website/site/content/docs/addons/control.md:75); docker.build-network
+// none must really take it away. The RUN step lists the network
+// interfaces the build sees.
+func (e env) testBuildNetwork(t *testing.T) {
+	for _, c := range []struct {
+		network string
+		eth     bool
+	}{{"", true}, {"none", false}} {
+		name := "build-network " + c.network
+		if c.network == "" {
+			name = "default build network"
+		}
+		t.Run(name, func(t *testing.T) {
+			a := e.dockerfileAddon(t, pure("buildnet"), "echo '{}'", map[string]string{
+				"Dockerfile": "FROM " + enginetest.BusyboxRef + "\nRUN echo \"ifaces:$(ls /sys/class/net | tr '\\n' ' ')$(echo " + nonce() + " >/dev/null)\"\nCOPY run.sh /addon/run.sh\nENTRYPOINT [\"/bin/sh\", \"/addon/run.sh\"]\n",
+			})
+			r := e.runner(t, func(cfg *docker.Config) { cfg.BuildNetwork = c.network })
+			var progress bytes.Buffer
+			if _, err := r.Build(context.Background(), a, &progress); err != nil {
+				t.Fatalf("build: %v\n%s", err, progress.String())
+			}
+			line := ""
+			for _, l := range strings.Split(progress.String(), "\n") {
+				if i := strings.Index(l, "ifaces:"); i >= 0 && !strings.Contains(l, "$(") {
+					line = l[i:]
+				}
+			}
+			if line == "" {
+				t.Fatalf("the RUN step printed no interfaces:\n%s", progress.String())
+			}
+			others := strings.Fields(strings.TrimPrefix(line, "ifaces:"))
+			hasOther := false
+			for _, i := range others {
+				if i != "lo" {
+					hasOther = true
+				}
+			}
+			if hasOther != c.eth {
+				t.Errorf("the build saw %q; want a network interface besides lo: %v", line, c.eth)
+			}
+		})
 	}
 }
