@@ -56,7 +56,7 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 			c.Detail = "usable, but not in the configured runners list"
 		}
 		if err := r.Available(ctx); err != nil {
-			c.OK, c.Detail, c.Fix = false, err.Error(), fixes[c.Name]
+			c.OK, c.Detail, c.Fix = false, err.Error(), runnerFix(c.Name, err)
 		} else if v, ok := r.(versioned); ok {
 			if ver, err := v.Version(ctx); err == nil {
 				c.Detail = ver + ": " + c.Detail
@@ -92,5 +92,6 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 	if err := sb.Available(ctx); err != nil {
 		in.OK, in.Detail = false, sb.Name()+": "+err.Error()
 	}
-	return append(checks, in)
+	checks = append(checks, in)
+	return append(checks, hostChecks(cfg)...)
 }

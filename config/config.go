@@ -74,11 +74,11 @@ type Log struct {
 
 // Default returns the configuration used when nothing is set.
 func Default() Config {
-	tmp := filepath.Join(os.TempDir(), "berth")
+	dirs := DefaultDirs()
 	return Config{
-		WorkingDir: filepath.Join(tmp, "work"),
-		CacheDir:   defaultCacheDir(),
-		DataDir:    defaultDataDir(),
+		WorkingDir: dirs.Work,
+		CacheDir:   dirs.Cache,
+		DataDir:    dirs.Data,
 		Runners:    slices.Clone(addon.AllRunners),
 		RunTimeout: Duration(15 * time.Minute),
 		KillGrace:  Duration(3 * time.Second),
@@ -93,23 +93,6 @@ func Default() Config {
 		SandboxLimits: defaultSandboxLimits(),
 		Log:           Log{Level: "info", Format: "text"},
 	}
-}
-
-func defaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "berth")
-	}
-	return filepath.Join(os.TempDir(), "berth", "cache")
-}
-
-func defaultDataDir() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "berth")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "share", "berth")
-	}
-	return filepath.Join(os.TempDir(), "berth", "data")
 }
 
 // SearchPath lists where Load looks for berth.yaml when no file is given.
@@ -244,6 +227,9 @@ func (c *Config) Validate(file string) error {
 	if c.SandboxLimits.CPUs > 0 && c.SandboxLimits.CPUs < 0.01 {
 		// The kernel's smallest CPU quota is 1 ms per 100 ms period.
 		return bad("sandbox-limits.cpus", "%g is less than the smallest quota the kernel takes, 0.01 (0 means no limit)", c.SandboxLimits.CPUs)
+	}
+	if c.SandboxLimits.Cgroup != "" && !filepath.IsAbs(c.SandboxLimits.Cgroup) {
+		return bad("sandbox-limits.cgroup", "%q is not an absolute path (write /sys/fs/cgroup/NAME)", c.SandboxLimits.Cgroup)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

@@ -78,6 +78,7 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"an unknown log format", "testdata/full.yaml", []string{"BERTH_LOG_FORMAT=xml"}, `log.format: "xml" is not one of text, json`},
 		{"a negative kill-grace", "testdata/full.yaml", []string{"BERTH_KILL_GRACE=-1s"}, "kill-grace: must not be negative"},
 		{"a CPU limit below the kernel's smallest quota", "testdata/full.yaml", []string{"BERTH_SANDBOX_LIMITS_CPUS=0.001"}, "sandbox-limits.cpus: 0.001 is less than the smallest quota"},
+		{"a relative cgroup for the runs", "testdata/full.yaml", []string{"BERTH_SANDBOX_LIMITS_CGROUP=berth-runs"}, "sandbox-limits.cgroup: \"berth-runs\" is not an absolute path"},
 		{"a relative sandbox init", "testdata/full.yaml", []string{"BERTH_BUILTIN_INIT=bin/berth-sandbox-init"}, "builtin.init: \"bin/berth-sandbox-init\" must be an absolute path"},
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},

@@ -13,6 +13,10 @@ type SandboxLimits struct {
 	Memory ByteSize `yaml:"memory"`
 	Pids   int64    `yaml:"pids"`
 	CPUs   float64  `yaml:"cpus"`
+	// Cgroup is a cgroup v2 group prepared for berth's runs (writable by
+	// berth's user, controllers enabled in its parent); empty: below
+	// berth's own cgroup.
+	Cgroup string `yaml:"cgroup"`
 }
 
 // Nspawn is the systemd-nspawn sandbox's section (`nspawn:`).
@@ -68,7 +72,7 @@ func (c *Config) SandboxConfig(kind string) sandbox.Config {
 	sc := sandbox.DefaultConfig()
 	sc.Kind = kind
 	sc.RequireIsolation = c.RequireIsolation
-	sc.Limits = sandbox.Limits{MemoryBytes: int64(c.SandboxLimits.Memory), Pids: c.SandboxLimits.Pids, CPUs: c.SandboxLimits.CPUs}
+	sc.Limits = sandbox.Limits{MemoryBytes: int64(c.SandboxLimits.Memory), Pids: c.SandboxLimits.Pids, CPUs: c.SandboxLimits.CPUs, Cgroup: c.SandboxLimits.Cgroup}
 	sc.Nspawn.Binary, sc.Nspawn.Sudo, sc.Nspawn.ExtraArgs = c.Nspawn.Binary, c.Nspawn.Sudo, c.Nspawn.ExtraArgs
 	sc.Nspawn.Wait, sc.Nspawn.ReadOnly = c.Nspawn.Wait.Std(), c.Nspawn.ReadOnly
 	sc.ReadOnly = c.Builtin.ReadOnly

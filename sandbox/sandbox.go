@@ -34,6 +34,9 @@ type Limits struct {
 	Pids int64 `yaml:"pids" json:"pids"`
 	// CPUs is CPU time per period in CPUs (0.5 = half a core).
 	CPUs float64 `yaml:"cpus" json:"cpus"`
+	// Cgroup is a cgroup v2 group prepared for the runs' groups; empty:
+	// below berth's own cgroup.
+	Cgroup string `yaml:"cgroup" json:"cgroup"`
 }
 
 // Config selects and configures the sandbox.
@@ -103,7 +106,7 @@ func New(cfg Config) (runner.Sandbox, error) {
 }
 
 func (l Limits) internal() builtin.Limits {
-	return builtin.Limits{MemoryBytes: l.MemoryBytes, Pids: l.Pids, CPUs: l.CPUs}
+	return builtin.Limits{MemoryBytes: l.MemoryBytes, Pids: l.Pids, CPUs: l.CPUs, Parent: l.Cgroup}
 }
 
 // Unisolated is the sandbox Default falls back to: it runs on the host

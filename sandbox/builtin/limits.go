@@ -29,10 +29,13 @@ func Enforcement(lim Limits, g *cgroups.Group, unavailable error) *runner.Enforc
 	}
 	e := &runner.Enforcement{By: "rlimits"}
 	for _, a := range applied {
-		if strings.HasPrefix(a, "cpu ") {
+		switch {
+		case strings.HasPrefix(a, "cpu "):
 			e.Missing = append(e.Missing, a)
-		} else {
-			e.Applied = append(e.Applied, a)
+		case strings.HasPrefix(a, "memory "):
+			e.Applied = append(e.Applied, a+" (RLIMIT_DATA)")
+		default:
+			e.Applied = append(e.Applied, a+" (RLIMIT_NPROC)")
 		}
 	}
 	why := "cgroups unavailable"

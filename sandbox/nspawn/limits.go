@@ -15,7 +15,7 @@ func Enforcement(lim Limits, g *cgroups.Group, unavailable error, registered boo
 	e := builtin.Enforcement(lim, g, unavailable)
 	if registered && g == nil && !lim.Zero() {
 		e.By = "systemd scope"
-		e.Applied, e.Missing = append(e.Applied, e.Missing...), nil
+		e.Applied, e.Missing = Properties(lim), nil
 		e.Why = "the container runs in the scope machined makes (machine.slice), whose memory events berth does not read: an OOM kill shows as exit 137; " + e.Why
 	}
 	return e
