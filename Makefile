@@ -9,8 +9,22 @@ PKGS ?= ./...
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-install:
-	$(GO) install ./cmd/...
+# Where `make install` puts berth, berth-sandbox-init, the systemd unit
+# of berth serve (dist/systemd/berth.service.in, with BINDIR filled in)
+# and the sysusers.d entry that creates its user; DESTDIR for packaging.
+# docs/daemon.md, "As a systemd service".
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
+install: build
+	install -D -m 0755 bin/berth $(DESTDIR)$(BINDIR)/berth
+	install -D -m 0755 bin/berth-sandbox-init $(DESTDIR)$(BINDIR)/berth-sandbox-init
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/berth.service.in > $(DESTDIR)$(UNITDIR)/berth.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/berth.service
+	install -m 0644 dist/systemd/berth.sysusers $(DESTDIR)$(SYSUSERSDIR)/berth.conf
 
 vet:
 	$(GO) vet $(PKGS)
