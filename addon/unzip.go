@@ -28,13 +28,25 @@ import (
 // (directories).
 func Unzip(ctx context.Context, zipPath, dst string, lim Limits) error {
 	lim = lim.orDefaults()
-	zr, err := zip.OpenReader(zipPath)
+	f, err := os.Open(zipPath)
+	if err != nil {
+		return &SourceError{Source: zipPath, Reason: "is not a readable zip archive", Err: err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return &SourceError{Source: zipPath, Reason: "is not a readable zip archive", Err: err}
+	}
+	// Count the entries before archive/zip holds them all in memory.
+	if err := checkZipDirectory(zipPath, f, fi.Size(), lim.MaxEntries); err != nil {
+		return err
+	}
+	zr, err := zip.NewReader(f, fi.Size())
 	// ErrInsecurePath only says some name is not local; the checks below
 	// refuse those with a message naming the entry.
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return &SourceError{Source: zipPath, Reason: "is not a readable zip archive", Err: err}
 	}
-	defer zr.Close()
 
 	entries, err := planZip(zipPath, zr.File, lim)
 	if err != nil {
