@@ -31,10 +31,21 @@ func (e *DecodeError) Error() string {
 // snippetLen is how much of stdout a "not JSON" error shows.
 const snippetLen = 80
 
+// MaxElementValues bounds the JSON values (objects, arrays, strings,
+// numbers, booleans, nulls) in one element of commands, files or
+// newItems: each is decoded on its own and dropped once checked, so
+// stdout never lives in memory as generic values as a whole.
+const MaxElementValues = 100_000
+
 // Decode decodes and validates an addon's stdout. Surrounding whitespace
 // is ignored and empty stdout is the empty Output. Otherwise stdout must be
 // exactly one JSON object of Docspell's output schema; any violation is
 // returned as a *DecodeError.
+//
+// The object is read as a stream: each element of commands, files and
+// newItems is decoded, checked and converted on its own, and keys nobody
+// reads are skipped without being decoded, so a hostile stdout costs
+// about what its accepted part holds (see BenchmarkDecodeHostile).
 func Decode(stdout []byte) (Output, error) {
 	// Docspell drops blank lines and trims with String.trim, which removes
 	// every character up to U+0020, not only JSON whitespace.
@@ -42,32 +53,109 @@ func Decode(stdout []byte) (Output, error) {
 	if len(trimmed) == 0 {
 		return Output{}, nil
 	}
-	d := json.NewDecoder(bytes.NewReader(trimmed))
+	// Syntax first, as a whole, without building anything: a syntax error
+	// anywhere wins over a schema error before it.
+	if err := syntaxCheck(trimmed); err != nil {
+		return Output{}, err
+	}
+	if trimmed[0] != '{' {
+		return Output{}, &DecodeError{Reason: "stdout must be one JSON object, got " + rawKind(trimmed)}
+	}
+	return decodeOutput(trimmed)
+}
+
+// syntaxCheck reports stdout that is not exactly one JSON value. It runs
+// encoding/json's scanner over the bytes in place: nothing is built or
+// copied, whatever the size.
+func syntaxCheck(trimmed []byte) error {
+	var skip skipValue
+	err := json.Unmarshal(trimmed, &skip)
+	if err == nil {
+		return nil
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) && strings.HasSuffix(se.Error(), "after top-level value") && se.Offset > 0 {
+		off := se.Offset - 1
+		rest := trimmed[off:]
+		if rest[0] == '{' || rest[0] == '[' {
+			return &DecodeError{Reason: fmt.Sprintf(
+				"stdout holds more than one JSON value (the second starts at byte %d); it must be exactly one object", off)}
+		}
+		return &DecodeError{Reason: fmt.Sprintf(
+			"unexpected data after the JSON value at byte %d: %s", off, snippet(trimControl(rest)))}
+	}
+	return &DecodeError{Reason: fmt.Sprintf(
+		"stdout is not JSON (%s); stdout begins with %s", jsonErrText(err), snippet(trimmed))}
+}
+
+// skipValue is decoded into to check a value's syntax and skip it: the
+// decoder hands it the value's bytes without copying or building them.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// rawKind names the type of the JSON value in b (valid JSON) as kindOf
+// does, decoding it only when it is a scalar.
+func rawKind(b []byte) string {
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return Output{}, &DecodeError{Reason: fmt.Sprintf(
-			"stdout is not JSON (%s); stdout begins with %s", jsonErrText(err), snippet(trimmed))}
+		return "invalid JSON"
 	}
-	if rest := trimmed[d.InputOffset():]; len(trimControl(rest)) > 0 {
-		off := d.InputOffset() + int64(len(rest)-len(trimLeftControl(rest)))
-		rest = trimControl(rest)
-		if rest[0] == '{' || rest[0] == '[' {
-			return Output{}, &DecodeError{Reason: fmt.Sprintf(
-				"stdout holds more than one JSON value (the second starts at byte %d); it must be exactly one object", off)}
+	return kindOf(v)
+}
+
+// countValues counts the JSON values in b (valid JSON), stopping past max.
+func countValues(b []byte, max int) int {
+	n := 0
+	inString, escaped, inScalar := false, false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
 		}
-		return Output{}, &DecodeError{Reason: fmt.Sprintf(
-			"unexpected data after the JSON value at byte %d: %s", off, snippet(rest))}
+		switch c {
+		case '"':
+			inString = true
+			inScalar = false
+			n++
+		case '{', '[':
+			inScalar = false
+			n++
+		case ',', ':', '}', ']', ' ', '\t', '\n', '\r':
+			inScalar = false
+		default:
+			if !inScalar {
+				inScalar = true
+				n++
+			}
+		}
+		if n > max {
+			return n
+		}
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Output{}, &DecodeError{Reason: "stdout must be one JSON object, got " + kindOf(v)}
-	}
-	return decodeOutput(m)
+	return n
 }
 
 func jsonErrText(err error) string {
 	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Error() == "unexpected end of JSON input" {
+		return "unexpected end of input"
+	}
 	if errors.As(err, &se) {
 		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
 	}
@@ -511,43 +599,83 @@ func digits(s string) (string, string) {
 	return s[:i], s[i:]
 }
 
-func decodeOutput(m map[string]any) (Output, error) {
-	o := object{m: m}
+// decodeOutput reads the top-level object in b, which is one valid JSON
+// object. A key given twice keeps its last value, as circe reads a JSON
+// object; the three fields are then checked in a fixed order so the first
+// error reported does not depend on key order.
+func decodeOutput(b []byte) (Output, error) {
 	var out Output
-	cmds, p, err := o.defArray("commands")
-	if err != nil {
-		return Output{}, err
+	var cmdErr, fileErr, itemErr error
+	for key, raw := range members(b) {
+		switch key {
+		case "commands":
+			out.Commands = nil
+			cmdErr = decodeArray(raw, "commands", func(p string, v any) error {
+				c, err := decodeCommand(p, v)
+				out.Commands = append(out.Commands, c)
+				return err
+			})
+		case "files":
+			out.Files = nil
+			fileErr = decodeArray(raw, "files", func(p string, v any) error {
+				f, err := decodeItemFile(p, v)
+				out.Files = append(out.Files, f)
+				return err
+			})
+		case "newItems":
+			out.NewItems = nil
+			itemErr = decodeArray(raw, "newItems", func(p string, v any) error {
+				n, err := decodeNewItem(p, v)
+				out.NewItems = append(out.NewItems, n)
+				return err
+			})
+		}
 	}
-	for i, v := range cmds {
-		c, err := decodeCommand(indexPath(p, i), v)
+	for _, err := range []error{cmdErr, fileErr, itemErr} {
 		if err != nil {
 			return Output{}, err
 		}
-		out.Commands = append(out.Commands, c)
-	}
-	files, p, err := o.defArray("files")
-	if err != nil {
-		return Output{}, err
-	}
-	for i, v := range files {
-		f, err := decodeItemFile(indexPath(p, i), v)
-		if err != nil {
-			return Output{}, err
-		}
-		out.Files = append(out.Files, f)
-	}
-	items, p, err := o.defArray("newItems")
-	if err != nil {
-		return Output{}, err
-	}
-	for i, v := range items {
-		n, err := decodeNewItem(indexPath(p, i), v)
-		if err != nil {
-			return Output{}, err
-		}
-		out.NewItems = append(out.NewItems, n)
 	}
 	return out, nil
+}
+
+func notJSON(err error) error {
+	return &DecodeError{Reason: "stdout is not JSON: " + err.Error()}
+}
+
+// decodeArray reads the value of a defaulted array field (null: empty)
+// and hands each element, decoded on its own, to each. It stops at the
+// first error.
+func decodeArray(raw []byte, path string, each func(path string, v any) error) error {
+	switch {
+	case string(raw) == "null":
+		return nil
+	case raw[0] != '[':
+		return errAt(path, "must be a JSON array, got %s", rawKind(raw))
+	}
+	// One decoder reads the elements in turn, holding one at a time; the
+	// scanner walks beside it to count each element's values first.
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if _, err := d.Token(); err != nil { // [
+		return notJSON(err)
+	}
+	i := 0
+	for elem := range elements(raw) {
+		p := indexPath(path, i)
+		i++
+		if n := countValues(elem, MaxElementValues); n > MaxElementValues {
+			return errAt(p, "holds more than %d JSON values, the most one element may hold", MaxElementValues)
+		}
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return notJSON(err)
+		}
+		if err := each(p, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func decodeCommand(path string, v any) (Command, error) {
