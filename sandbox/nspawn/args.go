@@ -17,6 +17,9 @@ type Invocation struct {
 	// ReadOnly are host paths bound read-only at the same place (only
 	// those that exist).
 	ReadOnly []string
+	// Masked are /proc files hidden inside (/dev/null bound over them):
+	// MaskedProc, those the host has.
+	Masked []string
 	// PrivateNetwork cuts the container off the network (pure addons).
 	PrivateNetwork bool
 	// NoRegister adds --register=no --keep-unit (no system bus or machined).
@@ -38,11 +41,21 @@ type Invocation struct {
 	Args    []string
 }
 
+// MaskedProc are the /proc files nspawn leaves readable that the
+// builtin sandbox (and docker) mask: with --private-users=identity the
+// container's root is the host's uid 0, and /proc/keys lists the host
+// root's keyrings to it.
+var MaskedProc = []string{
+	"/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list", "/proc/timer_stats",
+	"/proc/sched_debug", "/proc/latency_stats", "/proc/kallsyms",
+}
+
 // CommandLine is the pure function from configuration and invocation to
 // the command berth runs: Docspell's nspawn invocation (sudo optional,
 // --private-users=identity --ephemeral --as-pid2 --console=pipe,
 // read-only /bin, /usr/bin, /nix/store, the run's directories at
-// /mnt/...), plus the flags this host needs.
+// /mnt/...), plus the flags this host needs, the masks of MaskedProc and
+// no CAP_SYS_ADMIN.
 func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	bin = cfg.Binary
 	if cfg.Sudo != "" {
@@ -56,9 +69,15 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 		"--as-pid2",
 		"--console=pipe",
 		"--no-pager",
+		// Without it the container's root could unmount the masks below,
+		// or mount a /proc of its own; no addon needs it.
+		"--drop-capability=CAP_SYS_ADMIN",
 	)
 	for _, p := range inv.ReadOnly {
 		args = append(args, "--bind-ro="+p)
+	}
+	for _, p := range inv.Masked {
+		args = append(args, "--bind-ro=/dev/null:"+p)
 	}
 	view := runner.ContainerPaths
 	args = append(args,

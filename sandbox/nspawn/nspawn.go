@@ -236,6 +236,11 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 			ni.ReadOnly = append(ni.ReadOnly, p)
 		}
 	}
+	for _, p := range MaskedProc {
+		if exists(p) {
+			ni.Masked = append(ni.Masked, p)
+		}
+	}
 	// The contract's variables go on the command line (--setenv), as in
 	// Docspell. Operator variables may be secrets, which never go into
 	// argv: then every variable goes through a settings file (nspawn

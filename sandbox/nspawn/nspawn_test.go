@@ -46,6 +46,7 @@ func TestCommandLine(t *testing.T) {
 		Root:    "/tmp/berth-nspawn-1/root",
 		Work:    "/var/lib/berth/work/run-1", Output: "/var/lib/berth/work/run-1-out", Cache: "/var/cache/berth/hello",
 		ReadOnly: []string{"/bin", "/usr/bin", "/nix/store"},
+		Masked:   []string{"/proc/keys", "/proc/key-users"},
 		Env:      []string{"PATH=/usr/bin:/bin", "ADDON_DIR=addons/hello-1.0", "OUTPUT_DIR=/mnt/output"},
 		Program:  "/mnt/work/addons/hello-1.0/run.sh",
 		Args:     []string{"--flag", "/mnt/work/arguments/user-input"},

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/proc"
@@ -61,6 +63,7 @@ func Adversarial(t *testing.T, opts Options) {
 	t.Run("host processes can be neither seen nor killed", s.testProcesses)
 	t.Run("a fork bomb is contained by the pids limit and the run fails cleanly", s.testForkBomb)
 	t.Run("a memory hog is killed and reported as out of memory", s.testMemoryHog)
+	t.Run("the host's keyrings cannot be listed through /proc/keys", s.testKeys)
 	t.Run("a double-forked daemon is gone when the run ends", s.testDaemon)
 	t.Run("a timeout removes the whole sandbox", s.testTimeout)
 }
@@ -311,6 +314,35 @@ func (s suite) testMemoryHog(t *testing.T) {
 	}
 }
 
+// hostKey adds a key with a unique description to the test's session
+// keyring (readable by its uid, as the host root's keys are to a
+// container's root under an identity mapping) and returns it.
+func hostKey(t *testing.T) string {
+	t.Helper()
+	desc := "berth-test-key-" + token()
+	id, err := unix.AddKey("user", desc, []byte("secret"), unix.KEY_SPEC_SESSION_KEYRING)
+	if err != nil {
+		t.Skipf("cannot add a key to the session keyring here: %v", err)
+	}
+	t.Cleanup(func() { _, _ = unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_SESSION_KEYRING, 0, 0) })
+	return desc
+}
+
+func (s suite) testKeys(t *testing.T) {
+	desc := hostKey(t)
+	res, out := s.run(t, s.Sandbox, "read-keys", "", time.Minute)
+	requireSuccess(t, res)
+	if read(t, out, "ran") != "done" {
+		t.Fatal("the fixture did not run")
+	}
+	if strings.Contains(read(t, out, "keys"), desc) {
+		t.Errorf("the addon listed the host's key %s", desc)
+	}
+	if got := read(t, out, "key-users"); got != "" {
+		t.Errorf("the addon read /proc/key-users: %q", got)
+	}
+}
+
 func (s suite) testDaemon(t *testing.T) {
 	tok := "BERTH_DAEMON_TOKEN=" + token()
 	res, out := s.run(t, s.Sandbox, "daemon", strings.TrimPrefix(tok, "BERTH_DAEMON_TOKEN="), time.Minute)
@@ -398,6 +430,13 @@ func Control(t *testing.T) {
 		_, out := s.run(t, nil, "net-connect", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), time.Minute)
 		if got := read(t, out, "report"); got != "connected" {
 			t.Errorf("the fixture reports %q on the host, want connected", got)
+		}
+	})
+	t.Run("without a sandbox the host's keys are listed", func(t *testing.T) {
+		desc := hostKey(t)
+		_, out := s.run(t, nil, "read-keys", "", time.Minute)
+		if !strings.Contains(read(t, out, "keys"), desc) {
+			t.Errorf("the fixture did not list the key %s on the host", desc)
 		}
 	})
 	t.Run("without a sandbox a host directory is writable", func(t *testing.T) {
