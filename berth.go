@@ -104,5 +104,6 @@ func UnpackLimits(cfg config.Config) addon.Limits {
 		MaxEntries:       cfg.Unpack.MaxEntries,
 		MaxBytes:         int64(cfg.Unpack.MaxBytes),
 		MaxDownloadBytes: int64(cfg.Unpack.MaxDownloadBytes),
+		DownloadTimeout:  cfg.Outbound.DownloadTimeout.Std(),
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/outbound"
 )
 
 // Limits bounds what unpacking an archive may create. A zero (or negative)
@@ -23,18 +26,22 @@ type Limits struct {
 	MaxBytes int64
 	// MaxDownloadBytes is the largest archive a URL source may deliver.
 	MaxDownloadBytes int64
+	// DownloadTimeout bounds a whole download, so that a server sending
+	// a byte now and then cannot hold it for ever.
+	DownloadTimeout time.Duration
 }
 
 const (
 	defaultMaxEntries       = 10000
 	defaultMaxBytes         = 512 << 20
 	defaultMaxDownloadBytes = 256 << 20
+	defaultDownloadTimeout  = 10 * time.Minute
 )
 
 // DefaultLimits returns the limits used for zero fields: 10000 entries,
-// 512 MiB uncompressed and 256 MiB downloaded.
+// 512 MiB uncompressed, 256 MiB downloaded within 10 minutes.
 func DefaultLimits() Limits {
-	return Limits{MaxEntries: defaultMaxEntries, MaxBytes: defaultMaxBytes, MaxDownloadBytes: defaultMaxDownloadBytes}
+	return Limits{MaxEntries: defaultMaxEntries, MaxBytes: defaultMaxBytes, MaxDownloadBytes: defaultMaxDownloadBytes, DownloadTimeout: defaultDownloadTimeout}
 }
 
 func (l Limits) orDefaults() Limits {
@@ -47,6 +54,9 @@ func (l Limits) orDefaults() Limits {
 	}
 	if l.MaxDownloadBytes <= 0 {
 		l.MaxDownloadBytes = d.MaxDownloadBytes
+	}
+	if l.DownloadTimeout <= 0 {
+		l.DownloadTimeout = d.DownloadTimeout
 	}
 	return l
 }
@@ -90,7 +100,10 @@ func (e *SourceError) Unwrap() error { return e.Err }
 // top-level non-empty directory is unwrapped repeatedly, and cleanup removes
 // everything Fetch created. On error nothing is left behind in tmpRoot.
 // ctx cancels downloads and extraction.
-func Fetch(ctx context.Context, source, tmpRoot string, lim Limits) (dir string, cleanup func(), err error) {
+//
+// A URL, and every redirect it leads to, is fetched under pol
+// (outbound.Default() when nil): a refusal wraps outbound.ErrDenied.
+func Fetch(ctx context.Context, source, tmpRoot string, lim Limits, pol *outbound.Policy) (dir string, cleanup func(), err error) {
 	lim = lim.orDefaults()
 	if source == "" {
 		return "", nil, &SourceError{Source: `""`, Reason: "is empty: give a directory, a .zip file or an http(s):// URL of a zip"}
@@ -99,7 +112,7 @@ func Fetch(ctx context.Context, source, tmpRoot string, lim Limits) (dir string,
 		if u.Scheme != "http" && u.Scheme != "https" {
 			return "", nil, &SourceError{Source: redactURL(u), Reason: fmt.Sprintf("unsupported URL scheme %q: only http and https are fetched", u.Scheme)}
 		}
-		return fetchArchive(ctx, redactURL(u), tmpRoot, lim, "", u)
+		return fetchArchive(ctx, redactURL(u), tmpRoot, lim, "", u, pol)
 	}
 
 	abs, err := filepath.Abs(source)
@@ -114,7 +127,7 @@ func Fetch(ctx context.Context, source, tmpRoot string, lim Limits) (dir string,
 	case fi.IsDir():
 		return abs, func() {}, nil
 	case fi.Mode().IsRegular():
-		return fetchArchive(ctx, source, tmpRoot, lim, abs, nil)
+		return fetchArchive(ctx, source, tmpRoot, lim, abs, nil, nil)
 	default:
 		return "", nil, &SourceError{Source: source, Reason: "is neither a directory nor a zip file"}
 	}
@@ -130,14 +143,7 @@ func DisplaySource(source string) string {
 }
 
 // redactURL is u without its password, query values and fragment.
-func redactURL(u *url.URL) string {
-	c := *u
-	if c.RawQuery != "" {
-		c.RawQuery = "xxxxx"
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.Redacted()
-}
+func redactURL(u *url.URL) string { return outbound.Redact(u) }
 
 // sourceURL reports whether source is meant as a URL (it has a scheme
 // followed by "://"), so a typo'd scheme is reported rather than looked up
@@ -158,7 +164,7 @@ func sourceURL(source string) (*url.URL, bool) {
 // fetchArchive makes the work directory under tmpRoot, downloads u into it
 // (a local zip is read in place instead), unpacks the archive and unwraps
 // single top-level directories. display names the source in errors.
-func fetchArchive(ctx context.Context, display, tmpRoot string, lim Limits, localZip string, u *url.URL) (string, func(), error) {
+func fetchArchive(ctx context.Context, display, tmpRoot string, lim Limits, localZip string, u *url.URL, pol *outbound.Policy) (string, func(), error) {
 	work, err := os.MkdirTemp(tmpRoot, "berth-addon-")
 	if err != nil {
 		return "", nil, fmt.Errorf("making a directory for addon source %s: %w", display, err)
@@ -175,7 +181,7 @@ func fetchArchive(ctx context.Context, display, tmpRoot string, lim Limits, loca
 	archive := localZip
 	if archive == "" {
 		archive = filepath.Join(work, "archive.zip")
-		if err := download(ctx, u, archive, lim.MaxDownloadBytes); err != nil {
+		if err := download(ctx, u, archive, lim, pol); err != nil {
 			return fail(err)
 		}
 	}
@@ -223,20 +229,25 @@ func unwrapSingleDir(dir string) (string, error) {
 	}
 }
 
-// download GETs u into file, refusing non-2xx answers and bodies larger
-// than max bytes.
-func download(ctx context.Context, u *url.URL, file string, max int64) error {
+// download GETs u into file under pol, refusing non-2xx answers, bodies
+// larger than lim.MaxDownloadBytes and downloads that take longer than
+// lim.DownloadTimeout.
+func download(ctx context.Context, u *url.URL, file string, lim Limits, pol *outbound.Policy) error {
 	display := redactURL(u)
+	if pol == nil {
+		pol = outbound.Default()
+	}
+	max := lim.MaxDownloadBytes
+	ctx, cancel := context.WithTimeoutCause(ctx, lim.DownloadTimeout, errDownloadTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return &SourceError{Source: display, Reason: "is not a valid URL", Err: err}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("User-Agent", "berth")
+	resp, err := pol.Do(req)
 	if err != nil {
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			ue.URL = display // http's own errors show the query
-		}
-		return &SourceError{Source: display, Reason: "download failed", Err: err}
+		return downloadError(ctx, display, lim, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -259,12 +270,32 @@ func download(ctx context.Context, u *url.URL, file string, max int64) error {
 		return fmt.Errorf("saving download of %s: %w", display, cerr)
 	}
 	switch {
-	case err != nil && ctx.Err() != nil:
-		return &SourceError{Source: display, Reason: "download cancelled", Err: ctx.Err()}
 	case err != nil:
-		return &SourceError{Source: display, Reason: "download failed", Err: err}
+		return downloadError(ctx, display, lim, err)
 	case n > max:
 		return &SourceError{Source: display, Reason: fmt.Sprintf("download is more than the limit of %d bytes", max)}
 	}
 	return nil
+}
+
+// errDownloadTimeout is the cause of a download's context that ran out
+// of time.
+var errDownloadTimeout = errors.New("download timeout")
+
+// downloadError says why a download failed: refused by the policy,
+// cancelled, out of time or else.
+func downloadError(ctx context.Context, display string, lim Limits, err error) error {
+	switch {
+	case errors.Is(err, outbound.ErrDenied):
+		de, _ := errors.AsType[*outbound.DeniedError](err)
+		return &SourceError{Source: display, Reason: "refused by the outbound policy: " + de.Reason, Err: outbound.ErrDenied}
+	case context.Cause(ctx) == errDownloadTimeout:
+		return &SourceError{Source: display, Reason: fmt.Sprintf("download took longer than %v (outbound.download-timeout)", lim.DownloadTimeout), Err: context.DeadlineExceeded}
+	case ctx.Err() != nil:
+		return &SourceError{Source: display, Reason: "download cancelled", Err: ctx.Err()}
+	}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		ue.URL = display // http's own errors show the query
+	}
+	return &SourceError{Source: display, Reason: "download failed", Err: err}
 }

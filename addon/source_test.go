@@ -153,7 +153,7 @@ func TestFetchGoodSources(t *testing.T) {
 				lim = tt.lim(base)
 			}
 
-			dir, cleanup, err := Fetch(context.Background(), source, tmpRoot, lim)
+			dir, cleanup, err := Fetch(context.Background(), source, tmpRoot, lim, loopbackPolicy())
 			if err != nil {
 				t.Fatalf("Fetch(%q): %v", source, err)
 			}
@@ -298,7 +298,7 @@ func TestFetchRefusesBadSources(t *testing.T) {
 			}
 			source := tt.source(t, base, srv.URL)
 
-			dir, cleanup, err := Fetch(context.Background(), source, tmpRoot, tt.lim)
+			dir, cleanup, err := Fetch(context.Background(), source, tmpRoot, tt.lim, loopbackPolicy())
 
 			if err == nil {
 				cleanup()
@@ -344,7 +344,7 @@ func TestFetchStopsADownloadWhenCancelled(t *testing.T) {
 		cancel()
 	}()
 
-	_, _, err := Fetch(ctx, srv.URL+"/slow.zip", tmpRoot, Limits{})
+	_, _, err := Fetch(ctx, srv.URL+"/slow.zip", tmpRoot, Limits{}, loopbackPolicy())
 
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Fetch returned %v, want context.Canceled", err)
@@ -362,7 +362,7 @@ func ExampleSourceError() {
 
 func ExampleFetch() {
 	ctx := context.Background()
-	dir, cleanup, err := Fetch(ctx, "testdata/sources/hello", os.TempDir(), Limits{})
+	dir, cleanup, err := Fetch(ctx, "testdata/sources/hello", os.TempDir(), Limits{}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -53,6 +53,8 @@ type Config struct {
 	Docker Docker `yaml:"docker"`
 	// Nix configures the nix-flake runner.
 	Nix Nix `yaml:"nix"`
+	// Outbound is the policy for URLs berth fetches or posts to.
+	Outbound Outbound `yaml:"outbound"`
 	// Serve configures the daemon (berth serve).
 	Serve settings.Serve `yaml:"serve"`
 	// Log configures berth's own logs.
@@ -86,6 +88,7 @@ func Default() Config {
 		Unpack:     Unpack{MaxEntries: 10000, MaxBytes: 512 << 20, MaxDownloadBytes: 256 << 20},
 		Sandbox:    "auto",
 		Docker:     defaultDocker(),
+		Outbound:   defaultOutbound(),
 		Serve:      settings.Default(),
 		Nix:        defaultNix(),
 		Nspawn:     defaultNspawn(),
@@ -243,6 +246,9 @@ func (c *Config) Validate(file string) error {
 	}
 	if c.WorkingDir == "" {
 		return bad("working-dir", "must not be empty")
+	}
+	if err := c.Outbound.validate(file); err != nil {
+		return err
 	}
 	for name, vars := range c.Env {
 		for k, v := range vars {

@@ -81,6 +81,8 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a relative cgroup for the runs", "testdata/full.yaml", []string{"BERTH_SANDBOX_LIMITS_CGROUP=berth-runs"}, "sandbox-limits.cgroup: \"berth-runs\" is not an absolute path"},
 		{"a relative sandbox init", "testdata/full.yaml", []string{"BERTH_BUILTIN_INIT=bin/berth-sandbox-init"}, "builtin.init: \"bin/berth-sandbox-init\" must be an absolute path"},
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
+		{"an allow-nets entry that is not a network names the key", "testdata/full.yaml", []string{"BERTH_OUTBOUND_ALLOW_NETS=10.0.0.0/8,192.168.1.300/32"}, `outbound.allow-nets[1]: "192.168.1.300/32" is not a network in CIDR form`},
+		{"a zero idle timeout", "testdata/full.yaml", []string{"BERTH_OUTBOUND_IDLE_TIMEOUT=0s"}, "outbound.idle-timeout: must be positive"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}
 	for _, tt := range tests {

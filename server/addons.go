@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/outbound"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/store"
 )
@@ -127,7 +127,7 @@ func (s *Server) readSource(w http.ResponseWriter, r *http.Request) (*source, er
 	case req.URL != "" && req.Path != "":
 		return nil, errf(http.StatusBadRequest, codeInvalid, "give url or path, not both")
 	case req.URL != "":
-		if err := s.checkURL(req.URL); err != nil {
+		if err := s.checkURL(r.Context(), req.URL); err != nil {
 			return nil, err
 		}
 		return &source{display: req.URL, fetch: req.URL, cleanup: func() {}}, nil
@@ -151,36 +151,27 @@ func bodyError(err error) error {
 	return errf(http.StatusBadRequest, codeBadRequest, "reading the request body: %v", err)
 }
 
-// checkURL applies url-allow and url-deny, as Docspell's restserver does.
-func (s *Server) checkURL(u string) error {
+// checkURL applies the outbound policy (url-allow, url-deny and the
+// address rules) to an addon URL before it is fetched; Fetch checks
+// every redirect and connection again.
+func (s *Server) checkURL(ctx context.Context, u string) error {
 	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		return errf(http.StatusBadRequest, codeInvalid, "url %q: only http and https URLs are fetched", u)
+		return errf(http.StatusBadRequest, codeInvalid, "url %q: only http and https URLs are fetched", addon.DisplaySource(u))
 	}
-	for _, p := range s.set.URLDeny {
-		if globMatch(p, u) {
-			return errf(http.StatusForbidden, codeForbidden, "url %q matches the deny pattern %q (serve.url-deny)", u, p)
-		}
+	if err := s.outbound.Check(ctx, u); err != nil {
+		return errf(http.StatusForbidden, codeForbidden, "url %v", err)
 	}
-	for _, p := range s.set.URLAllow {
-		if globMatch(p, u) {
-			return nil
-		}
-	}
-	return errf(http.StatusForbidden, codeForbidden, "url %q matches no allow pattern (serve.url-allow)", u)
-}
-
-// globMatch matches s against a pattern where '*' stands for any text.
-func globMatch(pattern, s string) bool {
-	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$"
-	ok, _ := regexp.MatchString(re, s)
-	return ok
+	return nil
 }
 
 // fetchAddon fetches, validates and keeps an addon's files under the data
 // dir; it returns the record to store (without id or times) and keeps
 // it in addons/<id>/<hash>.
 func (s *Server) fetchAddon(ctx context.Context, src *source, id string) (store.Addon, error) {
-	dir, cleanup, err := addon.Fetch(ctx, src.fetch, s.tmpDir(), berth.UnpackLimits(s.cfg))
+	dir, cleanup, err := addon.Fetch(ctx, src.fetch, s.tmpDir(), berth.UnpackLimits(s.cfg), s.outbound)
+	if errors.Is(err, outbound.ErrDenied) {
+		return store.Addon{}, errf(http.StatusForbidden, codeForbidden, "%v", err)
+	}
 	if err != nil {
 		return store.Addon{}, errf(http.StatusUnprocessableEntity, codeAddonInvalid, "%v", err)
 	}
@@ -301,7 +292,7 @@ func (s *Server) updateAddon(w http.ResponseWriter, r *http.Request) error {
 		}
 		src = &source{display: old.Source, fetch: old.Source, cleanup: func() {}}
 		if strings.HasPrefix(old.Source, "http") {
-			if err := s.checkURL(old.Source); err != nil {
+			if err := s.checkURL(r.Context(), old.Source); err != nil {
 				return err
 			}
 		}

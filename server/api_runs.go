@@ -125,8 +125,10 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err := checkObject("itemArgs", req.ItemArgs); err != nil {
 		return err
 	}
-	if req.Webhook != "" && !webhookURL(req.Webhook) {
-		return errf(http.StatusUnprocessableEntity, codeInvalid, "webhook: %q is not an http(s) URL", req.Webhook)
+	if req.Webhook != "" {
+		if err := s.checkWebhook(r.Context(), req.Webhook); err != nil {
+			return errf(http.StatusUnprocessableEntity, codeInvalid, "webhook: %v", err)
+		}
 	}
 	var item *itemInput
 	if req.Item != nil || req.ItemArgs != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -126,16 +125,12 @@ func (s *Server) validate(ctx context.Context, c *runConfig) error {
 			}
 		}
 	}
-	if c.Webhook != "" && !webhookURL(c.Webhook) {
-		return bad("webhook", "%q is not an http(s) URL", c.Webhook)
+	if c.Webhook != "" {
+		if err := s.checkWebhook(ctx, c.Webhook); err != nil {
+			return bad("webhook", "%v", err)
+		}
 	}
 	return nil
-}
-
-// webhookURL reports whether s is an absolute http(s) URL.
-func webhookURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func triggerList() string {

@@ -54,6 +54,8 @@ func testConfig(t testing.TB, dataDir string) config.Config {
 	cfg.Sandbox = "none"
 	cfg.RunTimeout = config.Duration(time.Minute)
 	cfg.KillGrace = config.Duration(500 * time.Millisecond)
+	// The tests' addon and webhook servers listen on 127.0.0.1.
+	cfg.Outbound.AllowLoopback = true
 	return cfg
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/outbound"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/store"
 )
@@ -389,23 +390,18 @@ func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sp.Webhook, bytes.NewReader(body))
-	if err != nil {
+	status, statusText, err := s.postWebhook(ctx, sp.Webhook, body, runID, attempt)
+	switch {
+	case errors.Is(err, outbound.ErrDenied):
+		// Another attempt would be refused as well.
+		s.metrics.webhooks.WithLabelValues("failed").Inc()
 		_ = end("failed: " + err.Error())
 		return nil
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "berth")
-	req.Header.Set("X-Berth-Run", runID)
-	req.Header.Set("X-Berth-Delivery-Attempt", fmt.Sprint(attempt))
-	resp, err := s.http.Do(req)
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode/100 == 2 {
-			s.metrics.webhooks.WithLabelValues("delivered").Inc()
-			return end("delivered")
-		}
-		err = fmt.Errorf("the webhook answered %s", resp.Status)
+	case err == nil && status/100 == 2:
+		s.metrics.webhooks.WithLabelValues("delivered").Inc()
+		return end("delivered")
+	case err == nil:
+		err = fmt.Errorf("the webhook answered %s", statusText)
 	}
 	if attempt >= queue.WebhookAttempts {
 		// The queue discards the job now: say so instead of "retrying".

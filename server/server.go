@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/outbound"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/server/settings"
@@ -38,7 +39,9 @@ type Server struct {
 	exec    *executor.Executor
 	runners map[string]runner.Runner
 	metrics *metrics
-	http    *http.Client
+	// outbound is the policy for addon URLs and webhooks, with this
+	// node's listen addresses refused.
+	outbound *outbound.Policy
 
 	dataDir string
 	now     func() time.Time
@@ -99,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 	s := &Server{
 		cfg: cfg, set: set, log: log.With("node", nodeID), nodeID: nodeID, tokens: tokens, now: clock,
 		dataDir: cfg.DataDir, started: clock(), lastFire: map[string]time.Time{},
-		http: &http.Client{Timeout: 30 * time.Second},
+		outbound: outboundPolicy(cfg, set),
 	}
 	for _, d := range []string{s.addonsDir(), s.runsDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -180,6 +183,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening on %s: %w", s.set.Listen, err)
 		}
 	}
+	s.refuseOwnAddress(ln.Addr())
 	// Start-up is short and not cut off by an early cancel; the queue's
 	// context is never cancelled: Stop below ends it gracefully.
 	base := context.WithoutCancel(ctx)

@@ -24,6 +24,7 @@ func newTestServer(t *testing.T) *Server {
 	base := t.TempDir()
 	cfg.DataDir, cfg.WorkingDir, cfg.CacheDir = filepath.Join(base, "data"), filepath.Join(base, "work"), filepath.Join(base, "cache")
 	cfg.Runners, cfg.Sandbox = []string{"trivial"}, "none"
+	cfg.Outbound.AllowLoopback = true // the webhook servers listen on 127.0.0.1
 	set := settings.Default()
 	set.Listen = "127.0.0.1:0"
 	s, err := New(context.Background(), cfg, set, Options{NodeID: "t"})

@@ -25,7 +25,9 @@ func newAddonCmd() *cobra.Command {
 		Use:   "addon",
 		Short: "Check, scaffold and run addons",
 		Long: `An addon is a directory, a .zip or an http(s) URL of a zip holding a
-Docspell addon descriptor (docspell-addon.json, .yaml or .yml).`,
+Docspell addon descriptor (docspell-addon.json, .yaml or .yml). A URL
+may not lead to loopback or private addresses unless outbound.allow-loopback,
+outbound.allow-private or outbound.allow-nets says so (docs/configuration.md).`,
 	}
 	cmd.AddCommand(newAddonRunCmd(), newAddonCheckCmd(), newAddonNewCmd(), newAddonBuildCmd())
 	return cmd
@@ -50,7 +52,7 @@ func openAddons(cmd *cobra.Command, cfg config.Config, sources []string) ([]open
 		return nil, nil, fmt.Errorf("creating %s: %w", tmp, err)
 	}
 	for _, src := range sources {
-		dir, cleanup, err := addon.Fetch(cmd.Context(), src, tmp, berth.UnpackLimits(cfg))
+		dir, cleanup, err := addon.Fetch(cmd.Context(), src, tmp, berth.UnpackLimits(cfg), cfg.OutboundPolicy())
 		if err != nil {
 			cleanupAll()
 			return nil, nil, &exitError{exitBadInput, err}

@@ -45,7 +45,8 @@ func berth(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(berthBin, args...)
 	tmp := t.TempDir()
-	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"), "BERTH_SANDBOX=none")
+	cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"), "BERTH_SANDBOX=none",
+		"BERTH_OUTBOUND_ALLOW_LOOPBACK=true") // the tests' servers listen on 127.0.0.1
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -223,7 +223,7 @@ func (e env) testImageOnlyZip(t *testing.T) {
 	zw.Close()
 	os.WriteFile(zipPath, buf.Bytes(), 0o644)
 
-	dir, cleanup, err := addon.Fetch(ctx, zipPath, t.TempDir(), addon.DefaultLimits())
+	dir, cleanup, err := addon.Fetch(ctx, zipPath, t.TempDir(), addon.DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,8 @@ func newDaemon(t *testing.T, id, dbURL string, extra ...string) *daemon {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + base,
 		"BERTH_WORKING_DIR=" + filepath.Join(base, "work"), "BERTH_CACHE_DIR=" + filepath.Join(base, "cache"),
 		"BERTH_RUNNERS=trivial", "BERTH_SANDBOX=none",
+		// The tests' webhook receivers listen on 127.0.0.1.
+		"BERTH_OUTBOUND_ALLOW_LOOPBACK=true",
 	}
 	t.Cleanup(func() {
 		d.kill()

@@ -32,7 +32,8 @@ type Serve struct {
 	// AllowImpure permits installing impure addons.
 	AllowImpure bool `yaml:"allow-impure"`
 	// URLAllow and URLDeny are patterns ('*' matches anything) that an
-	// addon URL must match (one of URLAllow, none of URLDeny).
+	// addon URL or webhook must match (one of URLAllow, none of URLDeny);
+	// package outbound applies them.
 	URLAllow []string `yaml:"url-allow"`
 	URLDeny  []string `yaml:"url-deny"`
 	// AllowPath permits installing from a directory on the server.
