@@ -217,3 +217,72 @@ containers:
 		}
 	})
 }
+
+// Issue 14 point 7: a file read at start (here an imageFile nix has not
+// built yet, and a registry password that appears at boot) fails only its
+// own container, with a state that says which file; once the file is there
+// the next attempt starts it.
+func TestAFileMissingAtStartFailsOnlyItsContainerUntilItAppears(t *testing.T) {
+	for engineName, require := range engines {
+		t.Run("on "+engineName, func(t *testing.T) {
+			t.Parallel()
+			eng := require(t)
+			ctx := context.Background()
+			dir := t.TempDir()
+			img := enginetest.BusyboxImage(t, eng)
+			tag := fmt.Sprintf("berth-test/later-%s:%d", eng.Flavor(), os.Getpid())
+			if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { eng.Run(context.Background(), []string{"rmi", tag}, engineRunOpts()) })
+			archive := filepath.Join(dir, "later.tar")
+			secret := filepath.Join(dir, "secrets", "registry")
+			s := newStack(t, eng, fmt.Sprintf(`
+backend: {{BACKEND}}
+containers:
+  {{P}}fine: {image: "{{IMG}}", cmd: `+loop+`}
+  {{P}}later:
+    image: "%s"
+    imageFile: "%s"
+    pull: never
+    cmd: `+loop+`
+    restartBackoff: {initial: 300ms, max: 300ms}
+    startLimit: {burst: 1000, interval: 1m}
+  {{P}}login:
+    image: "127.0.0.1:5000/berth-test/not-pushed:1"
+    login: {registry: "127.0.0.1:5000", username: berth, passwordFile: "%s"}
+    pull: never
+    restartBackoff: {initial: 300ms, max: 300ms}
+    startLimit: {burst: 1000, interval: 1m}
+`, tag, archive, secret))
+			sup, stop := s.up()
+			s.waitState(sup, s.p+"fine", service.Running)
+			st := s.wait(sup, s.p+"later", "failing on its imageFile", func(st service.Status) bool {
+				return strings.Contains(st.LastError, "imageFile") && strings.Contains(st.LastError, archive)
+			})
+			if !strings.Contains(st.LastError, "does not exist") {
+				t.Errorf("later's last error %q does not say the file is missing", st.LastError)
+			}
+			st = s.wait(sup, s.p+"login", "failing on its password file", func(st service.Status) bool {
+				return strings.Contains(st.LastError, "login") && strings.Contains(st.LastError, secret)
+			})
+			if !strings.Contains(st.LastError, "doesn't exist locally and login failed") {
+				t.Errorf("login's last error %q lacks NixOS's message", st.LastError)
+			}
+			// The image is built now (dockerTools' output appears).
+			if _, err := eng.Run(ctx, []string{"save", "-o", archive, tag}, engineRunOpts()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.Run(ctx, []string{"rmi", tag}, engineRunOpts()); err != nil {
+				t.Fatal(err)
+			}
+			s.waitState(sup, s.p+"later", service.Running)
+			if st := s.waitState(sup, s.p+"fine", service.Running); st.Restarts != 0 {
+				t.Errorf("the fine container was restarted %d times", st.Restarts)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

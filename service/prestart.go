@@ -61,12 +61,18 @@ func preStart(ctx context.Context, eng *engine.Client, project, name string, c *
 		}
 	}
 	if c.ImageFile != nil {
+		if err := startFile(*c.ImageFile, false); err != nil {
+			return &PreStartError{name, "imageFile", err}
+		}
 		log.note("pre-start: loading image file %s", *c.ImageFile)
 		if err := eng.LoadImageFile(ctx, *c.ImageFile); err != nil {
 			return &PreStartError{name, "imageFile", err}
 		}
 	}
 	if c.ImageStream != nil {
+		if err := startFile(*c.ImageStream, true); err != nil {
+			return &PreStartError{name, "imageStream", err}
+		}
 		log.note("pre-start: loading image stream %s", *c.ImageStream)
 		if err := loadStream(ctx, eng, *c.ImageStream, log); err != nil {
 			return &PreStartError{name, "imageStream", err}
@@ -89,10 +95,27 @@ func preStart(ctx context.Context, eng *engine.Client, project, name string, c *
 	return nil
 }
 
+// startFile checks a file the container needs now that it starts (not
+// when the services file was loaded: it may be built or decrypted later).
+func startFile(path string, executable bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist (yet): it is read when the container starts", path)
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory", path)
+	case executable && fi.Mode()&0o111 == 0:
+		return fmt.Errorf("%s is not executable (an imageStream is a program printing an image archive)", path)
+	}
+	return nil
+}
+
 func login(ctx context.Context, eng *engine.Client, c *spec.Container, log *serviceLog) error {
 	f, err := os.Open(*c.Login.PasswordFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("login.passwordFile: %w", err)
 	}
 	defer f.Close()
 	log.note("pre-start: logging in to %s as %s (password from %s)", *c.Login.Registry, *c.Login.Username, *c.Login.PasswordFile)

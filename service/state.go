@@ -59,6 +59,7 @@ const (
 	lockFile    = "lock"
 	controlSock = "control.sock"
 	logDir      = "logs"
+	envDir      = "env"
 )
 
 // LogPath is the log file of service name in stateDir.

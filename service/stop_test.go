@@ -24,9 +24,10 @@ const ignoresTerm = `["sleep", "3600"]`
 const oldGrace = 120 * time.Second
 
 // Issue 14 point 1: NixOS stops with a plain `docker stop NAME` / `podman
-// stop --ignore --cidfile=…` (nixos/modules/virtualisation/oci-containers.nix,
-// preStop, at nixpkgs 035a24e7 lines 438-441), i.e. the engine's default
-// grace of 10 s, inside TimeoutStopSec=120.
+// stop --ignore --cidfile=…` (nixpkgs 035a24e7,
+// nixos/modules/virtualisation/oci-containers.nix, mkService's preStop),
+// i.e. the engine's default grace of 10 s, inside serviceConfig's
+// TimeoutStopSec = 120.
 func TestStopOfASIGTERMIgnoringContainerTakesTheEnginesGrace(t *testing.T) {
 	for name, require := range engines {
 		t.Run("on "+name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/service"
+	"github.com/berth-dev/berth/service/spec"
 )
 
 // startStranger runs a container named name that berth did not create
@@ -143,5 +144,26 @@ containers:
 			}
 			stillRunning(t, s.eng, s.p+"app", id)
 		})
+	}
+}
+
+// Issue 14 point 7: `up` used to ignore podman.user and run the container
+// as whoever ran berth. It now refuses, naming the field and the way out.
+func TestUpRefusesAPodmanUserItCannotBe(t *testing.T) {
+	f, err := spec.Parse("services.yaml", []byte("backend: podman\ncontainers:\n  c: {image: i, podman: {user: nobody}}\n  d: {image: i}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = service.New(service.Config{Spec: f, Engine: engine.New("podman"), StateDir: t.TempDir(), Project: "p"})
+	if err == nil {
+		t.Fatal("New accepted podman.user nobody for a berth not running as nobody")
+	}
+	for _, want := range []string{"containers.c.podman.user", "nobody", "generate systemd"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "containers.d") {
+		t.Errorf("d (podman.user root, the default) was refused too: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -86,6 +88,9 @@ func New(cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPodmanUsers(cfg.Spec, order); err != nil {
+		return nil, err
+	}
 	s := &Supervisor{cfg: cfg, log: cfg.Logger, order: order, svcs: map[string]*svc{}, changed: make(chan struct{})}
 	for _, n := range order {
 		c := cfg.Spec.Containers[n]
@@ -93,6 +98,29 @@ func New(cfg Config) (*Supervisor, error) {
 			st: Status{Name: n, State: Stopped, Since: time.Now()}}
 	}
 	return s, nil
+}
+
+// checkPodmanUsers refuses a podman.user other than the user running
+// berth: `up` runs podman as itself and would otherwise start a rootless
+// container as root (or another user's) without a word.
+func checkPodmanUsers(f *spec.File, names []string) error {
+	me, err := user.Current()
+	if err != nil {
+		return fmt.Errorf("who runs berth: %w", err)
+	}
+	var errs []error
+	for _, n := range names {
+		c := f.Containers[n]
+		// root is NixOS's default, which cannot be told from an explicit
+		// root: a non-root berth runs such containers rootless as itself.
+		if c.Podman == nil || c.Podman.User == me.Username || c.Podman.User == "root" {
+			continue
+		}
+		errs = append(errs, &spec.Error{File: f.Path, Container: n, Field: "podman.user", Reason: fmt.Sprintf(
+			"is %s, but `berth services up` runs podman as %s, the user running it: run up as %s, or use `berth services generate systemd` (the unit runs podman as %s)",
+			c.Podman.User, me.Username, c.Podman.User, c.Podman.User)})
+	}
+	return errors.Join(errs...)
 }
 
 // Plan returns the plan Run applied (nil before Run).
@@ -453,6 +481,7 @@ func exitText(code int, err error) string {
 func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int, err error, planned bool) {
 	eng := s.cfg.Engine
 	var args []string
+	var envFile string
 	if adopt {
 		args = []string{"attach", "--no-stdin", "--sig-proxy=false", v.name}
 	} else {
@@ -472,9 +501,18 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			}
 			return -1, err, false
 		}
-		args = spec.RunArgs(v.name, v.c, spec.RunOptions{Backend: s.cfg.Spec.Backend, Mode: spec.Supervised,
+		ro := spec.RunOptions{Backend: s.cfg.Spec.Backend, Mode: spec.Supervised,
 			NoJournald: s.cfg.NoJournald,
-			Labels:     map[string]string{LabelProject: s.cfg.Project, LabelService: v.name, LabelHash: v.hash}})
+			Labels:     map[string]string{LabelProject: s.cfg.Project, LabelService: v.name, LabelHash: v.hash}}
+		envFile, err = s.writeEnvFile(v)
+		if err != nil {
+			return -1, err, false
+		}
+		if envFile != "" {
+			defer os.Remove(envFile)
+			ro.EnvFile = envFile
+		}
+		args = spec.RunArgs(v.name, v.c, ro)
 	}
 	proc, err := eng.Start(ctx, args, engine.StartOpts{Stdout: v.log, Stderr: v.log})
 	if err != nil {
@@ -498,6 +536,10 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			info, ierr := eng.InspectContainer(ctx, v.name)
 			if ierr == nil && info.Running {
 				running = true
+				if envFile != "" {
+					// The CLI read it before it created the container.
+					os.Remove(envFile)
+				}
 				s.mu.Lock()
 				s.setLocked(v, Running, "", func(st *Status) { st.ContainerID, st.Pid = shortID(info.ID), info.Pid })
 				s.mu.Unlock()
@@ -547,6 +589,40 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		case <-ch:
 		}
 	}
+}
+
+// writeEnvFile writes v's environment to STATE_DIR/env/NAME.env (0600)
+// for `run --env-file`, so that the values are not in the engine CLI's
+// argv (ps). A value an env file cannot hold (a line break) stays on -e;
+// "" means no file.
+func (s *Supervisor) writeEnvFile(v *svc) (string, error) {
+	if len(v.c.Environment) == 0 {
+		return "", nil
+	}
+	content, err := spec.EnvFileContent(v.c)
+	if err != nil {
+		v.log.note("environment passed with -e (visible in ps): %v", err)
+		return "", nil
+	}
+	dir := filepath.Join(s.cfg.StateDir, envDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("env file: %w", err)
+	}
+	path := filepath.Join(dir, v.name+".env")
+	os.Remove(path) // a leftover of a killed berth: create it anew, 0600
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("env file: %w", err)
+	}
+	_, err = f.Write(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("env file: %w", err)
+	}
+	return path, nil
 }
 
 // cancelWhenUnwanted calls cancel once v is no longer wanted or a restart

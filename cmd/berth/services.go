@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -334,6 +336,44 @@ func newServicesPlanCmd(f *servicesFlags) *cobra.Command {
 	return cmd
 }
 
+// lookupUser is what a rootless podman unit needs of podman.user, from
+// this host's user database and logind's linger directory.
+func lookupUser(name string) (systemd.User, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return systemd.User{}, err
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return systemd.User{}, fmt.Errorf("uid %q: %w", u.Uid, err)
+	}
+	_, lerr := os.Stat(filepath.Join("/var/lib/systemd/linger", name))
+	return systemd.User{UID: uid, Home: u.HomeDir, Linger: lerr == nil}, nil
+}
+
+// writeFileMode replaces path with data in mode: written to a new file
+// created with that mode, then renamed, so an existing file's looser mode
+// never applies to a secret and no half-written file is left.
+func writeFileMode(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 func printPlan(w io.Writer, p *service.Plan) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tNAME\tREASON")
@@ -368,9 +408,17 @@ func newServicesGenerateCmd(f *servicesFlags) *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			for _, u := range systemd.Units(sf, o) {
+			if o.Dir, err = filepath.Abs(out); err != nil {
+				return err
+			}
+			o.LookupUser = lookupUser
+			files, err := systemd.Units(sf, o)
+			if err != nil {
+				return &exitError{exitBadInput, err}
+			}
+			for _, u := range files {
 				p := filepath.Join(out, u.Name)
-				if err := os.WriteFile(p, []byte(u.Content), 0o644); err != nil {
+				if err := writeFileMode(p, []byte(u.Content), u.Mode); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), p)

@@ -228,3 +228,41 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Issue 18 ("secrets in plain view"): generated units are world-readable,
+// so the environment's values go to a 0600 env file handed to the unit as
+// a systemd credential — also when an older generate left that file 0644.
+func TestServicesGenerateSystemdKeepsSecretsOutOfWorldReadableFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "services.yaml")
+	os.WriteFile(file, []byte("backend: docker\ncontainers:\n  app: {image: a, environment: {DB_PASSWORD: hunter2-s3cret}}\n"), 0o644)
+	units := filepath.Join(dir, "units")
+	os.MkdirAll(units, 0o755)
+	os.WriteFile(filepath.Join(units, "docker-app.env"), []byte("old"), 0o644)
+	r := berth(t, "services", "generate", "systemd", "-f", file, "-o", units)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	entries, _ := os.ReadDir(units)
+	private := 0
+	for _, e := range entries {
+		p := filepath.Join(units, e.Name())
+		fi, _ := os.Stat(p)
+		b, _ := os.ReadFile(p)
+		if !strings.Contains(string(b), "hunter2-s3cret") {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s (mode %v) holds the secret", e.Name(), fi.Mode().Perm())
+		} else {
+			private++
+		}
+	}
+	if private != 1 {
+		t.Errorf("the secret is in %d private files, want 1 (the env file); files: %v", private, entries)
+	}
+	unit, _ := os.ReadFile(filepath.Join(units, "docker-app.service"))
+	if !strings.Contains(string(unit), "LoadCredential=docker-app.env:"+units+"/docker-app.env") {
+		t.Errorf("the unit does not load the env file as a credential:\n%s", unit)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Mode says who keeps the container running, which changes a few flags.
@@ -30,6 +32,11 @@ type RunOptions struct {
 	// Labels are added after the container's own labels (sorted), e.g.
 	// berth's spec hash.
 	Labels map[string]string
+	// EnvFile, when set, replaces the -e KEY=VALUE flags with one
+	// --env-file EnvFile after the environmentFiles (so that environment
+	// still wins, as -e does): a generated unit (0644) must not hold the
+	// values. The caller writes the file (EnvFileContent).
+	EnvFile string
 }
 
 // RunArgs returns the engine arguments (without the binary) that start
@@ -60,11 +67,16 @@ func RunArgs(name string, c *Container, o RunOptions) []string {
 		}
 		a = append(a, "--cidfile=/run/"+name+"/ctr-id", "--cgroups=enabled", "--sdnotify="+sd, "-d", "--replace")
 	}
-	for _, k := range sortedKeys(c.Environment) {
-		a = append(a, "-e", k+"="+c.Environment[k])
+	if o.EnvFile == "" {
+		for _, k := range sortedKeys(c.Environment) {
+			a = append(a, "-e", k+"="+c.Environment[k])
+		}
 	}
 	for _, f := range c.EnvironmentFiles {
 		a = append(a, "--env-file", f)
+	}
+	if o.EnvFile != "" && len(c.Environment) > 0 {
+		a = append(a, "--env-file", o.EnvFile)
 	}
 	for _, p := range c.Ports {
 		a = append(a, "-p", p)
@@ -150,4 +162,20 @@ func Hash(backend, name string, c *Container) string {
 		PreStart    []Command
 	}{backend, RunArgs(name, c, RunOptions{Backend: backend}), c.ImageFile, c.ImageStream, c.Login, c.PreStart})
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// EnvFileContent returns c's environment in the engine's --env-file
+// format (KEY=VALUE a line, sorted; the value is taken literally to the
+// end of the line). A value with a newline cannot be written so: the
+// error names the key.
+func EnvFileContent(c *Container) ([]byte, error) {
+	var b strings.Builder
+	for _, k := range sortedKeys(c.Environment) {
+		v := c.Environment[k]
+		if k == "" || strings.HasPrefix(k, "#") || strings.ContainsAny(v, "\n\r\x00") || strings.ContainsAny(k, "=\n\r \t\x00*") {
+			return nil, fmt.Errorf("environment.%s: an engine env file cannot hold an empty key, a key starting with # or holding '=', '*' or blanks, or a value with a line break", k)
+		}
+		b.WriteString(k + "=" + v + "\n")
+	}
+	return []byte(b.String()), nil
 }

@@ -414,16 +414,10 @@ func (f *File) Validate() error {
 		if c.ImageFile != nil && c.ImageStream != nil {
 			bad(name, "imageStream", "you can only define one of imageFile and imageStream")
 		}
-		for _, field := range []struct {
-			name string
-			p    *string
-		}{{"imageFile", c.ImageFile}, {"imageStream", c.ImageStream}} {
-			if field.p != nil {
-				if _, err := os.Stat(*field.p); err != nil {
-					bad(name, field.name, "%v", err)
-				}
-			}
-		}
+		// imageFile, imageStream and login.passwordFile are read when the
+		// container starts (its pre-start), not here: secrets may appear
+		// only at boot (agenix, sops under /run/secrets) and images be
+		// built after the file is written, as on NixOS.
 		if f.Backend == BackendDocker && c.Podman != nil {
 			bad(name, "podman", "cannot set podman options when the backend is docker")
 		}
@@ -448,10 +442,6 @@ func (f *File) Validate() error {
 				bad(name, "login.username", "is required when login is set")
 			case l.PasswordFile == nil:
 				bad(name, "login.passwordFile", "is required when login is set")
-			default:
-				if _, err := os.Stat(*l.PasswordFile); err != nil {
-					bad(name, "login.passwordFile", "%v", err)
-				}
 			}
 		}
 		if c.StopTimeout != nil && *c.StopTimeout < 0 {

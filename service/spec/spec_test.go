@@ -156,7 +156,6 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 		{"image-file-and-stream", []string{"containers.app.imageStream", "only define one of imageFile and imageStream"}},
 		{"podman-with-docker", []string{"containers.app.podman", "backend is docker"}},
 		{"pull-newer-with-docker", []string{"containers.app.pull", "newer", "podman"}},
-		{"missing-password-file", []string{"containers.app.login.passwordFile", "no-such-password"}},
 		{"incomplete-login", []string{"containers.app.login.passwordFile", "required"}},
 		{"unknown-field", []string{"dependOn"}},
 		{"bad-enums", []string{"containers.app.pull", "sometimes", "containers.app.restart", "maybe"}},
@@ -200,5 +199,31 @@ func TestHashChangesWithTheRunConfigurationOnly(t *testing.T) {
 	}
 	if load("    stopTimeout: 5s\n") == base {
 		t.Error("stopTimeout is the container's --stop-timeout: changing it must change the hash")
+	}
+}
+
+// Issue 14 point 7: files a container reads when it starts may not exist
+// yet when the services file is loaded (secrets that appear at boot,
+// images nix has not built yet): they are checked in that container's
+// pre-start, not by Load.
+func TestFilesReadAtStartMayBeMissingAtLoad(t *testing.T) {
+	f, err := spec.Parse("", []byte(`
+backend: docker
+containers:
+  app:
+    image: 127.0.0.1:5000/app:1
+    login: {registry: 127.0.0.1:5000, username: berth, passwordFile: /run/secrets/not-yet}
+  built:
+    image: berth/built:1
+    imageFile: /nix/store/not-built-yet.tar.gz
+  streamed:
+    image: berth/streamed:1
+    imageStream: /nix/store/not-built-yet-stream
+`))
+	if err != nil {
+		t.Fatalf("Load refused files that are only read at start: %v", err)
+	}
+	if *f.Containers["app"].Login.PasswordFile != "/run/secrets/not-yet" {
+		t.Errorf("passwordFile = %s", *f.Containers["app"].Login.PasswordFile)
 	}
 }

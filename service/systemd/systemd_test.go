@@ -13,12 +13,34 @@ import (
 	"github.com/berth-dev/berth/service/systemd"
 )
 
-func render(units []systemd.Unit) string {
+func render(files []systemd.File) string {
 	var b strings.Builder
-	for _, u := range units {
-		fmt.Fprintf(&b, "### %s\n%s", u.Name, u.Content)
+	for _, u := range files {
+		fmt.Fprintf(&b, "### %s (%v)\n%s", u.Name, u.Mode, u.Content)
 	}
 	return b.String()
+}
+
+// testUsers is the user database of the fixtures: unit generation is a
+// pure function of it.
+func testUsers(name string) (systemd.User, error) {
+	switch name {
+	case "alice":
+		return systemd.User{UID: 1000, Home: "/home/alice"}, nil
+	case "bob":
+		return systemd.User{UID: 1001, Home: "/home/bob 100%", Linger: true}, nil
+	}
+	return systemd.User{}, fmt.Errorf("unknown user %s", name)
+}
+
+func generate(t *testing.T, f *spec.File, o systemd.Options) []systemd.File {
+	t.Helper()
+	o.LookupUser = testUsers
+	files, err := systemd.Units(f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 func TestUnitsMatchGoldenFiles(t *testing.T) {
@@ -32,7 +54,7 @@ func TestUnitsMatchGoldenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := render(systemd.Units(f, systemd.Options{}))
+			got := render(generate(t, f, systemd.Options{}))
 			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".golden", []byte(got))
 		})
 	}
@@ -44,7 +66,7 @@ func TestUnitsFollowNixOSRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	units := map[string]string{}
-	for _, u := range systemd.Units(f, systemd.Options{}) {
+	for _, u := range generate(t, f, systemd.Options{}) {
 		units[u.Name] = u.Content
 	}
 	checks := []struct {
@@ -102,16 +124,106 @@ func TestGeneratedUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 			}
 			dir := t.TempDir()
 			var paths []string
-			for _, u := range systemd.Units(f, o) {
+			o.Dir = dir
+			for _, u := range generate(t, f, o) {
 				p := filepath.Join(dir, u.Name)
-				if err := os.WriteFile(p, []byte(u.Content), 0o644); err != nil {
+				if err := os.WriteFile(p, []byte(u.Content), u.Mode); err != nil {
 					t.Fatal(err)
 				}
-				paths = append(paths, p)
+				if strings.HasSuffix(p, ".service") {
+					paths = append(paths, p)
+				}
 			}
 			out, err := exec.Command(analyze, append([]string{"verify"}, paths...)...).CombinedOutput()
 			if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// The rules of nixpkgs 035a24e7, nixos/modules/virtualisation/oci-containers.nix,
+// mkService, for podman (serviceConfig's podman attributes, after, wants,
+// requires, environment, unitConfig).
+func TestPodmanUnitsFollowTheNixOSModule(t *testing.T) {
+	units := map[string]string{}
+	for _, file := range []string{"testdata/podman-stack.yaml", "testdata/podman-rootless.yaml"} {
+		f, err := spec.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range generate(t, f, systemd.Options{}) {
+			units[u.Name] = u.Content
+		}
+	}
+	checks := []struct {
+		name, unit, line string
+		present          bool
+	}{
+		{"Delegate = mkIf (sdnotify == healthy) true: set with healthy", "podman-web.service", "\nDelegate=true\n", true},
+		{"Delegate = mkIf (sdnotify == healthy) true: not with conmon", "podman-worker.service", "Delegate=", false},
+		{"User = effectiveUser, root by default", "podman-worker.service", "\nUser=root\n", true},
+		{"a root container has no RequiresMountsFor", "podman-worker.service", "RequiresMountsFor=", false},
+		{"a root container gets no HOME", "podman-worker.service", "HOME=", false},
+		{"rootless: environment.HOME is the user's home", "podman-cache.service", "\nEnvironment=HOME=/home/alice\n", true},
+		{"rootless: % in HOME is escaped for systemd", "podman-queue.service", "\nEnvironment=\"HOME=/home/bob 100%%\"\n", true},
+		{"rootless: unitConfig.RequiresMountsFor the user's containers dir", "podman-cache.service", "\nRequiresMountsFor=/run/user/1000/containers\n", true},
+		{"rootless + healthy: after and requires user@UID.service", "podman-cache.service", "\nAfter=network-online.target user@1000.service\n", true},
+		{"rootless + healthy: requires user@UID.service", "podman-cache.service", "\nRequires=user@1000.service\n", true},
+		{"rootless without linger: no linger-users.service", "podman-cache.service", "linger-users.service", false},
+		{"rootless + linger: after linger-users.service, after dependsOn", "podman-queue.service", "\nAfter=network-online.target podman-cache.service linger-users.service\n", true},
+		{"rootless + linger: wants linger-users.service", "podman-queue.service", "\nWants=network-online.target linger-users.service\n", true},
+		{"rootless + conmon: no user@UID.service", "podman-queue.service", "user@1001", false},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if got := strings.Contains(units[c.unit], c.line); got != c.present {
+				t.Errorf("%s contains %q = %v, want %v\n%s", c.unit, c.line, got, c.present, units[c.unit])
+			}
+		})
+	}
+}
+
+func TestARootlessUnitForAnUnknownUserIsRefusedNamingTheField(t *testing.T) {
+	f, err := spec.Parse("services.yaml", []byte("backend: podman\ncontainers:\n  c: {image: i, podman: {user: mallory}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = systemd.Units(f, systemd.Options{LookupUser: testUsers})
+	if err == nil || !strings.Contains(err.Error(), "containers.c.podman.user") || !strings.Contains(err.Error(), "mallory") {
+		t.Errorf("Units = %v, want an error naming containers.c.podman.user and the user", err)
+	}
+}
+
+// Issue 18 ("secrets in plain view"): a unit is world-readable (0644), so
+// the environment's values must be elsewhere: in a 0600 env file that
+// systemd hands the service as a credential.
+func TestNoEnvironmentValueIsInAWorldReadableFile(t *testing.T) {
+	for _, file := range []string{"testdata/docker-stack.yaml", "testdata/podman-rootless.yaml"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f, err := spec.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := generate(t, f, systemd.Options{})
+			for _, name := range f.Names() {
+				c := f.Containers[name]
+				for k, v := range c.Environment {
+					found := false
+					for _, u := range files {
+						if !strings.Contains(u.Content, v) {
+							continue
+						}
+						if u.Mode&0o077 != 0 {
+							t.Errorf("environment.%s's value is in %s, mode %v", k, u.Name, u.Mode)
+						} else {
+							found = true
+						}
+					}
+					if !found {
+						t.Errorf("environment.%s's value is in no private file", k)
+					}
+				}
 			}
 		})
 	}
