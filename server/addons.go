@@ -52,7 +52,7 @@ func viewAddon(a store.Addon) addonView {
 	var info addonInfo
 	_ = json.Unmarshal(a.Info, &info)
 	return addonView{
-		ID: a.ID, Name: a.Name, Version: a.Version, Description: info.Description, Source: a.Source, Hash: a.Hash,
+		ID: a.ID, Name: a.Name, Version: a.Version, Description: info.Description, Source: addon.DisplaySource(a.Source), Hash: a.Hash,
 		Triggers: nonNil(info.Triggers), Runners: nonNil(info.Runners), Usable: nonNil(info.Usable), Pure: a.Pure,
 		Networking: info.Networking, CollectOutput: info.CollectOutput, InstalledAt: a.Created, UpdatedAt: a.Updated,
 	}
@@ -269,7 +269,7 @@ func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
 	}
-	s.log.Info("addon installed", "addon", rec.Name+"-"+rec.Version, "id", rec.ID, "source", redactURL(rec.Source))
+	s.log.Info("addon installed", "addon", rec.Name+"-"+rec.Version, "id", rec.ID, "source", addon.DisplaySource(rec.Source))
 	writeJSON(w, http.StatusCreated, viewAddon(rec))
 	return nil
 }
@@ -353,13 +353,4 @@ func (s *Server) deleteAddon(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// redactURL drops a URL's user info before logging it.
-func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i > 0 && strings.Contains(s[:i], "://") {
-		scheme, _, _ := strings.Cut(s, "://")
-		return scheme + "://…" + s[i:]
-	}
-	return s
 }

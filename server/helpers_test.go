@@ -39,6 +39,8 @@ type nodeOpts struct {
 	set     func(*settings.Serve)
 	// clock, when set, is the node's clock.
 	clock func() time.Time
+	// log, when set, receives the node's log.
+	log io.Writer
 }
 
 func testConfig(t testing.TB, dataDir string) config.Config {
@@ -78,7 +80,11 @@ func startNode(t testing.TB, o nodeOpts) *node {
 		o.set(&set)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: testLogger(), Clock: o.clock})
+	logger := testLogger()
+	if o.log != nil {
+		logger = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: logger, Clock: o.clock})
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)
