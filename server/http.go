@@ -136,9 +136,9 @@ func (s *Server) Handler() http.Handler {
 	handle("GET /ui/runs/{id}", s.runPage)
 
 	handle("GET /v1/addons", s.listAddons)
-	handle("POST /v1/addons", s.installAddon)
+	handle("POST /v1/addons", s.transfer(s.installAddon))
 	handle("GET /v1/addons/{id}", s.getAddon)
-	handle("PUT /v1/addons/{id}", s.updateAddon)
+	handle("PUT /v1/addons/{id}", s.transfer(s.updateAddon))
 	handle("DELETE /v1/addons/{id}", s.deleteAddon)
 
 	handle("GET /v1/run-configs", s.listConfigs)
@@ -153,9 +153,9 @@ func (s *Server) Handler() http.Handler {
 	handle("POST /v1/runs/{id}/cancel", s.cancelRun)
 	handle("DELETE /v1/runs/{id}", s.cancelRun)
 	handle("GET /v1/runs/{id}/logs", s.runLogs)
-	handle("GET /v1/runs/{id}/files/{path...}", s.runFile)
+	handle("GET /v1/runs/{id}/files/{path...}", s.transfer(s.runFile))
 
-	handle("POST /v1/events", s.sendEvent)
+	handle("POST /v1/events", s.transfer(s.sendEvent))
 
 	return s.browserGuard(s.authenticate(s.jsonNotFound(mux)))
 }

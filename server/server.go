@@ -203,7 +203,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.q.Start(base); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := s.httpServer()
+	ln = limitListener(ln, s.set.MaxConnections)
 	bgCtx, stopBG := context.WithCancel(base)
 	var wg sync.WaitGroup
 	wg.Add(3)

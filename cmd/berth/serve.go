@@ -70,6 +70,10 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 	f.Var(&set.PollInterval, "poll-interval", "how often an idle node looks for jobs")
 	f.IntVar(&set.LogLines, "log-lines", set.LogLines, "log lines kept per run")
 	f.Var(&set.Retention, "retention", "how long finished runs' records and output files are kept (0: forever)")
+	f.Var(&set.RequestTimeout, "request-timeout", "longest time to read a request and write its answer (all but transfers)")
+	f.Var(&set.TransferTimeout, "transfer-timeout", "the same for uploads, addon installs and output file downloads")
+	f.Var(&set.IdleTimeout, "idle-timeout", "how long a keep-alive connection may wait for its next request")
+	f.IntVar(&set.MaxConnections, "max-connections", set.MaxConnections, "most HTTP connections open at once (more wait to be accepted)")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the SQLite database, installed addons and run outputs (default: data-dir of berth.yaml)")
 	f.StringVar(&nodeID, "node-id", "", "name of this node (default: host name and a random suffix)")
 	return cmd
@@ -100,5 +104,9 @@ func withFlags(cmd *cobra.Command, base settings.Serve, flagged *settings.Serve)
 	set("poll-interval", func() { base.PollInterval = flagged.PollInterval })
 	set("log-lines", func() { base.LogLines = flagged.LogLines })
 	set("retention", func() { base.Retention = flagged.Retention })
+	set("request-timeout", func() { base.RequestTimeout = flagged.RequestTimeout })
+	set("transfer-timeout", func() { base.TransferTimeout = flagged.TransferTimeout })
+	set("idle-timeout", func() { base.IdleTimeout = flagged.IdleTimeout })
+	set("max-connections", func() { base.MaxConnections = flagged.MaxConnections })
 	return base
 }

@@ -53,6 +53,19 @@ type Serve struct {
 	// Retention is how long a finished run's record and output files are
 	// kept after it ended; 0 keeps them forever.
 	Retention Duration `yaml:"retention"`
+	// RequestTimeout bounds reading a request (headers and body) and
+	// writing its answer, on every endpoint but the transfers.
+	RequestTimeout Duration `yaml:"request-timeout"`
+	// TransferTimeout replaces RequestTimeout on the transfers: uploads
+	// (an addon zip, an event's files), installing or updating an addon
+	// (which fetches it) and downloading a run's output file.
+	TransferTimeout Duration `yaml:"transfer-timeout"`
+	// IdleTimeout closes a keep-alive connection that sends no request
+	// for this long.
+	IdleTimeout Duration `yaml:"idle-timeout"`
+	// MaxConnections bounds the HTTP connections open at once; a
+	// connection over it waits to be accepted until another closes.
+	MaxConnections int `yaml:"max-connections"`
 }
 
 // MinRetention is the shortest retention other than 0 (forever).
@@ -76,6 +89,11 @@ func Default() Serve {
 		NodeTimeout:   Duration(15 * time.Second),
 		PollInterval:  Duration(20 * time.Millisecond),
 		LogLines:      1000,
+
+		RequestTimeout:  Duration(time.Minute),
+		TransferTimeout: Duration(15 * time.Minute),
+		IdleTimeout:     Duration(time.Minute),
+		MaxConnections:  512,
 	}
 }
 
@@ -104,6 +122,12 @@ func (s Serve) Validate() error {
 	}
 	if s.LogLines < 1 {
 		return bad("log-lines", "must be at least 1")
+	}
+	if s.RequestTimeout <= 0 || s.TransferTimeout <= 0 || s.IdleTimeout <= 0 {
+		return bad("request-timeout, transfer-timeout, idle-timeout", "must be positive (a connection without them is held for ever)")
+	}
+	if s.MaxConnections < 1 {
+		return bad("max-connections", "must be at least 1")
 	}
 	return nil
 }
