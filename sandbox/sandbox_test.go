@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	if builtin.IsInit() {
 		builtin.Init()
 	}
-	os.Exit(m.Run())
+	os.Exit(sandboxtest.RunKeepingMountTable(m))
 }
 
 func TestNewBuildsEachKind(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/runner/runnertest"
 	"github.com/berth-dev/berth/sandbox/builtin"
 	"github.com/berth-dev/berth/sandbox/nspawn"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
 
 // TestMain lets the test binary be the builtin sandbox's init.
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		builtin.Init()
 	}
 	flag.Parse()
-	os.Exit(m.Run())
+	os.Exit(sandboxtest.RunKeepingMountTable(m))
 }
 
 func requireNix(t *testing.T) {

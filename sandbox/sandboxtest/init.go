@@ -1,6 +1,7 @@
 package sandboxtest
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -11,11 +12,28 @@ import (
 // BuildInit builds cmd/berth-sandbox-init, the dedicated init of the
 // builtin sandbox, into dir ("" = a temporary directory of tb) and
 // returns its path (the go command's build cache makes this quick after
-// the first time).
+// the first time). A prebuilt init in $BERTH_TEST_INIT is used (copied
+// into dir) instead: suites run as another user, who may have no Go
+// module cache (.ci/nonroot-tests.sh).
 func BuildInit(tb testing.TB, dir string) string {
 	tb.Helper()
+	prebuilt := os.Getenv("BERTH_TEST_INIT")
+	if prebuilt != "" && dir == "" {
+		return prebuilt
+	}
 	if dir == "" {
 		dir = tb.TempDir()
+	}
+	if prebuilt != "" {
+		b, err := os.ReadFile(prebuilt)
+		if err != nil {
+			tb.Fatalf("BERTH_TEST_INIT: %v", err)
+		}
+		bin := filepath.Join(dir, builtin.InitName)
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		return bin
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {

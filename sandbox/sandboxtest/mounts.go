@@ -1,0 +1,89 @@
+package sandboxtest
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// engineMounts are mount points that container engines running beside
+// the tests (dockerd, podman, other suites) add and remove in the host's
+// mount namespace all the time: not berth's.
+var engineMounts = []string{"/var/lib/docker/", "/run/docker/", "/var/lib/containers/", "/run/containers/", "/run/netns/", "/run/user/", "/var/run/docker/"}
+
+// MountTable is this process's mount table (/proc/self/mountinfo), one
+// mount a line, without the mounts of engineMounts.
+func MountTable() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || slices.ContainsFunc(engineMounts, func(p string) bool { return strings.HasPrefix(f[4]+"/", p) }) {
+			continue
+		}
+		out = append(out, line)
+	}
+	return out, nil
+}
+
+// diffMounts says which lines of after are new and which of before are gone.
+func diffMounts(before, after []string) (added, removed []string) {
+	for _, l := range after {
+		if !slices.Contains(before, l) {
+			added = append(added, l)
+		}
+	}
+	for _, l := range before {
+		if !slices.Contains(after, l) {
+			removed = append(removed, l)
+		}
+	}
+	return added, removed
+}
+
+// KeepMountTable fails t if, when t ends, this process's mount table
+// differs from what it is now: nothing a sandbox mounts may reach the
+// host's mount namespace (issue 19).
+func KeepMountTable(t testing.TB) {
+	t.Helper()
+	before, err := MountTable()
+	if err != nil {
+		t.Fatalf("reading the mount table: %v", err)
+	}
+	t.Cleanup(func() {
+		after, err := MountTable()
+		if err != nil {
+			t.Errorf("reading the mount table: %v", err)
+			return
+		}
+		if added, removed := diffMounts(before, after); len(added)+len(removed) > 0 {
+			t.Errorf("the test changed the host's mount table:\nadded:\n%s\nremoved:\n%s", strings.Join(added, "\n"), strings.Join(removed, "\n"))
+		}
+	})
+}
+
+// RunKeepingMountTable is m.Run for a TestMain, failing the package if
+// its tests together changed this process's mount table.
+func RunKeepingMountTable(m *testing.M) int {
+	before, err := MountTable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the mount table:", err)
+		return 1
+	}
+	code := m.Run()
+	after, err := MountTable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the mount table:", err)
+		return 1
+	}
+	if added, removed := diffMounts(before, after); len(added)+len(removed) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the tests changed the host's mount table:\nadded:\n%s\nremoved:\n%s\n", strings.Join(added, "\n"), strings.Join(removed, "\n"))
+		return 1
+	}
+	return code
+}
