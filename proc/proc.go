@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // MarkerVar is set in every process berth starts, with a value unique to
@@ -223,17 +225,18 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	KillTree(pid, marker)
 
 	// Once every writer is dead the readers see EOF. A process that hid
-	// from KillTree could hold a pipe open: stop waiting after a while.
+	// from KillTree could hold a pipe open: stop waiting after a while,
+	// but only then. On a loaded machine the readers can take seconds to
+	// be scheduled after the kernel has the pipes' end ready; closing them
+	// on a timer alone dropped output that had been written in full
+	// (a run "succeeded" with empty stdout).
 	readersDone := make(chan struct{})
 	go func() { readers.Wait(); close(readersDone) }()
-	select {
-	case <-readersDone:
-	case <-time.After(2 * time.Second):
+	waitReaders(readersDone, 2*time.Second, func() bool { return hungUp(outR) && hungUp(errR) }, func() {
 		KillTree(pid, marker)
 		outR.Close()
 		errR.Close()
-		<-readersDone
-	}
+	})
 	outR.Close()
 	errR.Close()
 
@@ -261,6 +264,41 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return res, fmt.Errorf("waiting for %s: %w", spec.Path, err)
 	}
 	return res, nil
+}
+
+// waitReaders waits for done. After patience it asks writersGone: if the
+// write ends are all closed, the readers only have to drain what is left
+// and are waited for; else abandon (kill what holds a pipe, close the
+// read ends) is called, and then done is waited for.
+func waitReaders(done <-chan struct{}, patience time.Duration, writersGone func() bool, abandon func()) {
+	timer := time.NewTimer(patience)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+	}
+	if !writersGone() {
+		abandon()
+	}
+	<-done
+}
+
+// hungUp reports whether every write end of the pipe read by r is closed
+// (POLLHUP), asked without taking r out of Go's poller.
+func hungUp(r *os.File) bool {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return false
+	}
+	hup := false
+	_ = rc.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 1 {
+			hup = pfd[0].Revents&unix.POLLHUP != 0
+		}
+	})
+	return hup
 }
 
 // terminate sends SIGTERM to the process group, waits up to grace for

@@ -29,13 +29,22 @@ func becomeSubreaper() {
 // pid 1) whose environment carries MarkerVar=marker, which finds daemons
 // that called setsid. It repeats until a scan finds nothing, so a fork
 // bomb cannot outrun it, and reaps the orphans it killed.
+//
+// It returns only when the killed processes are gone, not merely
+// signalled: SIGKILL takes effect when the process next runs, which on a
+// loaded machine can be many milliseconds after kill(2) returns, and until
+// then it still holds its files, mounts and cgroup. It waits for that up
+// to killWait, then gives up on a process stuck in the kernel.
 func KillTree(pid int, marker string) {
 	// Killing the group is atomic with respect to fork; whether it hit
 	// anything decides if the walk below must be confirmed by a scan.
 	killed := syscall.Kill(-pid, syscall.SIGKILL) == nil
 	needle := []byte(MarkerVar + "=" + marker + "\x00")
 	self := os.Getpid()
-	for range 100 {
+	signalled := map[int]bool{}
+	deadline := time.Now().Add(killWait)
+	pause := 100 * time.Microsecond
+	for range 10000 {
 		live, dead := treeMembers(pid, needle, self)
 		reap(dead)
 		if len(live) == 0 && killed {
@@ -48,12 +57,29 @@ func KillTree(pid int, marker string) {
 		if len(live) == 0 {
 			return
 		}
+		fresh := false
 		for _, p := range live {
+			if !signalled[p] {
+				fresh, signalled[p] = true, true
+			}
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		killed = true
+		if !fresh {
+			// Everything left has been killed already and is on its way
+			// out: give it time to run and die rather than spin.
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, 10*time.Millisecond)
+		}
 	}
 }
+
+// killWait bounds how long KillTree waits for killed processes to exit (a
+// process in uninterruptible sleep, on a hung NFS or FUSE mount, may not).
+const killWait = 5 * time.Second
 
 // reap collects orphans of the tree that berth inherited as subreaper.
 func reap(zombies []int) {
