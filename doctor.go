@@ -2,8 +2,10 @@ package berth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/engine"
@@ -27,6 +29,10 @@ var fixes = map[string]string{
 	"runner nix-flake": "apt-get install -y nix-bin (flakes are enabled on the command line)",
 	"runner wasm":      "make cache-dir writable by berth (compiled modules are kept in cache-dir/" + config.WasmCacheDir + ")",
 }
+
+// fixHinter is an error that knows the step that fixes it (a nix that
+// cannot build names the build users to create).
+type fixHinter interface{ FixHint() string }
 
 // pathProber is a runner that can prove the engine sees berth's working
 // directory (the docker runner: berth in a container, daemon on the host).
@@ -57,6 +63,10 @@ func Doctor(ctx context.Context, cfg config.Config) []Check {
 		}
 		if err := r.Available(ctx); err != nil {
 			c.OK, c.Detail, c.Fix = false, err.Error(), runnerFix(c.Name, err)
+			var h fixHinter
+			if errors.As(err, &h) {
+				c.Detail, c.Fix = strings.TrimSuffix(err.Error(), " (fix: "+h.FixHint()+")"), h.FixHint()
+			}
 		} else if v, ok := r.(versioned); ok {
 			if ver, err := v.Version(ctx); err == nil {
 				c.Detail = ver + ": " + c.Detail

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +65,9 @@ type Runner struct {
 	cfg     Config
 	sandbox runner.Sandbox
 	log     *slog.Logger
+	// setupOK remembers that checkSetup passed once: a nix that builds
+	// keeps building, and each run need not ask again.
+	setupOK atomic.Bool
 }
 
 // New returns a nix-flake runner; a nil sandbox means runner.NoSandbox.
@@ -89,8 +93,9 @@ var ErrNoExecutable = errors.New("the flake's output has no executable")
 
 var versionRE = regexp.MustCompile(`(\d+)\.(\d+)`)
 
-// Available implements runner.Runner: the nix binary must answer and be
-// recent enough for flakes (2.4), and the sandbox must be usable.
+// Available implements runner.Runner: the nix binary must answer, be
+// recent enough for flakes (2.4) and able to build (checkSetup), and the
+// sandbox must be usable.
 func (r *Runner) Available(ctx context.Context) error {
 	bin, err := exec.LookPath(r.cfg.Binary)
 	if err != nil {
@@ -108,6 +113,12 @@ func (r *Runner) Available(ctx context.Context) error {
 		if major < 2 || major == 2 && minor < 4 {
 			return fmt.Errorf("%s is %s; flakes need nix 2.4 or later", bin, strings.TrimSpace(string(out)))
 		}
+	}
+	if !r.setupOK.Load() {
+		if err := r.checkSetup(ctx, bin); err != nil {
+			return err
+		}
+		r.setupOK.Store(true)
 	}
 	if err := r.sandbox.Available(ctx); err != nil {
 		return fmt.Errorf("sandbox %s: %w", r.sandbox.Name(), err)
