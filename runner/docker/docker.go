@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/internal/beneath"
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 )
@@ -641,13 +642,10 @@ func shareDirs(user string, dirs ...string) error {
 		if d == "" {
 			continue
 		}
-		err := filepath.WalkDir(d, func(p string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return os.Lchown(p, uid, gid)
-		})
-		if err != nil {
+		// A running addon (this run's or, through a shared CACHE_DIR,
+		// another's) may swap a directory for a link while berth walks:
+		// the walk is descriptor-relative and follows no link.
+		if err := beneath.Chown(d, uid, gid); err != nil {
 			return fmt.Errorf("giving %s to the container user %s: %w", d, user, err)
 		}
 	}
