@@ -88,6 +88,8 @@ func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.
 		CacheRoot:        cfg.CacheDir,
 		Timeout:          cfg.RunTimeout.Std(),
 		StdoutCap:        int64(cfg.OutputCap),
+		OutputFilesCap:   int64(cfg.OutputFilesCap),
+		CacheCap:         int64(cfg.CacheCap),
 		KillGrace:        cfg.KillGrace.Std(),
 		Env:              func(name string) (map[string]string, error) { return cfg.AddonEnv(name, os.LookupEnv) },
 		RequireIsolation: cfg.RequireIsolation,

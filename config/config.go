@@ -34,6 +34,10 @@ type Config struct {
 	KillGrace Duration `yaml:"kill-grace"`
 	// OutputCap bounds an addon's stdout.
 	OutputCap ByteSize `yaml:"output-cap"`
+	// OutputFilesCap bounds the total size of a run's output files.
+	OutputFilesCap ByteSize `yaml:"output-files-cap"`
+	// CacheCap bounds the disk space of one CACHE_DIR.
+	CacheCap ByteSize `yaml:"cache-cap"`
 	// Unpack bounds what unpacking an addon zip may create.
 	Unpack Unpack `yaml:"unpack"`
 	// Env holds operator-configured variables per addon name.
@@ -95,6 +99,9 @@ func Default() Config {
 
 		SandboxLimits: defaultSandboxLimits(),
 		Log:           Log{Level: "info", Format: "text"},
+
+		OutputFilesCap: 1 << 30,
+		CacheCap:       4 << 30,
 	}
 }
 
@@ -184,6 +191,12 @@ func (c *Config) Validate(file string) error {
 	}
 	if c.OutputCap <= 0 {
 		return bad("output-cap", "must be positive")
+	}
+	if c.OutputFilesCap <= 0 {
+		return bad("output-files-cap", "must be positive")
+	}
+	if c.CacheCap <= 0 {
+		return bad("cache-cap", "must be positive")
 	}
 	if c.KillGrace < 0 {
 		return bad("kill-grace", "must not be negative")

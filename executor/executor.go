@@ -22,8 +22,10 @@ import (
 
 // Defaults for zero Executor fields.
 const (
-	DefaultTimeout   = 15 * time.Minute
-	DefaultStdoutCap = 16 << 20
+	DefaultTimeout        = 15 * time.Minute
+	DefaultStdoutCap      = 16 << 20
+	DefaultOutputFilesCap = 1 << 30
+	DefaultCacheCap       = 4 << 30
 )
 
 // DefaultPreference is the runner preference list when none is configured.
@@ -43,6 +45,15 @@ type Executor struct {
 	Timeout time.Duration
 	// StdoutCap bounds each addon's stdout; zero means DefaultStdoutCap.
 	StdoutCap int64
+	// OutputFilesCap bounds the total size of a chain's output files,
+	// counted as the bytes berth copies (a sparse file counts its full
+	// length, since a copy of it would); over it the run fails and no
+	// file is kept. Zero means DefaultOutputFilesCap.
+	OutputFilesCap int64
+	// CacheCap bounds the disk space (allocated blocks) one CACHE_DIR may
+	// use; a cache over it after a run is emptied, with a warning in the
+	// result. Zero means DefaultCacheCap.
+	CacheCap int64
 	// KillGrace is the time between SIGTERM and SIGKILL.
 	KillGrace time.Duration
 	// Env returns the operator-configured variables for an addon name.
@@ -107,7 +118,7 @@ var ErrBadRequest = errors.New("bad run request")
 // Run executes req. The error is non-nil only when the run could not be
 // set up at all (bad request, directories not writable); every failure of
 // an addon is reported in the Result.
-func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
+func (e *Executor) Run(ctx context.Context, req Request) (res *Result, err error) {
 	if len(req.Steps) == 0 {
 		return nil, fmt.Errorf("%w: no addons to run", ErrBadRequest)
 	}
@@ -117,13 +128,19 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 	log := e.logger().With("run", req.RunID)
 	start := time.Now()
 
-	work, err := e.layout(req)
-	if err != nil {
+	work, lerr := e.layout(req)
+	if lerr != nil {
+		err = lerr
 		return nil, err
 	}
 	defer work.cleanup(log)
+	defer func() {
+		if res != nil {
+			res.Warnings = append(res.Warnings, e.boundCache(log, work)...)
+		}
+	}()
 
-	res := &Result{RunID: req.RunID, Pure: true, Isolated: true}
+	res = &Result{RunID: req.RunID, Pure: true, Isolated: true}
 	unisolated := false
 	var failed *AddonResult
 	for _, step := range req.Steps {
@@ -139,6 +156,14 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 			break
 		}
 		ar := e.runStep(ctx, log, req, work, step)
+		for _, at := range ar.Attempts {
+			if at.Kind == Success {
+				for _, w := range at.Warnings {
+					res.Warnings = append(res.Warnings, ar.Addon+": output "+w)
+				}
+			}
+		}
+		res.Warnings = append(res.Warnings, scrub(log, work, step.Addon.ID())...)
 		res.Addons = append(res.Addons, ar)
 		if ar.Kind != Success && failed == nil {
 			failed = &res.Addons[len(res.Addons)-1]
@@ -193,15 +218,37 @@ func (e *Executor) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	merged := output.Merge(outs...)
 	res.Output = &merged
-	res.OutputFiles, err = listFiles(work.output)
+	files, err := listFiles(work.output)
 	if err != nil {
 		return nil, fmt.Errorf("listing output files: %w", err)
 	}
-	if req.OutputDir != "" {
+	limit := e.OutputFilesCap
+	if limit <= 0 {
+		limit = DefaultOutputFilesCap
+	}
+	size, err := filesSize(work.output, files)
+	if err == nil && size > limit {
+		err = &FilesTooLargeError{Limit: limit, Size: size}
+	}
+	if err == nil && req.OutputDir != "" {
 		// Only a successful chain hands its files over.
-		if err := keepOutputFiles(work.output, req.OutputDir, res.OutputFiles); err != nil {
+		err = keepOutputFiles(work.output, req.OutputDir, files, limit)
+		if err != nil && !errors.As(err, new(*FilesTooLargeError)) {
 			return nil, fmt.Errorf("keeping output files in %s: %w", req.OutputDir, err)
 		}
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*FilesTooLargeError](err); !ok {
+			return nil, fmt.Errorf("output files: %w", err)
+		}
+		res.Kind, res.Error, res.Output = ExecutionFailed, err.Error(), nil
+		for i := range res.Addons {
+			res.Addons[i].Output = nil
+		}
+		return res, nil
+	}
+	res.OutputFiles = files
+	if req.OutputDir != "" {
 		res.OutputDir = req.OutputDir
 	}
 	return res, nil
@@ -329,9 +376,10 @@ func (e *Executor) attempt(ctx context.Context, log *slog.Logger, req Request, r
 		}
 		out, err := output.Decode(exit.Stdout)
 		if err == nil {
-			err = checkOutputFiles(out, inv.OutputDir)
+			att.Warnings, err = resolveOutputFiles(&out, inv.OutputDir, []string{inv.OutputDir, runner.ContainerPaths.Output})
 		}
 		if err != nil {
+			att.Warnings = nil
 			done(DecodingError, err)
 			return att, exit, nil, prepared
 		}
@@ -346,23 +394,8 @@ func (e *Executor) attempt(ctx context.Context, log *slog.Logger, req Request, r
 func (e *Executor) invocation(req Request, work *workspace, step Step) (runner.Invocation, error) {
 	a := step.Addon
 	addonDir := filepath.Join(work.dir, "addons", a.ID())
-	if _, err := os.Stat(addonDir); errors.Is(err, os.ErrNotExist) {
-		if err := addon.CopyDir(a.Dir, addonDir); err != nil {
-			return runner.Invocation{}, fmt.Errorf("copying addon into the working dir: %w", err)
-		}
-		if a.Runner.Trivial.Enable {
-			// addon.Load could not do it where the source is read-only.
-			exec := filepath.Join(addonDir, filepath.FromSlash(a.Runner.Trivial.Exec))
-			if fi, err := os.Stat(exec); err == nil && fi.Mode().Perm()&0o111 != 0o111 {
-				if err := os.Chmod(exec, fi.Mode().Perm()|0o555); err != nil {
-					return runner.Invocation{}, fmt.Errorf("making %s executable: %w", a.Runner.Trivial.Exec, err)
-				}
-			}
-		}
-	}
-	// Each addon of a chain gets its own user input in the same place.
-	if err := os.WriteFile(filepath.Join(work.dir, filepath.FromSlash(runner.UserInputFile)), []byte(step.UserInput), 0o644); err != nil {
-		return runner.Invocation{}, fmt.Errorf("writing user input: %w", err)
+	if err := placeInputs(work.dir, step); err != nil {
+		return runner.Invocation{}, err
 	}
 	var env map[string]string
 	if e.Env != nil {

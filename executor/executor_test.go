@@ -267,17 +267,27 @@ func TestRunLeavesNoWorkingDirectory(t *testing.T) {
 	}
 }
 
-func TestOutputFilesMustBeInsideTheOutputDir(t *testing.T) {
+// TestOutputFileNamesResolveInsideTheOutputDir follows Docspell's
+// resolution of output file names against OUTPUT_DIR
+// (modules/addonlib/src/main/scala/docspell/addons/out/NewFile.scala:29-35:
+// a missing file is ignored with a warning), except that nothing may
+// resolve outside OUTPUT_DIR (issue 11 item 4).
+func TestOutputFileNamesResolveInsideTheOutputDir(t *testing.T) {
 	tests := []struct {
 		name string
 		file string
 		kind executor.Kind
 		text string
+		// want is the name in the result's output; "" means dropped.
+		want string
 	}{
-		{"a file the addon wrote is accepted", "text.txt", executor.Success, ""},
-		{"a path leaving OUTPUT_DIR is a decoding error", "../../../etc/passwd", executor.DecodingError, `files[0].textFiles["att1"]: "../../../etc/passwd" must be a relative path inside OUTPUT_DIR`},
-		{"an absolute path is a decoding error", "/etc/passwd", executor.DecodingError, "must be a relative path"},
-		{"a missing file is a decoding error", "nothing.txt", executor.DecodingError, `"nothing.txt" does not exist in OUTPUT_DIR`},
+		{"a file the addon wrote is accepted", "text.txt", executor.Success, "", "text.txt"},
+		{"an absolute path inside OUTPUT_DIR as the addon saw it is accepted, made relative", "OUTPUT_DIR/text.txt", executor.Success, "", "text.txt"},
+		{"a missing file is dropped with a warning, as Docspell does", "nothing.txt", executor.Success, `"nothing.txt" does not exist in OUTPUT_DIR; ignored`, ""},
+		{"a path leaving OUTPUT_DIR is a decoding error", "../../../etc/passwd", executor.DecodingError, `files[0].textFiles["att1"]: "../../../etc/passwd" must be a path inside OUTPUT_DIR`, ""},
+		{"an absolute path elsewhere is a decoding error", "/etc/passwd", executor.DecodingError, "must be a path inside OUTPUT_DIR", ""},
+		{"an absolute path climbing out of OUTPUT_DIR is a decoding error", "OUTPUT_DIR/../../etc/passwd", executor.DecodingError, "must be a path inside OUTPUT_DIR", ""},
+		{"a link in OUTPUT_DIR to a host file is a decoding error", "link-out", executor.DecodingError, `"link-out"`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,8 +296,27 @@ func TestOutputFilesMustBeInsideTheOutputDir(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Kind != tt.kind || !strings.Contains(res.Error, tt.text) {
-				t.Errorf("result %s (%s), want %s containing %q", res.Kind, res.Error, tt.kind, tt.text)
+			if res.Kind != tt.kind {
+				t.Fatalf("result %s (%s), want %s", res.Kind, res.Error, tt.kind)
+			}
+			if tt.kind != executor.Success {
+				if !strings.Contains(res.Error, tt.text) {
+					t.Errorf("error %q does not contain %q", res.Error, tt.text)
+				}
+				return
+			}
+			if got := strings.Join(res.Warnings, "; "); !strings.Contains(got, tt.text) || tt.text == "" && got != "" && strings.Contains(got, "output") {
+				t.Errorf("warnings %q, want one containing %q", res.Warnings, tt.text)
+			}
+			if len(res.Output.Files) != 1 {
+				t.Fatalf("output files = %+v", res.Output.Files)
+			}
+			got, ok := res.Output.Files[0].TextFiles["att1"]
+			if tt.want == "" && ok {
+				t.Errorf("the missing file is still in the output: %q", got)
+			}
+			if tt.want != "" && got != tt.want {
+				t.Errorf("textFiles[att1] = %q, want %q", got, tt.want)
 			}
 		})
 	}

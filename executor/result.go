@@ -96,6 +96,9 @@ type Attempt struct {
 	Error    string   `json:"error,omitempty"`
 	ExitCode int      `json:"exitCode"`
 	Duration Duration `json:"duration"`
+	// Warnings are what the attempt's output asked for that berth
+	// ignored, such as a file that does not exist.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Duration marshals as a Go duration string ("1.5s").

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -28,27 +29,29 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 	if e.WorkRoot == "" {
 		return nil, fmt.Errorf("%w: no working directory configured", ErrBadRequest)
 	}
-	if err := os.MkdirAll(e.WorkRoot, 0o755); err != nil {
+	// Everything is private to berth's user: WORK holds the documents the
+	// addon processes, and whatever an addon leaves (a set-id program)
+	// must be out of other local users' reach while the run lasts. A
+	// container user other than berth's is given the run's directories
+	// by the docker runner (chown), not by wider modes.
+	if err := os.MkdirAll(e.WorkRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("creating working-dir: %w", err)
 	}
-	root, err := os.MkdirTemp(e.WorkRoot, "run-"+req.RunID+"-")
+	root, err := os.MkdirTemp(e.WorkRoot, "run-"+req.RunID+"-") // 0700
 	if err != nil {
 		return nil, fmt.Errorf("creating run directory: %w", err)
-	}
-	if err := os.Chmod(root, 0o755); err != nil {
-		return nil, err
 	}
 	w := &workspace{root: root, dir: filepath.Join(root, "work"), output: filepath.Join(root, "output")}
 	fail := func(err error) (*workspace, error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	for _, d := range []string{"addons", "arguments", "temp"} {
-		if err := os.MkdirAll(filepath.Join(w.dir, d), 0o755); err != nil {
+	for _, d := range []string{"", "addons", "arguments", "temp"} {
+		if err := os.Mkdir(filepath.Join(w.dir, d), 0o700); err != nil {
 			return fail(fmt.Errorf("creating working dir: %w", err))
 		}
 	}
-	if err := os.MkdirAll(w.output, 0o755); err != nil {
+	if err := os.Mkdir(w.output, 0o700); err != nil {
 		return fail(fmt.Errorf("creating output dir: %w", err))
 	}
 
@@ -69,7 +72,7 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 		cacheRoot = filepath.Join(e.WorkRoot, "cache")
 	}
 	w.cache = filepath.Join(cacheRoot, key)
-	if err := os.MkdirAll(w.cache, 0o755); err != nil {
+	if err := privateDir(cacheRoot, key); err != nil {
 		return fail(fmt.Errorf("creating cache dir: %w", err))
 	}
 	if req.Item != nil {
@@ -78,6 +81,35 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 		}
 	}
 	return w, nil
+}
+
+// privateDir makes root (and its parents) and root/name directories
+// private to their owner, creating what is missing. root/name must be a
+// directory, not a link to one.
+func privateDir(root, name string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return err
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	fi, err := r.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory (%s)", filepath.Join(root, name), fi.Mode().Type())
+	}
+	// A cache made by an older berth was 0755.
+	if fi.Mode().Perm()&0o077 != 0 {
+		return r.Chmod(name, fi.Mode().Perm()&0o700)
+	}
+	return nil
 }
 
 func (w *workspace) cleanup(log *slog.Logger) {
@@ -147,18 +179,4 @@ func listFiles(dir string) ([]string, error) {
 	})
 	slices.Sort(out)
 	return out, err
-}
-
-// emptyDir removes everything inside dir, keeping dir.
-func emptyDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, en := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, en.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
 }

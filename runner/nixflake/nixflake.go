@@ -137,8 +137,17 @@ func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, 
 	if !slices.Contains(a.Runners(), addon.RunnerNixFlake) {
 		return runner.Prepared{}, fmt.Errorf("%s does not enable the nix-flake runner", a.ID())
 	}
-	if _, err := os.Stat(filepath.Join(a.Dir, "flake.nix")); err != nil {
-		return runner.Prepared{}, fmt.Errorf("%s: no flake.nix in the addon: %w", a.ID(), err)
+	// nix refuses a flake.nix that leads out of the flake, but berth
+	// does not rely on every nix version to: it hands nix nothing that
+	// resolves outside the addon.
+	for _, name := range []string{"flake.nix", "flake.lock"} {
+		err := runner.InsideAddon(a.Dir, name)
+		if name == "flake.lock" && errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return runner.Prepared{}, fmt.Errorf("%s: %s of the addon: %w", a.ID(), name, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.BuildTimeout)
 	defer cancel()

@@ -226,3 +226,34 @@ func TestTheNixHelloExampleRunsInTheBuiltinSandbox(t *testing.T) {
 		t.Errorf("greeting.txt = %q", b)
 	}
 }
+
+// TestAFlakeLinkedToAHostFileIsRefusedWithoutShowingIt is issue 18's
+// first bullet for flake.nix: a flake.nix (or flake.lock) that links to a
+// host file is refused by berth before nix reads it, and nothing of the
+// file's content reaches the error. (nix 2.8 refuses such a flake.nix
+// too, saying it escapes the source; berth does not rely on it.)
+func TestAFlakeLinkedToAHostFileIsRefusedWithoutShowingIt(t *testing.T) {
+	requireNix(t)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("root:$y$SECRET-HASH:19000:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"flake.nix", "flake.lock"} {
+		t.Run(name, func(t *testing.T) {
+			a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildRun)
+			p := filepath.Join(a.Dir, name)
+			_ = os.Remove(p)
+			if err := os.Symlink(secret, p); err != nil {
+				t.Fatal(err)
+			}
+			_, err := nixflake.New(nixflake.DefaultConfig(), nil).Prepare(context.Background(), a)
+			if !errors.Is(err, runner.ErrOutsideAddon) {
+				t.Errorf("Prepare: %v, want an error saying %s resolves outside the addon", err, name)
+			}
+			var be *runner.BuildError
+			if errors.As(err, &be) || err != nil && strings.Contains(err.Error(), "SECRET-HASH") {
+				t.Errorf("nix read the host file, or its content is in the error: %v", err)
+			}
+		})
+	}
+}

@@ -43,6 +43,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("stdout that is not JSON is a decoding error", h.testNotJSON)
 	t.Run("stdout over the cap fails the run", h.testCap)
 	t.Run("a timeout kills the whole process tree", h.testTimeout)
+	t.Run("attack: a chain's first addon links WORK/addons to a host dir", h.testAddonsLink)
+	t.Run("attack: a pure addon plants its code in the next, impure addon's dir", h.testInjection)
+	t.Run("attack: a chain's first addon links the user-input file or its dir to the host", h.testUserInputLink)
+	t.Run("attack: a pure addon leaves set-id programs in CACHE_DIR and OUTPUT_DIR", h.testSetID)
 }
 
 func (h Harness) executor(t *testing.T) *executor.Executor {

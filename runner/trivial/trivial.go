@@ -3,9 +3,7 @@ package trivial
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/runner"
@@ -41,8 +39,7 @@ func (r *Runner) Prepare(_ context.Context, a *addon.Addon) (runner.Prepared, er
 	if !a.Runner.Trivial.Enable {
 		return runner.Prepared{}, fmt.Errorf("%s does not enable the trivial runner", a.ID())
 	}
-	exec := filepath.Join(a.Dir, filepath.FromSlash(a.Runner.Trivial.Exec))
-	if _, err := os.Stat(exec); err != nil {
+	if err := runner.InsideAddon(a.Dir, a.Runner.Trivial.Exec); err != nil {
 		return runner.Prepared{}, fmt.Errorf("%s: runner.trivial.exec: %w", a.File, err)
 	}
 	return runner.Prepared{Program: path.Clean(a.Runner.Trivial.Exec), Cached: true}, nil

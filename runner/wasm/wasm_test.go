@@ -441,3 +441,40 @@ func TestConcurrentRunsOfOneModuleShareOneCompilation(t *testing.T) {
 		t.Errorf("%d compilations for six concurrent runs of one module, want 1", n)
 	}
 }
+
+// TestAModuleLinkedOutOfTheAddonIsRefused is issue 18's first bullet for
+// the wasm runner: runner.wasm.module naming a link to a host file (here
+// a real module, which would run) is refused, and a host file's content
+// never reaches the error.
+func TestAModuleLinkedOutOfTheAddonIsRefused(t *testing.T) {
+	probe := fixture(t, "probe")
+	host := t.TempDir()
+	hostModule := filepath.Join(host, "probe.wasm")
+	data, err := os.ReadFile(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, hostModule, data)
+	secret := filepath.Join(host, "shadow")
+	writeFile(t, secret, []byte("root:$y$SECRET-HASH:19000::::::\n"))
+	for _, target := range []string{hostModule, secret} {
+		t.Run(filepath.Base(target), func(t *testing.T) {
+			dir := writeAddon(t, "linked", probe, []string{"exit", "0"}, nil)
+			a := load(t, dir)
+			p := filepath.Join(dir, "bin", filepath.Base(probe))
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			_, err := shared(t).Prepare(context.Background(), a)
+			if err == nil {
+				t.Fatal("Prepare accepted a module that links out of the addon")
+			}
+			if strings.Contains(err.Error(), "SECRET-HASH") {
+				t.Errorf("the error shows the host file: %v", err)
+			}
+		})
+	}
+}
