@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/beneath"
 )
 
 // workspace is one run's directories on the host.
@@ -164,16 +166,13 @@ func writeItem(dir string, it *Item) error {
 	return nil
 }
 
-// listFiles returns the regular files under dir, relative, sorted.
+// listFiles returns the regular files under dir, relative, sorted. The
+// walk follows no link, even one a leftover process swaps in.
 func listFiles(dir string) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, filepath.ToSlash(rel))
+	err := beneath.Walk(dir, func(e *beneath.Entry) error {
+		if e.IsRegular() {
+			out = append(out, e.Path)
 		}
 		return nil
 	})

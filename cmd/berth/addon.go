@@ -48,7 +48,7 @@ func openAddons(cmd *cobra.Command, cfg config.Config, sources []string) ([]open
 		}
 	}
 	tmp := filepath.Join(cfg.WorkingDir, "sources")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating %s: %w", tmp, err)
 	}
 	for _, src := range sources {
