@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: build install test vet bench clean
+.PHONY: build install test vet bench fuzz clean
 
 # berth and berth-sandbox-init, the builtin sandbox's init, which berth
 # finds next to itself.
@@ -38,6 +38,21 @@ test: vet
 # docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 50x $(PKGS)
+
+# Fuzzes each parser of untrusted input for FUZZTIME (seeds in each
+# package's testdata/fuzz; `make test` runs only the seeds), one worker,
+# minimising a new input for at most 10 s (the default 60 s can use a
+# whole short run). See docs/benchmarks.md.
+FUZZTIME ?= 60s
+FUZZ_TARGETS = ./addon:FuzzParseDescriptor ./addon:FuzzUnzip ./addon:FuzzCleanZipName \
+	./output:FuzzDecode ./service/spec:FuzzParse ./config:FuzzLoad ./internal/yamlsafe:FuzzUnmarshal
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s -parallel 1 $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz failed:$$failed (a crasher is saved under testdata/fuzz)"; exit 1; fi
 
 clean:
 	rm -rf bin test.log
