@@ -174,7 +174,7 @@ type rawDescriptor struct {
 		Description string `yaml:"description"`
 	} `yaml:"meta"`
 	Triggers []string `yaml:"triggers"`
-	Args     []string `yaml:"args"`
+	Args     []scalar `yaml:"args"`
 	Runner   *struct {
 		Nix *struct {
 			Enable scalar `yaml:"enable"`
@@ -285,7 +285,19 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 			d.Triggers = append(d.Triggers, t)
 		}
 	}
-	d.Args = raw.Args
+	for i, a := range raw.Args {
+		field := fmt.Sprintf("args[%d]", i)
+		switch a.kind {
+		case kindCollection:
+			return fail(field, "must be a string, got %s", a.kind)
+		case kindString:
+		default:
+			// `args: [--level, 2]` keeps "2" as written, never a float's
+			// rewriting of it.
+			warn("%s: %s is %s to Docspell's YAML parser, which wants a string; quote it: \"%s\"", field, a.text, a.kind, a.text)
+		}
+		d.Args = append(d.Args, a.text)
+	}
 
 	// Docspell's runner blocks each require enable (AddonMeta.scala:88-90).
 	noEnable := func(block string, v scalar) {

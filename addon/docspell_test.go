@@ -183,6 +183,7 @@ func TestCheckWarnsWhatDocspellWouldRefuse(t *testing.T) {
 		{"a disabled trivial runner without exec", "runner: {trivial: {enable: false}}", "runner.trivial has no exec"},
 		{"options without collectOutput", "options: {networking: true}", "options has no collectOutput"},
 		{"options without networking", "options: {collectOutput: true}", "options has no networking"},
+		{"an unquoted number among the args", "runner: {trivial: {enable: true, exec: a.sh}}\nargs: [--level, 1.10]", "args[1]: 1.10 is a number"},
 		{"an unquoted numeric name", "runner: {trivial: {enable: true, exec: a.sh}}\nmeta: {name: 42, version: '1'}", "meta.name: 42 is a number"},
 	}
 	for _, tt := range tests {
@@ -195,6 +196,19 @@ func TestCheckWarnsWhatDocspellWouldRefuse(t *testing.T) {
 				t.Errorf("warnings = %q, want one starting %q and saying %q", d.Warnings, DocspellRefuses, tt.want)
 			}
 		})
+	}
+}
+
+func TestArgsKeepTheirLiterals(t *testing.T) {
+	d, err := ParseDescriptor("d.yaml", []byte("meta: {name: x, version: '1'}\nargs: [--level, 1.10, yes, \"quoted\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"--level", "1.10", "yes", "quoted"}; !slices.Equal(d.Args, want) {
+		t.Errorf("args = %q, want %q as written", d.Args, want)
+	}
+	if _, err := ParseDescriptor("d.yaml", []byte("meta: {name: x, version: '1'}\nargs: [[a]]\n")); err == nil || !strings.Contains(err.Error(), "args[0]: must be a string") {
+		t.Errorf("a list inside args: %v", err)
 	}
 }
 
