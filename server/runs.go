@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -296,6 +299,9 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 		return nil, fmt.Errorf("run %s: stored spec: %w", r.ID, err)
 	}
 	req := executor.Request{RunID: r.ID, CacheKey: sp.CacheKey}
+	if req.CacheKey == "" {
+		req.CacheKey = adhocCacheKey(sp.Steps)
+	}
 	for _, st := range sp.Steps {
 		a, err := s.loadAddon(st.Dir)
 		if err != nil {
@@ -328,6 +334,24 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	ex.Stderr = logs
 	ex.Logger = log
 	return ex.Run(ctx, req)
+}
+
+// adhocCacheKey names the CACHE_DIR of a run of no configuration by the
+// ids of its chain's installed addons, which the daemon makes: keyed by
+// the addons' names (the executor's default), another addon installed
+// under the same name would read what the first cached. The id stays
+// the same when an addon is updated, so its cache does too.
+func adhocCacheKey(steps []specStep) string {
+	ids := make([]string, len(steps))
+	for i, st := range steps {
+		ids[i] = st.AddonID
+	}
+	key := "adhoc-" + strings.Join(ids, "+")
+	if len(key) > 200 {
+		sum := sha256.Sum256([]byte(key))
+		key = "adhoc-" + hex.EncodeToString(sum[:])
+	}
+	return key
 }
 
 // loadAddon loads the addon kept in dir. Kept directories are named by
