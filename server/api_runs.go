@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,8 +39,11 @@ type runView struct {
 	Addons      []runAddon       `json:"addons"`
 	Error       string           `json:"error,omitempty"`
 	Result      *executor.Result `json:"result,omitempty"`
-	// Output is the combined output, only for a succeeded run.
+	// Output is the combined output, only for a succeeded run, and only
+	// up to maxInlineOutput bytes and not in lists: OutputSize says how
+	// big it is, GET /v1/runs/{id}/output has it whole.
 	Output      any        `json:"output,omitempty"`
+	OutputSize  int64      `json:"outputSize,omitempty"`
 	OutputFiles []string   `json:"outputFiles,omitempty"`
 	Logs        *runLogs   `json:"logs,omitempty"`
 	Node        string     `json:"node,omitempty"`
@@ -67,6 +72,9 @@ func (s *Server) viewRun(r store.Run, withLogs bool) runView {
 		Pure: r.Pure, Error: r.Error, Node: r.Node, Webhook: r.WebhookState, CreatedAt: r.Created,
 		StartedAt: timePtr(r.Started), FinishedAt: timePtr(r.Finished), Addons: []runAddon{},
 	}
+	if r.State == store.Succeeded {
+		v.OutputSize = r.OutputSize
+	}
 	var sp runSpec
 	_ = json.Unmarshal(r.Spec, &sp)
 	for _, st := range sp.Steps {
@@ -77,7 +85,10 @@ func (s *Server) viewRun(r store.Run, withLogs bool) runView {
 		if json.Unmarshal(r.Result, &res) == nil {
 			res.OutputDir = "" // a path on the server, not the host's business
 			if r.State == store.Succeeded {
-				v.Output = res.Output
+				if res.Output != nil {
+					// A record of an older berth, with the output inside.
+					v.Output = res.Output
+				}
 				v.OutputFiles = res.OutputFiles
 			} else {
 				// Only a succeeded run has an effect: no output of a
@@ -402,7 +413,59 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.viewRun(run, true))
+	v := s.viewRun(run, true)
+	if err := s.inlineOutput(r.Context(), &v, run); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// maxInlineOutput is the largest output that GET /v1/runs/{id} and a
+// webhook carry inline; a larger one is only in GET /v1/runs/{id}/output.
+const maxInlineOutput = 1 << 20
+
+// inlineOutput puts a succeeded run's output into v when it is at most
+// maxInlineOutput bytes, as it is stored (not decoded).
+func (s *Server) inlineOutput(ctx context.Context, v *runView, run store.Run) error {
+	if run.State != store.Succeeded || run.OutputSize == 0 || run.OutputSize > maxInlineOutput || v.Output != nil {
+		return nil
+	}
+	out, err := s.st.RunOutput(ctx, nil, run.ID)
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		v.Output = json.RawMessage(out)
+	}
+	return nil
+}
+
+// runOutput serves a succeeded run's whole output as it is stored, with
+// Range requests for reading it in parts.
+func (s *Server) runOutput(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if run.State != store.Succeeded {
+		return errf(http.StatusNotFound, codeNotFound, "run %s is %s: only a succeeded run has output", run.ID, run.State)
+	}
+	out, err := s.st.RunOutput(r.Context(), nil, run.ID)
+	if err != nil {
+		return err
+	}
+	if len(out) == 0 {
+		// A record of an older berth keeps the output inside its result.
+		if v := s.viewRun(run, false); v.Output != nil {
+			out, _ = json.Marshal(v.Output)
+		}
+	}
+	if len(out) == 0 {
+		return errf(http.StatusNotFound, codeNotFound, "run %s has no output", run.ID)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	http.ServeContent(w, r, "", run.Finished, bytes.NewReader(out))
 	return nil
 }
 

@@ -153,6 +153,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST /v1/runs/{id}/cancel", s.cancelRun)
 	handle("DELETE /v1/runs/{id}", s.cancelRun)
 	handle("GET /v1/runs/{id}/logs", s.runLogs)
+	handle("GET /v1/runs/{id}/output", s.transfer(s.runOutput))
 	handle("GET /v1/runs/{id}/files/{path...}", s.transfer(s.runFile))
 
 	handle("POST /v1/events", s.transfer(s.sendEvent))

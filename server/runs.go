@@ -245,7 +245,7 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 		o.Error += fmt.Sprintf(" (attempt %d of %d; retrying)", r.Attempts, r.MaxAttempts)
 	}
 	if res != nil {
-		o.Result, _ = json.Marshal(res)
+		o.Result, o.Output = storedResult(res, o.State)
 	}
 	o.Logs, _ = json.Marshal(logs.snapshot())
 	if ferr := s.finish(context.WithoutCancel(ctx), r, o, res); ferr != nil {
@@ -255,6 +255,24 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 		return fmt.Errorf("run %s: %s", runID, o.Error)
 	}
 	return nil
+}
+
+// storedResult is res as a run's record keeps it: the combined output
+// on its own, once, and only for a succeeded run (no other shows it);
+// the result without it and without the addons' own outputs (a 15 MB
+// output was stored three times and decoded by every list of runs).
+func storedResult(res *executor.Result, state string) (result, output []byte) {
+	kept := *res
+	if kept.Output != nil && state == store.Succeeded {
+		output, _ = json.Marshal(kept.Output)
+	}
+	kept.Output = nil
+	kept.Addons = append([]executor.AddonResult(nil), res.Addons...)
+	for i := range kept.Addons {
+		kept.Addons[i].Output = nil
+	}
+	result, _ = json.Marshal(kept)
+	return result, output
 }
 
 // finish records an attempt's outcome and, for a final run with a
@@ -410,7 +428,11 @@ func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt
 	}
 	var sp runSpec
 	_ = json.Unmarshal(r.Spec, &sp)
-	body, err := json.Marshal(s.viewRun(r, false))
+	view := s.viewRun(r, false)
+	if err := s.inlineOutput(ctx, &view, r); err != nil {
+		return err
+	}
+	body, err := json.Marshal(view)
 	if err != nil {
 		return err
 	}

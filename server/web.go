@@ -23,6 +23,7 @@ pre{background:#f6f6f6;padding:1em;overflow:auto}
 <p>State: <b class="{{.Run.State}}">{{.Run.State}}</b> · attempts {{.Run.Attempts}}/{{.Run.MaxAttempts}} · trigger {{.Run.Trigger}} · node {{.Run.Node}}</p>
 {{if .Run.Error}}<p>Error: {{.Run.Error}}</p>{{end}}
 <h2>Addons</h2><ul>{{range .Run.Addons}}<li>{{.Name}} <code>{{.Args}}</code></li>{{end}}</ul>
+{{if .Run.OutputSize}}<h2>Output</h2><p><a href="/v1/runs/{{.Run.ID}}/output">output.json</a> ({{.Run.OutputSize}} bytes)</p>{{end}}
 {{if .Run.OutputFiles}}<h2>Output files</h2><ul>{{range .Run.OutputFiles}}<li><a href="/v1/runs/{{$.Run.ID}}/files/{{.}}">{{.}}</a></li>{{end}}</ul>{{end}}
 <h2>Logs</h2>{{if .Run.Logs}}<pre>{{range .Run.Logs.Lines}}{{.}}
 {{end}}</pre>{{else}}<p>none</p>{{end}}

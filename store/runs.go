@@ -36,8 +36,12 @@ type Run struct {
 	Node  string
 	JobID int64
 	Error string
-	// Result (JSON) and Logs (JSON) are those of the last attempt.
-	Result, Logs     []byte
+	// Result (JSON) and Logs (JSON) are those of the last attempt. Logs
+	// is not read by ListRuns.
+	Result, Logs []byte
+	// OutputSize is the size of the run's combined output (JSON), which
+	// only RunOutput reads.
+	OutputSize       int64
 	CancelRequested  bool
 	WebhookState     string
 	Created, Started time.Time
@@ -47,13 +51,20 @@ type Run struct {
 const runCols = `id, config_id, trigger_name, state, attempts, max_attempts, pure, spec, node, job_id, error, result, logs,
 	cancel_requested, webhook_state, created_ms, started_ms, finished_ms`
 
+// runReadCols are runCols as read: with the output's size, not the output.
+const runReadCols = runCols + `, output_size`
+
+// runListCols are runReadCols without the logs, for lists.
+const runListCols = `id, config_id, trigger_name, state, attempts, max_attempts, pure, spec, node, job_id, error, result, '' AS logs,
+	cancel_requested, webhook_state, created_ms, started_ms, finished_ms, output_size`
+
 func scanRun(r Rows) (Run, error) {
 	var x Run
 	var pure, cancel int
 	var spec, result, logs string
 	var c, s, f int64
 	err := r.Scan(&x.ID, &x.ConfigID, &x.Trigger, &x.State, &x.Attempts, &x.MaxAttempts, &pure, &spec, &x.Node, &x.JobID,
-		&x.Error, &result, &logs, &cancel, &x.WebhookState, &c, &s, &f)
+		&x.Error, &result, &logs, &cancel, &x.WebhookState, &c, &s, &f, &x.OutputSize)
 	x.Pure, x.CancelRequested = pure != 0, cancel != 0
 	x.Spec, x.Result, x.Logs = []byte(spec), []byte(result), []byte(logs)
 	x.Created, x.Started, x.Finished = fromMS(c), fromMS(s), fromMS(f)
@@ -75,7 +86,7 @@ func (s *Store) InsertRun(ctx context.Context, q Querier, r Run) (bool, error) {
 
 // GetRun returns the run with id.
 func (s *Store) GetRun(ctx context.Context, q Querier, id string) (Run, error) {
-	rs, err := queryAll(ctx, s.q(q), scanRun, `SELECT `+runCols+` FROM berth_runs WHERE id = $1`, id)
+	rs, err := queryAll(ctx, s.q(q), scanRun, `SELECT `+runReadCols+` FROM berth_runs WHERE id = $1`, id)
 	if err != nil {
 		return Run{}, err
 	}
@@ -133,7 +144,23 @@ func (s *Store) ListRuns(ctx context.Context, q Querier, f RunFilter) ([]Run, er
 		f.Limit = 100
 	}
 	args = append(args, f.Limit)
-	return queryAll(ctx, s.q(q), scanRun, fmt.Sprintf(`SELECT `+runCols+` FROM berth_runs WHERE %s ORDER BY created_ms DESC, id DESC LIMIT $%d`, where, len(args)), args...)
+	return queryAll(ctx, s.q(q), scanRun, fmt.Sprintf(`SELECT `+runListCols+` FROM berth_runs WHERE %s ORDER BY created_ms DESC, id DESC LIMIT $%d`, where, len(args)), args...)
+}
+
+// RunOutput returns the combined output (JSON) of run id, empty when it
+// has none.
+func (s *Store) RunOutput(ctx context.Context, q Querier, id string) ([]byte, error) {
+	v, err := queryAll(ctx, s.q(q), func(r Rows) (string, error) {
+		var o string
+		return o, r.Scan(&o)
+	}, `SELECT output FROM berth_runs WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading the output of run %s: %w", id, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	return []byte(v[0]), nil
 }
 
 // SetRunJob records the queue job that carries the run.
@@ -170,6 +197,8 @@ type Outcome struct {
 	State        string // Queued (a retry follows), Succeeded, Failed or Cancelled
 	Error        string
 	Result, Logs []byte
+	// Output is the combined output (JSON); empty for none.
+	Output       []byte
 	WebhookState string
 }
 
@@ -181,9 +210,10 @@ func (s *Store) FinishAttempt(ctx context.Context, q Querier, id string, jobID i
 	if Final(o.State) {
 		fin = ms(now)
 	}
-	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = $3, error = $4, result = $5, logs = $6, finished_ms = $7, webhook_state = $8, job_id = $2
+	n, err := s.q(q).Exec(ctx, `UPDATE berth_runs SET state = $3, error = $4, result = $5, logs = $6, finished_ms = $7, webhook_state = $8, job_id = $2,
+		output = $9, output_size = $10
 		WHERE id = $1 AND job_id IN (0, $2) AND state IN ('queued', 'running')`,
-		id, jobID, o.State, o.Error, string(o.Result), string(o.Logs), fin, o.WebhookState)
+		id, jobID, o.State, o.Error, string(o.Result), string(o.Logs), fin, o.WebhookState, string(o.Output), len(o.Output))
 	if err != nil {
 		return fmt.Errorf("recording the end of run %s: %w", id, err)
 	}

@@ -65,6 +65,11 @@ var migrations = []string{
 	`ALTER TABLE berth_runs ADD COLUMN webhook_job BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE berth_runs ADD COLUMN webhook_node TEXT NOT NULL DEFAULT '';
 	ALTER TABLE berth_runs ADD COLUMN webhook_attempt INTEGER NOT NULL DEFAULT 0;`,
+	// A run's combined output, stored once (it was inside result, once
+	// combined and once per addon) and read only when asked for; its
+	// size in bytes lets lists say how big it is without reading it.
+	`ALTER TABLE berth_runs ADD COLUMN output TEXT NOT NULL DEFAULT '';
+	ALTER TABLE berth_runs ADD COLUMN output_size BIGINT NOT NULL DEFAULT 0;`,
 }
 
 // Migrate brings the schema up to date. On PostgreSQL an advisory lock

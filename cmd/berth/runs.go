@@ -125,6 +125,23 @@ func newRunsCmd() *cobra.Command {
 			return printRun(cmd.OutOrStdout(), r)
 		},
 	}
+	output := &cobra.Command{
+		Use:   "output RUN",
+		Short: "Print a succeeded run's whole output (JSON)",
+		Long: `output prints a succeeded run's combined output as the daemon stored it.
+"runs show" carries the output only up to 1 MiB; this has it whole.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.RunOutput(cmd.Context(), args[0], cmd.OutOrStdout()); err != nil {
+				return apiError(err)
+			}
+			return nil
+		},
+	}
 	logs := &cobra.Command{
 		Use:   "logs RUN",
 		Short: "Print a run's captured stderr",
@@ -169,7 +186,7 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, logs, cancel)
+	cmd.AddCommand(list, show, output, logs, cancel)
 	return cmd
 }
 

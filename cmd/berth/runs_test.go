@@ -120,6 +120,13 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 			t.Fatalf("runs show = %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
+	t.Run("output prints the whole output as JSON", func(t *testing.T) {
+		r := berth(t, "runs", "output", "--server", url, runID)
+		var out struct{ Commands []struct{ ItemID string } }
+		if err := json.Unmarshal([]byte(r.stdout), &out); r.code != 0 || err != nil || len(out.Commands) == 0 || out.Commands[0].ItemID != "cli-1" {
+			t.Fatalf("runs output = %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+	})
 	t.Run("logs print the addon's stderr", func(t *testing.T) {
 		r := berth(t, "runs", "logs", "--server", url, runID)
 		if r.code != 0 || !strings.Contains(r.stdout, "greeting is 'from the CLI'") {

@@ -56,7 +56,10 @@ type Run struct {
 		Name    string `json:"name"`
 		Args    string `json:"args"`
 	} `json:"addons"`
-	Output      json.RawMessage `json:"output"`
+	Output json.RawMessage `json:"output"`
+	// OutputSize is the output's size; a run's answer carries the
+	// output only up to 1 MiB (never in lists): RunOutput has it whole.
+	OutputSize  int64           `json:"outputSize"`
 	OutputFiles []string        `json:"outputFiles"`
 	Raw         json.RawMessage `json:"-"`
 }
@@ -207,6 +210,37 @@ func (c *Client) GetRun(ctx context.Context, id string) (Run, error) {
 	var r Run
 	err := c.do(ctx, "GET", "/v1/runs/"+url.PathEscape(id), "", nil, &r)
 	return r, err
+}
+
+// RunOutput copies a succeeded run's whole output (JSON) to w.
+func (c *Client) RunOutput(ctx context.Context, id string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.BaseURL, "/")+"/v1/runs/"+url.PathEscape(id)+"/output", nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("berth daemon at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e struct{ Error *Error }
+		if json.Unmarshal(data, &e) == nil && e.Error != nil {
+			e.Error.Status = resp.StatusCode
+			return e.Error
+		}
+		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // RunLogs returns a run's logs.
