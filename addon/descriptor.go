@@ -1,6 +1,7 @@
 package addon
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -250,6 +251,11 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 			warn("%s: %s is %s to Docspell's YAML parser, which wants a string; quote it: \"%s\"", field, v.text, v.kind, v.text)
 		}
 		return strings.TrimSpace(v.text), nil
+	}
+	// Docspell reads a .json descriptor with a JSON parser
+	// (AddonMeta.scala:146-147); berth reads every descriptor as YAML.
+	if strings.EqualFold(filepath.Ext(file), ".json") && !json.Valid(data) {
+		warn("%s is not valid JSON (berth reads it as YAML); Docspell parses a .json descriptor as JSON", filepath.Base(file))
 	}
 	if raw.Meta == nil {
 		return fail("meta", "is required")

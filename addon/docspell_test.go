@@ -186,6 +186,15 @@ func TestCheckWarnsWhatDocspellWouldRefuse(t *testing.T) {
 		{"an unquoted number among the args", "runner: {trivial: {enable: true, exec: a.sh}}\nargs: [--level, 1.10]", "args[1]: 1.10 is a number"},
 		{"an unquoted numeric name", "runner: {trivial: {enable: true, exec: a.sh}}\nmeta: {name: 42, version: '1'}", "meta.name: 42 is a number"},
 	}
+	t.Run("a .json descriptor in YAML syntax", func(t *testing.T) {
+		d, err := ParseDescriptor("docspell-addon.json", []byte("meta: {name: x, version: '1'}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(d.Warnings, func(w string) bool { return strings.Contains(w, "docspell-addon.json is not valid JSON") }) {
+			t.Errorf("warnings = %q", d.Warnings)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := ParseDescriptor("d.yaml", []byte(meta+tt.doc))
