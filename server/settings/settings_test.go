@@ -27,6 +27,10 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"a negative retention", func(s *Serve) { s.Retention = Duration(-time.Hour) }, "serve.retention"},
 		{"a retention of a second", func(s *Serve) { s.Retention = Duration(time.Second) }, "serve.retention"},
 		{"a retention of a nanosecond", func(s *Serve) { s.Retention = 1 }, "serve.retention"},
+		{"no request timeout", func(s *Serve) { s.RequestTimeout = 0 }, "request-timeout"},
+		{"no transfer timeout", func(s *Serve) { s.TransferTimeout = 0 }, "transfer-timeout"},
+		{"a negative idle timeout", func(s *Serve) { s.IdleTimeout = Duration(-time.Second) }, "idle-timeout"},
+		{"no connections", func(s *Serve) { s.MaxConnections = 0 }, "serve.max-connections"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+" is refused", func(t *testing.T) {
