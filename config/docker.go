@@ -19,9 +19,9 @@ type Docker struct {
 	// BuildNetwork is the --network of Dockerfile builds: "" (the
 	// engine's default, as Docspell), none, or a network name.
 	BuildNetwork string `yaml:"build-network"`
-	// User is the container user: "" (berth's uid:gid), "image", or any --user value.
+	// User is the container user: "image" (the image's USER, the default), "" (berth's uid:gid), or any --user value.
 	User string `yaml:"user"`
-	// Hardening switches, each on by default.
+	// Hardening switches: cap-drop-all and no-new-privileges on by default, read-only-root off.
 	CapDropAll      bool `yaml:"cap-drop-all"`
 	NoNewPrivileges bool `yaml:"no-new-privileges"`
 	ReadOnlyRoot    bool `yaml:"read-only-root"`

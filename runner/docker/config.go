@@ -29,7 +29,9 @@ const (
 	// UserBerth (the empty string) runs containers as the uid:gid of the
 	// berth process, so output files belong to berth, not to root.
 	UserBerth = ""
-	// UserImage passes no --user: the image's USER (often root) applies.
+	// UserImage, the default, passes no --user: the image's USER applies,
+	// as in Docspell, and berth makes the run's directories writable for
+	// that user.
 	UserImage = "image"
 )
 
@@ -65,7 +67,8 @@ type Config struct {
 	CapDropAll bool `yaml:"cap-drop-all" json:"cap-drop-all"`
 	// NoNewPrivileges passes --security-opt no-new-privileges.
 	NoNewPrivileges bool `yaml:"no-new-privileges" json:"no-new-privileges"`
-	// ReadOnlyRoot passes --read-only and a tmpfs on /tmp.
+	// ReadOnlyRoot passes --read-only, a tmpfs on /tmp and one on the
+	// image user's HOME.
 	ReadOnlyRoot bool `yaml:"read-only-root" json:"read-only-root"`
 	// Memory, CPUs and Pids are the default limits ("1g", "1.5", 256).
 	// An empty string, "0" or a Pids below 1 sets no limit.
@@ -95,25 +98,33 @@ const (
 	DefaultBinary       = "docker"
 	DefaultBuildTimeout = 15 * time.Minute
 	DefaultNetwork      = "host"
-	DefaultMemory       = "1g"
-	DefaultCPUs         = "1"
-	DefaultPids         = 512
+	// DefaultMemory leaves room for OCR and speech-to-text addons, which
+	// take several GiB; Docspell sets no limit at all.
+	DefaultMemory = "8g"
+	// DefaultCPUs sets no CPU limit (as Docspell): a quota only slows an
+	// addon down, it protects nothing a pure addon could reach.
+	DefaultCPUs = ""
+	// DefaultPids stops a fork bomb; a JVM with large thread pools stays
+	// far below it.
+	DefaultPids = 4096
 )
 
 // DefaultConfig is the configuration berth uses when berth.yaml says
 // nothing: docker, pull missing images, 15 minute builds, host network for
-// impure addons, berth's own uid:gid, every hardening switch on, 1 GiB of
-// memory, one CPU and 512 processes per container, no path mapping.
+// impure addons, the image's own USER (as Docspell), no capabilities, no
+// privilege gain, a writable root file system (HOME and /tmp work as in
+// the image), 8 GiB of memory and 4096 processes per container, no CPU
+// quota, no path mapping.
 func DefaultConfig() Config {
 	return Config{
 		Binary:          DefaultBinary,
 		Pull:            PullMissing,
 		BuildTimeout:    DefaultBuildTimeout,
 		Network:         DefaultNetwork,
-		User:            UserBerth,
+		User:            UserImage,
 		CapDropAll:      true,
 		NoNewPrivileges: true,
-		ReadOnlyRoot:    true,
+		ReadOnlyRoot:    false,
 		Memory:          DefaultMemory,
 		CPUs:            DefaultCPUs,
 		Pids:            DefaultPids,

@@ -51,6 +51,9 @@ type Runner struct {
 	// dropped when a container of that image cannot start.
 	images map[string]time.Time
 
+	// users remembers the image's user (docker.user: image), as long.
+	users map[string]cachedUser
+
 	// seccomp is the profile podman containers run with (made once).
 	seccompOnce sync.Once
 	seccomp     []byte
@@ -92,6 +95,7 @@ func (r *Runner) forgetImage(ref string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.images, ref)
+	delete(r.users, ref)
 }
 
 var _ runner.Runner = (*Runner)(nil)
@@ -394,8 +398,17 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		network = "none"
 	}
 	user := r.cfg.user()
-	if err := shareDirs(user, inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
+	owner, err := r.dirOwner(ctx, p.Image, user)
+	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+	if err := shareDirs(owner, inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+	if uid, _, _ := strings.Cut(owner, ":"); os.Geteuid() != 0 && uid != "" && uid != strconv.Itoa(os.Getuid()) {
+		if err := openDirs(inv.WorkDir, inv.OutputDir, inv.CacheDir); err != nil {
+			return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+		}
 	}
 	// A private directory for the client: its working directory (podman's
 	// conmon drops files there) and the env file.

@@ -565,7 +565,12 @@ if touch /rootfs-write 2>/dev/null; then echo writable; else echo read-only; fi 
 if echo x > /tmp/x; then echo ok; fi > "$out/tmp"
 cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null | head -1 > "$out/pids"
 echo '{}'`, nil)
-	r := e.runner(t, func(c *docker.Config) { c.PerAddon = map[string]docker.Limits{"hardened": {Pids: 99}} })
+	// A read-only root is a switch, off by default (Docspell's images write
+	// their HOME); the test checks that the switch works.
+	r := e.runner(t, func(c *docker.Config) {
+		c.PerAddon = map[string]docker.Limits{"hardened": {Pids: 99}}
+		c.ReadOnlyRoot = true
+	})
 	outDir := filepath.Join(t.TempDir(), "out")
 	res := e.run(t, e.executor(t, r), executor.Request{Steps: []executor.Step{{Addon: a}}, OutputDir: outDir})
 	if res.Kind != executor.Success {
