@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,9 +28,11 @@ import (
 type Config struct {
 	// Binary is the nix CLI, a name on PATH or a path.
 	Binary string `yaml:"binary" json:"binary"`
-	// ExtraFlags go after `build` on every build. The default turns the
-	// binary caches off (offline machines would otherwise wait on
-	// cache.nixos.org); set it to [] to let nix substitute.
+	// ExtraFlags go after `build` on every build. None by default: the
+	// host's nix configuration (substituters, trusted keys) applies, as
+	// when Docspell runs `nix build`, so nixpkgs-based addons come from
+	// the binary cache. An offline machine sets
+	// ["--option", "substituters", ""] here or in its nix.conf.
 	ExtraFlags []string `yaml:"extraFlags" json:"extraFlags"`
 	// BuildTimeout bounds one build; the run timeout does not count it.
 	BuildTimeout time.Duration `yaml:"buildTimeout" json:"buildTimeout"`
@@ -39,7 +42,6 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Binary:       "nix",
-		ExtraFlags:   []string{"--option", "substituters", ""},
 		BuildTimeout: 10 * time.Minute,
 	}
 }
@@ -68,6 +70,11 @@ type Runner struct {
 	// setupOK remembers that checkSetup passed once: a nix that builds
 	// keeps building, and each run need not ask again.
 	setupOK atomic.Bool
+
+	mu sync.Mutex
+	// programs remembers the program chosen for a store path: the path
+	// never changes, so the flake is evaluated once per build output.
+	programs map[string]string
 }
 
 // New returns a nix-flake runner; a nil sandbox means runner.NoSandbox.
@@ -185,7 +192,7 @@ func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, 
 	if out == "" {
 		return runner.Prepared{}, &runner.BuildError{Runner: r.Name(), Err: errors.New("nix build reported no output path"), Tail: tail}
 	}
-	program, err := executable(out)
+	program, err := r.program(ctx, a, out)
 	if err != nil {
 		return runner.Prepared{BuildLog: tail}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
@@ -215,8 +222,107 @@ func builtSince(path string, start time.Time) bool {
 	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(start)
 }
 
+// program chooses what to run of the built output out, as nixpkgs'
+// lib.getExe and `nix run` do: the flake's default app when its program
+// lies in out, else out/bin/<meta.mainProgram>, else out/bin/<pname>,
+// else the first executable that is not hidden (makeWrapper leaves the
+// real program as bin/.x-wrapped beside the wrapper bin/x, which sets its
+// environment: the wrapper is what must run).
+func (r *Runner) program(ctx context.Context, a *addon.Addon, out string) (string, error) {
+	r.mu.Lock()
+	p, ok := r.programs[out]
+	r.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	hints, err := r.evalHints(ctx, a)
+	if err != nil {
+		// An evaluation problem must not stop an addon that ran before:
+		// the build succeeded, so fall back to looking at the files.
+		r.log.Warn("reading the flake's app and meta.mainProgram", "addon", a.ID(), "runner", r.Name(), "err", err)
+	}
+	p, err = chooseProgram(out, hints)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	if r.programs == nil {
+		r.programs = map[string]string{}
+	}
+	r.programs[out] = p
+	r.mu.Unlock()
+	return p, nil
+}
+
+// programHints are what a flake says about its program.
+type programHints struct {
+	App         string `json:"app"`         // apps.<system>.default.program
+	MainProgram string `json:"mainProgram"` // meta.mainProgram of the default package
+	Pname       string `json:"pname"`
+}
+
+// hintsExpr evaluates programHints of the flake at its argument; every
+// attribute may be missing. `or` keeps a flake without apps or meta
+// from failing the evaluation.
+const hintsExpr = `flakeRef: let
+  f = builtins.getFlake flakeRef;
+  s = builtins.currentSystem;
+  pkg = f.packages.${s}.default or f.defaultPackage.${s} or {};
+  app = f.apps.${s}.default or f.defaultApp.${s} or {};
+  str = v: if builtins.isString v then builtins.unsafeDiscardStringContext v else "";
+in {
+  app = str (app.program or null);
+  mainProgram = str (pkg.meta.mainProgram or null);
+  pname = str (pkg.pname or null);
+}`
+
+func (r *Runner) evalHints(ctx context.Context, a *addon.Addon) (programHints, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	args := []string{
+		"--extra-experimental-features", "nix-command flakes",
+		"eval", "--json", "--impure", "--expr",
+		"(" + hintsExpr + ") " + strconv.Quote(FlakeRef(a.Dir)),
+	}
+	res, err := proc.Run(ctx, proc.Spec{
+		Path: r.binary(), Args: args, Dir: a.Dir, Env: os.Environ(),
+		StderrTail: 10, KillGrace: 2 * time.Second,
+	})
+	var h programHints
+	if err != nil {
+		return h, err
+	}
+	if res.ExitCode != 0 {
+		return h, fmt.Errorf("nix eval exited with code %d: %s", res.ExitCode, strings.Join(res.StderrTail, "; "))
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(res.Stdout), &h); err != nil {
+		return h, fmt.Errorf("reading nix eval output %q: %w", truncate(res.Stdout), err)
+	}
+	return h, nil
+}
+
+// chooseProgram applies the order of Runner.program to the files of out.
+func chooseProgram(out string, h programHints) (string, error) {
+	isExec := func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+	}
+	if h.App != "" && (h.App == out || strings.HasPrefix(h.App, out+"/")) && isExec(h.App) {
+		return h.App, nil
+	}
+	for _, name := range []string{h.MainProgram, h.Pname} {
+		if name != "" && !strings.ContainsAny(name, "/\x00") {
+			if p := filepath.Join(out, "bin", name); isExec(p) {
+				return p, nil
+			}
+		}
+	}
+	return executable(out)
+}
+
 // executable picks the first executable file (by name) in out/bin, else
-// in out, else out itself when it is a file.
+// in out, else out itself when it is a file. Hidden files (".x-wrapped")
+// are never picked.
 func executable(out string) (string, error) {
 	fi, err := os.Stat(out)
 	if err != nil {
@@ -234,6 +340,9 @@ func executable(out string) (string, error) {
 			continue
 		}
 		for _, e := range entries { // ReadDir sorts by name
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
 			p := filepath.Join(dir, e.Name())
 			fi, err := os.Stat(p)
 			if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {

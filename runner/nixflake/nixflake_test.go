@@ -47,6 +47,15 @@ const (
 	buildNoBin  = `PATH=/usr/bin:/bin; mkdir -p $out/share && echo doc > $out/share/README`
 )
 
+// offline is the configuration of these tests: the test machine has no
+// network, so nix must not wait on binary caches (the default uses the
+// host's nix settings).
+func offline() nixflake.Config {
+	c := nixflake.DefaultConfig()
+	c.ExtraFlags = []string{"--option", "substituters", ""}
+	return c
+}
+
 func nonce() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -88,6 +97,7 @@ func TestBuildArgs(t *testing.T) {
 		cfg  nixflake.Config
 	}{
 		{"build-default", nixflake.DefaultConfig()},
+		{"build-offline", offline()},
 		{"build-extra-flags", nixflake.Config{ExtraFlags: []string{"--option", "sandbox", "false", "-L"}}},
 	}
 	for _, c := range cases {
@@ -100,7 +110,7 @@ func TestBuildArgs(t *testing.T) {
 
 func TestPrepareBuildsOnceThenHitsTheCache(t *testing.T) {
 	requireNix(t)
-	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	r := nixflake.New(offline(), nil)
 	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildRun)
 	first, err := r.Prepare(context.Background(), a)
 	if err != nil {
@@ -126,7 +136,7 @@ func TestPrepareBuildsOnceThenHitsTheCache(t *testing.T) {
 
 func TestPrepareReportsABrokenBuildWithItsLastLines(t *testing.T) {
 	requireNix(t)
-	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	r := nixflake.New(offline(), nil)
 	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildBroken)
 	_, err := r.Prepare(context.Background(), a)
 	var be *runner.BuildError
@@ -140,7 +150,7 @@ func TestPrepareReportsABrokenBuildWithItsLastLines(t *testing.T) {
 
 func TestPrepareRefusesAnOutputWithoutExecutable(t *testing.T) {
 	requireNix(t)
-	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	r := nixflake.New(offline(), nil)
 	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildNoBin)
 	_, err := r.Prepare(context.Background(), a)
 	if !errors.Is(err, nixflake.ErrNoExecutable) {
@@ -179,7 +189,7 @@ func TestNixFlakeRunnerMeetsTheContract(t *testing.T) {
 				t.Fatalf("sandbox %s: %v", s.sb.Name(), err)
 			}
 			runnertest.Run(t, runnertest.Harness{
-				Runner:   nixflake.New(nixflake.DefaultConfig(), s.sb),
+				Runner:   nixflake.New(offline(), s.sb),
 				Isolated: s.isolated,
 				Package: func(t *testing.T, descriptor, script string) *addon.Addon {
 					return packageFlake(t, descriptor, script, buildRun)
@@ -200,7 +210,7 @@ func TestTheNixHelloExampleRunsInTheBuiltinSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex := &executor.Executor{
-		Runners:    map[string]runner.Runner{addon.RunnerNixFlake: nixflake.New(nixflake.DefaultConfig(), sb)},
+		Runners:    map[string]runner.Runner{addon.RunnerNixFlake: nixflake.New(offline(), sb)},
 		Preference: []string{addon.RunnerNixFlake},
 		WorkRoot:   t.TempDir(),
 		CacheRoot:  t.TempDir(),
