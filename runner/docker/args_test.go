@@ -213,12 +213,14 @@ func TestValidateNamesTheBadField(t *testing.T) {
 	}
 }
 
-func TestTheDefaultUserIsBerthsOwn(t *testing.T) {
-	want := strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())
-	if got := DefaultConfig().user(); got != want {
-		t.Errorf("default --user = %q, want %q", got, want)
+// Docspell passes no --user (DockerRunner.scala:51-62): the image's USER
+// is the default; docker.user: "" is berth's own uid:gid.
+func TestTheDefaultUserIsTheImagesOwn(t *testing.T) {
+	if got := DefaultConfig().user(); got != "" {
+		t.Errorf("default --user = %q, want none (the image's USER)", got)
 	}
-	if got := (Config{User: UserImage}).user(); got != "" {
-		t.Errorf("user: image gives --user %q, want none", got)
+	want := strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())
+	if got := (Config{User: UserBerth}).user(); got != want {
+		t.Errorf(`user: "" gives --user %q, want berth's %q`, got, want)
 	}
 }

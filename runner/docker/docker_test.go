@@ -598,7 +598,11 @@ func (e env) testOOM(t *testing.T) {
 	// OOM kills only once the container has started, and misses one in
 	// its first milliseconds on a busy machine (see docs/runner-docker.md).
 	a := e.dockerfileAddon(t, pure("hog"), "sleep 0.5\nexec dd if=/dev/zero of=/tmp/fill bs=1M count=128\n", nil)
-	r := e.runner(t, func(c *docker.Config) { c.PerAddon = map[string]docker.Limits{"hog": {Memory: "16m"}} })
+	// /tmp is a tmpfs only under a read-only root (off by default).
+	r := e.runner(t, func(c *docker.Config) {
+		c.PerAddon = map[string]docker.Limits{"hog": {Memory: "16m"}}
+		c.ReadOnlyRoot = true
+	})
 	res := e.run(t, e.executor(t, r), executor.Request{Steps: []executor.Step{{Addon: a}}})
 	if res.Kind != executor.ExecutionFailed || !res.Addons[0].OutOfMemory {
 		t.Errorf("result %s (%s) outOfMemory=%v, want execution-failed out of memory", res.Kind, res.Error, res.Addons[0].OutOfMemory)
