@@ -7,7 +7,8 @@
 #   - nix's build users (group nixbld, users nixbld1..10), as Debian's
 #     nix-setup-systemd creates them;
 #   - user namespaces for the builtin sandbox (only reported: root needs
-#     no sysctl, and CI runs as root).
+#     no sysctl, and CI runs as root);
+#   - a JDK and python3 for the conformance suite's addons.
 # Needs the packages systemd-container, nix-bin and bash (installed by .ci/run).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -66,3 +67,15 @@ else
   echo "sandbox-setup: WARNING: no memory cgroup controller: the OOM and fork-bomb tests will fail" >&2
 fi
 command -v bash >/dev/null || { echo "sandbox-setup: bash is needed by the hostile fixtures" >&2; exit 1; }
+
+# 4. runtimes for the conformance suite's addons in the default sandbox
+#    (conformance/: a JVM addon through the JDK's source launcher, a
+#    Python addon).
+runtimes=()
+command -v javac >/dev/null || runtimes+=(default-jdk-headless)
+command -v python3 >/dev/null || runtimes+=(python3)
+if [ ${#runtimes[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${runtimes[@]}" >/dev/null
+  echo "sandbox-setup: installed ${runtimes[*]}"
+fi

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -425,6 +427,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		return err
 	}
 	w := spec
+	w.Env = userEnv(spec.Env)
 	w.Path = s.InitPath()
 	w.Args = []string{nsinit.Arg}
 	w.Dir = "/"
@@ -550,18 +553,186 @@ func rlimitsFor(l Limits) []nsinit.Rlimit {
 }
 
 // defaultReadOnly are the host paths an addon needs to find its
-// interpreter and libraries.
-var defaultReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store"}
+// interpreter and libraries: the usual library paths, /opt (vendor
+// runtimes) and the nix store.
+var defaultReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/nix/store"}
 
-// etcReadOnly are /etc entries bound when present; /etc itself is a
-// fresh directory with its own passwd, group and hosts.
-var etcReadOnly = []string{
-	"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-	"/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types", "/etc/protocols",
-	"/etc/services", "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates",
-	"/etc/os-release",
-	// Not /etc/ssl as a whole: /etc/ssl/private holds the host's keys,
-	// which the addon, root inside and berth's user outside, could read.
+// etcDeny are the /etc entries never shown, beside every entry that is
+// not readable by others (shadow, ssh host keys, ssl/private, sudoers,
+// NetworkManager's connections, a database's root password are all
+// protected so): the addon is root inside and berth's user outside and
+// could read them. The rest of /etc is shown read-only, as a runtime
+// expects it (Debian's JDK links its java.security into
+// /etc/java-17-openjdk; fonts, CA certificates, alternatives).
+// passwd and group are berth's own, hosts too for a pure run.
+var etcDeny = []string{
+	"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/passwd-", "/etc/group-", "/etc/subuid", "/etc/subgid", "/etc/hostname", "/etc/machine-id",
+	"/etc/ssh", "/etc/ssl/private", "/etc/sudoers", "/etc/sudoers.d", "/etc/security/opasswd",
+	"/etc/krb5.keytab", "/etc/ipsec.secrets", "/etc/ppp", "/etc/wireguard", "/etc/letsencrypt",
+	"/etc/NetworkManager/system-connections", "/etc/credstore", "/etc/credstore.encrypted",
+	"/etc/mysql/debian.cnf",
+	// berth's own configuration (it may hold the daemon's tokens) and the
+	// engines' and nix's, which may hold registry or access tokens.
+	"/etc/berth", "/etc/docker", "/etc/containers", "/etc/nix",
+}
+
+// planEtc shows the host's /etc (at etc) read-only as one bind, then
+// covers what must stay hidden: each etcDeny entry and each entry others
+// may not read, a file with an empty file, a directory with an empty
+// directory (a handful of mounts, not one per entry of /etc). berth's own
+// passwd and group (and for a pure run, hosts) cover the host's.
+func planEtc(c *nsinit.Config, etc string, isolateNet bool) error {
+	real, err := filepath.EvalSymlinks(etc)
+	if err != nil {
+		return nil // no /etc on this host: nothing to show
+	}
+	st, err := stockFiles()
+	if err != nil {
+		return err
+	}
+	c.Binds = append(c.Binds, nsinit.Bind{Src: real, Dst: "/etc", Dir: true})
+	for _, h := range hiddenEtc(real) {
+		dst := "/etc" + strings.TrimPrefix(h.path, real)
+		if h.dir {
+			c.Binds = append(c.Binds, nsinit.Bind{Src: filepath.Join(st, "empty.d"), Dst: dst, Dir: true})
+		} else {
+			c.Binds = append(c.Binds, nsinit.Bind{Src: filepath.Join(st, "empty"), Dst: dst})
+		}
+	}
+	own := []string{"passwd", "group"}
+	if isolateNet {
+		own = append(own, "hosts")
+	}
+	for _, name := range own {
+		if fi, err := os.Lstat(filepath.Join(real, name)); err == nil && fi.Mode().IsRegular() {
+			c.Binds = append(c.Binds, nsinit.Bind{Src: filepath.Join(st, name), Dst: "/etc/" + name})
+		} else {
+			// Missing, or a symlink a mount cannot cover: nothing of the
+			// host's to hide; the view has none.
+			continue
+		}
+	}
+	return nil
+}
+
+// hidden is an /etc entry planEtc covers.
+type hidden struct {
+	path string
+	dir  bool
+}
+
+// etcWalk caches hiddenEtc: walking /etc costs milliseconds per run, and
+// what it protects changes rarely.
+var etcWalk struct {
+	sync.Mutex
+	root string
+	at   time.Time
+	list []hidden
+}
+
+// etcWalkFor is how long a walk of /etc is reused.
+const etcWalkFor = 10 * time.Second
+
+// hiddenEtc lists the entries below root (the host's /etc, symlinks
+// resolved) that planEtc covers: etcDeny, and what others may not read
+// (shadow, ssh host keys, ssl/private, sudoers, NetworkManager's
+// connections are protected so). A hidden directory is not entered.
+// Symlinks are left alone: a mount cannot cover one, and its target is
+// only there if it is shown anyway.
+func hiddenEtc(root string) []hidden {
+	etcWalk.Lock()
+	defer etcWalk.Unlock()
+	if etcWalk.root == root && time.Since(etcWalk.at) < etcWalkFor {
+		return etcWalk.list
+	}
+	var list []hidden
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if p == root {
+			return nil
+		}
+		if err != nil {
+			// Unreadable: cover it.
+			list = append(list, hidden{p, d != nil && d.IsDir()})
+			return filepath.SkipDir
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		inside := "/etc" + strings.TrimPrefix(p, root)
+		fi, err := d.Info()
+		need := fs.FileMode(0o004)
+		if d.IsDir() {
+			need = 0o005
+		}
+		if slices.Contains(etcDeny, inside) || err != nil || fi.Mode().Perm()&need != need {
+			list = append(list, hidden{p, d.IsDir()})
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	etcWalk.root, etcWalk.at, etcWalk.list = root, time.Now(), list
+	return list
+}
+
+// stock is a directory berth makes once per process with what planEtc
+// binds over the host's files: an empty file, an empty directory and
+// berth's own passwd, group and hosts. Only berth's user can change it.
+var stock struct {
+	sync.Mutex
+	dir string
+}
+
+var stockContent = map[string]string{
+	"empty":  "",
+	"passwd": "root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+	"group":  "root:x:0:\nnogroup:x:65534:\n",
+	"hosts":  "127.0.0.1\tlocalhost berth\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+}
+
+func stockFiles() (string, error) {
+	stock.Lock()
+	defer stock.Unlock()
+	if stock.dir != "" {
+		if _, err := os.Stat(filepath.Join(stock.dir, "empty.d")); err == nil {
+			return stock.dir, nil
+		}
+	}
+	dir, err := os.MkdirTemp("", "berth-sandbox-etc-")
+	if err != nil {
+		return "", fmt.Errorf("making the sandbox's own /etc files: %w", err)
+	}
+	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(filepath.Join(dir, "empty.d"), 0o555); err != nil {
+		return "", err
+	}
+	for name, content := range stockContent {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o444); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		return "", err
+	}
+	stock.dir = dir
+	return dir, nil
+}
+
+// userEnv gives the program a writable HOME (the run's own /tmp, a tmpfs)
+// and the user it is inside, unless the spec sets them.
+func userEnv(env []string) []string {
+	out := slices.Clone(env)
+	for _, kv := range []string{"HOME=/tmp", "USER=root", "LOGNAME=root"} {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // plan turns the contract's spec and the run's host directories into
@@ -620,21 +791,18 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 			return c, err
 		}
 	}
-	etc := etcReadOnly
+	if err := planEtc(&c, "/etc", isolateNet); err != nil {
+		return c, err
+	}
 	if !isolateNet {
-		etc = append(slicesClone(etc), "/etc/resolv.conf", "/etc/hosts")
-	}
-	for _, p := range etc {
-		if err := addRO(p, false); err != nil {
-			return c, err
+		// Working DNS for an impure run: the host's resolv.conf is in the
+		// view; where it is a symlink (often into /run), its target is
+		// bound at its own path so that the link resolves.
+		if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && !strings.HasPrefix(real, "/etc/") {
+			if err := addRO(real, false); err != nil {
+				return c, err
+			}
 		}
-	}
-	c.Files = []nsinit.File{
-		{Path: "/etc/passwd", Content: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
-		{Path: "/etc/group", Content: "root:x:0:\nnogroup:x:65534:\n"},
-	}
-	if isolateNet {
-		c.Files = append(c.Files, nsinit.File{Path: "/etc/hosts", Content: "127.0.0.1\tlocalhost berth\n::1\tlocalhost ip6-localhost ip6-loopback\n"})
 	}
 	for _, d := range []struct{ host, inside string }{
 		{inv.WorkDir, view.Work}, {inv.OutputDir, view.Output}, {inv.CacheDir, view.Cache},
@@ -650,8 +818,6 @@ func plan(spec proc.Spec, inv runner.Invocation, isolateNet bool, extraRO []stri
 	}
 	return c, nil
 }
-
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
 // IsInit reports whether this process was started as a sandbox's init
 // (or as one of its helpers). A binary that may serve as its own
