@@ -42,6 +42,9 @@ type Config struct {
 	Unpack Unpack `yaml:"unpack"`
 	// Env holds operator-configured variables per addon name.
 	Env map[string]map[string]EnvVar `yaml:"env"`
+	// Addons holds per-addon variables in Docspell's joex shape
+	// (addons.configs: [{name, enabled, envs: [{name, value, value-from}]}]).
+	Addons Addons `yaml:"addons"`
 	// Sandbox is how process-based runners isolate: none, nspawn, builtin
 	// or auto (builtin where the kernel allows it, else none).
 	Sandbox string `yaml:"sandbox"`
@@ -263,6 +266,9 @@ func (c *Config) Validate(file string) error {
 	if err := c.Outbound.validate(file); err != nil {
 		return err
 	}
+	if err := c.Addons.validate(bad); err != nil {
+		return err
+	}
 	for name, vars := range c.Env {
 		for k, v := range vars {
 			if !envVarName.MatchString(k) {
@@ -302,10 +308,12 @@ func (v *EnvVar) UnmarshalYAML(unmarshal func(any) error) error {
 var ErrMissingEnv = errors.New("required variable is not set")
 
 // AddonEnv resolves the variables configured for an addon name against
-// berth's environment (lookup is os.LookupEnv in production).
+// berth's environment (lookup is os.LookupEnv in production): those of
+// addons.configs (Docspell's joex shape and meaning), then those of env,
+// which win.
 func (c *Config) AddonEnv(name string, lookup func(string) (string, bool)) (map[string]string, error) {
 	vars := c.Env[name]
-	out := make(map[string]string, len(vars))
+	out := c.Addons.env(name, lookup)
 	for k, v := range vars {
 		if v.From == "" {
 			out[k] = v.Value
