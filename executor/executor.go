@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,6 +111,12 @@ type Request struct {
 	NoFailFast bool
 	// Timeout overrides Executor.Timeout for this request.
 	Timeout time.Duration
+	// Env is the run's own variables, supplied by the host with the event
+	// (DSC_SESSION, DSC_DOCSPELL_URL): they win over the operator's, lose
+	// to the contract's, and go the way the operator's do (a private env
+	// file for containers, the process environment otherwise), never into
+	// argv, logs or the Result.
+	Env map[string]string
 }
 
 // ErrBadRequest is wrapped by errors about the request itself.
@@ -403,6 +410,12 @@ func (e *Executor) invocation(req Request, work *workspace, step Step) (runner.I
 		if env, err = e.Env(a.Meta.Name); err != nil {
 			return runner.Invocation{}, fmt.Errorf("environment for %s: %w", a.Meta.Name, err)
 		}
+	}
+	if len(req.Env) > 0 {
+		merged := make(map[string]string, len(env)+len(req.Env))
+		maps.Copy(merged, env)
+		maps.Copy(merged, req.Env)
+		env = merged
 	}
 	cap := e.StdoutCap
 	if cap <= 0 {

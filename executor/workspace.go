@@ -31,6 +31,9 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 	if e.WorkRoot == "" {
 		return nil, fmt.Errorf("%w: no working directory configured", ErrBadRequest)
 	}
+	if err := checkRunEnv(req.Env); err != nil {
+		return nil, err
+	}
 	// Everything is private to berth's user: WORK holds the documents the
 	// addon processes, and whatever an addon leaves (a set-id program)
 	// must be out of other local users' reach while the run lasts. A

@@ -173,6 +173,7 @@ type runFlags struct {
 	itemOriginals, itemPdfs      string
 	itemPdf, itemOriginal        []string
 	itemFiles                    string
+	envFile                      string
 	runners                      []string
 	timeout                      time.Duration
 	outputDir, cacheKey, sandbox string
@@ -210,6 +211,7 @@ not run: no runner, build failure, timeout, output too large),
 	fl.StringArrayVar(&f.itemPdf, "item-pdf", nil, "one attachment's PDF, [ID=]PATH, copied to item/pdfs/ID (repeatable)")
 	fl.StringArrayVar(&f.itemOriginal, "item-original", nil, "one attachment's original, [ID=]PATH, copied to item/originals/ID (repeatable)")
 	fl.StringVar(&f.itemFiles, "item-files", "", "JSON manifest of attachments: {\"pdfs\": [{\"id\", \"name\", \"file\", \"language\", \"mimetype\"}], \"originals\": [...]}")
+	fl.StringVar(&f.envFile, "env-file", "", "the run's own variables (secrets such as DSC_SESSION), NAME=VALUE lines; never put them in argv")
 	fl.StringSliceVar(&f.runners, "runners", nil, "runner preference list (default from config: wasm,nix-flake,docker,trivial)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "time limit per addon (default from config: 15m)")
 	fl.StringVar(&f.outputDir, "output-dir", "", "keep the output files in this directory (only on success)")
@@ -274,6 +276,11 @@ func runAddons(cmd *cobra.Command, sources []string, f runFlags) error {
 	}
 	ex := berth.NewExecutor(cmd.Context(), cfg, opt)
 	req := executor.Request{Item: item, CacheKey: f.cacheKey, OutputDir: f.outputDir, NoFailFast: f.noFailFast}
+	if f.envFile != "" {
+		if req.Env, err = executor.ReadEnvFile(f.envFile); err != nil {
+			return badInput("--env-file: %w", err)
+		}
+	}
 	for _, a := range addons {
 		req.Steps = append(req.Steps, executor.Step{Addon: a.Addon, UserInput: userInput})
 	}
