@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -58,4 +60,25 @@ func TestDefaultConfigRunsPublishedImagesUnchanged(t *testing.T) {
 	}
 	golden(t, "run-defaults", args)
 
+}
+
+func TestOpenDirsOpensTheTreeAndFollowsNoLink(t *testing.T) {
+	root, outside := t.TempDir(), filepath.Join(t.TempDir(), "host-secret")
+	os.WriteFile(outside, []byte("x"), 0o600)
+	os.MkdirAll(filepath.Join(root, "sub"), 0o700)
+	os.WriteFile(filepath.Join(root, "sub", "f"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(root, "run.sh"), []byte("x"), 0o700)
+	os.Symlink(outside, filepath.Join(root, "sub", "link"))
+	if err := openDirs(root); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		root: 0o777, filepath.Join(root, "sub"): 0o777, filepath.Join(root, "sub", "f"): 0o666,
+		filepath.Join(root, "run.sh"): 0o777, outside: 0o600,
+	} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %v", p, fi.Mode().Perm(), err, want)
+		}
+	}
 }

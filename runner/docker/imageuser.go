@@ -8,14 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/internal/beneath"
 )
 
 // imageUser is the user an image's containers run as when berth passes no
@@ -168,31 +169,48 @@ func (r *Runner) imageAccounts(ctx context.Context, image string) (passwd, group
 }
 
 // openDirs lets any user write the run's directories: what a non-root
-// berth does when the image's user is another uid, which it cannot chown
-// to. The run's directories lie under berth's own working directory, and
-// a bind mount needs no search permission on its parents inside the
-// container.
+// berth does when the container's user is another uid, which it cannot
+// chown to. A bind mount needs no search permission on the host's parent
+// directories (berth's own, private), so this opens them to the
+// container, not to other local users. Like beneath.Chown it follows no
+// link, even one swapped in mid-walk: each entry is changed through an
+// O_PATH descriptor after checking its type.
 func openDirs(dirs ...string) error {
 	for _, d := range dirs {
 		if d == "" {
 			continue
 		}
-		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if e.Type()&fs.ModeSymlink != 0 {
+		if err := os.Chmod(d, 0o777); err != nil {
+			return fmt.Errorf("opening %s to the image's user: %w", d, err)
+		}
+		err := beneath.Walk(d, func(e *beneath.Entry) error {
+			if !e.IsDir() && !e.IsRegular() {
 				return nil
 			}
-			info, err := e.Info()
+			fd, err := unix.Openat(e.Dirfd, e.Name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					return nil
+				}
 				return err
 			}
-			mode := info.Mode().Perm() | 0o666
-			if e.IsDir() {
-				mode |= 0o777
+			defer unix.Close(fd)
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				return err
 			}
-			return os.Chmod(p, mode)
+			mode := uint32(0o666)
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFDIR:
+				mode = 0o777
+			case unix.S_IFREG:
+				if st.Mode&0o111 != 0 {
+					mode = 0o777
+				}
+			default:
+				return nil
+			}
+			return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 		})
 		if err != nil {
 			return fmt.Errorf("opening %s to the image's user: %w", d, err)
