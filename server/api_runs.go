@@ -123,6 +123,9 @@ type runRequest struct {
 	Item     json.RawMessage `json:"item,omitempty"`
 	ItemArgs json.RawMessage `json:"itemArgs,omitempty"`
 	Webhook  string          `json:"webhook,omitempty"`
+	// Env is the run's own secret variables (DSC_SESSION), sealed in the
+	// run's record and never shown.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
@@ -141,9 +144,12 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 			return errf(http.StatusUnprocessableEntity, codeInvalid, "webhook: %v", err)
 		}
 	}
+	if err := checkRunEnv(req.Env); err != nil {
+		return err
+	}
 	var item *itemInput
-	if req.Item != nil || req.ItemArgs != nil {
-		item = &itemInput{Data: req.Item, Args: req.ItemArgs}
+	if req.Item != nil || req.ItemArgs != nil || len(req.Env) > 0 {
+		item = &itemInput{Data: req.Item, Args: req.ItemArgs, Env: req.Env}
 	}
 	trigger := cmpOr(req.Trigger, "manual")
 	var run store.Run
@@ -212,6 +218,9 @@ type eventRequest struct {
 	// and mimetypes; each entry's "file" is the file name of a "pdf" or
 	// "original" part.
 	Files *eventFiles `json:"files,omitempty"`
+	// Env is the run's own secret variables (DSC_SESSION for dsc),
+	// sealed in each run's record and never shown.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 type eventFiles struct {
@@ -311,11 +320,14 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRunEnv(ev.Env); err != nil {
+		return err
+	}
 	rcs, err := s.st.ListRunConfigs(r.Context(), nil, string(t))
 	if err != nil {
 		return err
 	}
-	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir, Pdfs: pdfs, Originals: originals}
+	item := &itemInput{Data: ev.Item, Args: ev.ItemArgs, InputDir: inputDir, Pdfs: pdfs, Originals: originals, Env: ev.Env}
 	// Every run of the event is planned first and stored in one
 	// transaction: an event is queued whole or not at all, so that a host
 	// retrying a refused event does not run some configurations twice.

@@ -29,7 +29,10 @@ type runConfig struct {
 	Addons   []configAddon `json:"addons"`
 	// Webhook receives the final run as JSON (POST), retried with backoff
 	// until it answers 2xx.
-	Webhook   string     `json:"webhook,omitempty"`
+	Webhook string `json:"webhook,omitempty"`
+	// HostURL is the host application's URL, given to the configuration's
+	// runs as DSC_DOCSPELL_URL (Docspell's dsc reads it).
+	HostURL   string     `json:"hostUrl,omitempty"`
 	CreatedAt *time.Time `json:"createdAt,omitempty"`
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
@@ -128,6 +131,11 @@ func (s *Server) validate(ctx context.Context, c *runConfig) error {
 	if c.Webhook != "" {
 		if err := s.checkWebhook(ctx, c.Webhook); err != nil {
 			return bad("webhook", "%v", err)
+		}
+	}
+	if c.HostURL != "" {
+		if err := checkHostURL(c.HostURL); err != nil {
+			return bad("hostUrl", "%v", err)
 		}
 	}
 	return nil

@@ -39,6 +39,9 @@ type runSpec struct {
 	Originals []executor.ItemFile `json:"originals,omitempty"`
 	CacheKey  string              `json:"cacheKey,omitempty"`
 	Webhook   string              `json:"webhook,omitempty"`
+	// SealedEnv is the run's own variables, AES-GCM sealed with the
+	// node's secretKeyFile (runenv.go); never stored in plain text.
+	SealedEnv string `json:"sealedEnv,omitempty"`
 }
 
 type specStep struct {
@@ -54,6 +57,8 @@ type itemInput struct {
 	Data, Args      json.RawMessage
 	InputDir        string
 	Pdfs, Originals []executor.ItemFile
+	// Env is the run's own secret variables, sealed into the spec.
+	Env map[string]string
 }
 
 func runSteps(r store.Run) int {
@@ -83,6 +88,11 @@ func (s *Server) planRun(ctx context.Context, id, configID, trigger string, addo
 	if item != nil {
 		sp.Item, sp.ItemArgs, sp.InputDir = item.Data, item.Args, item.InputDir
 		sp.Pdfs, sp.Originals = item.Pdfs, item.Originals
+		sealed, err := s.sealEnv(id, item.Env)
+		if err != nil {
+			return store.Run{}, err
+		}
+		sp.SealedEnv = sealed
 	}
 	spec, err := json.Marshal(sp)
 	if err != nil {
@@ -320,6 +330,11 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	if req.CacheKey == "" {
 		req.CacheKey = adhocCacheKey(sp.Steps)
 	}
+	env, err := s.runEnv(ctx, r.ID, r.ConfigID, sp.SealedEnv)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", r.ID, err)
+	}
+	req.Env = env
 	for _, st := range sp.Steps {
 		a, err := s.loadAddon(st.Dir)
 		if err != nil {

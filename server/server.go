@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -52,6 +53,10 @@ type Server struct {
 	lastFire map[string]time.Time // scheduled configs: last fire time
 
 	addonCache sync.Map // kept addon dir -> *addon.Addon
+
+	// keyMu guards aead, the cipher of secretKeyFile (runenv.go).
+	keyMu sync.Mutex
+	aead  cipher.AEAD
 }
 
 // Options are what New needs besides the configuration.
