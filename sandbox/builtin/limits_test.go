@@ -51,6 +51,13 @@ func TestAGoProgramGetsTheMemoryItIsAllowed(t *testing.T) {
 	})
 	exe := filepath.Join(sb.View(inv).Work, "gomem")
 	requireBuiltin(t, sb)
+	// The VM job says what the unit it runs this in must give.
+	switch want, here := os.Getenv("BERTH_TEST_EXPECT_LIMITS"), cgroupsHere(t); {
+	case want == "cgroup" && !here:
+		t.Fatal("runs get no cgroups here, though the unit delegates its group")
+	case want == "rlimits" && here:
+		t.Fatal("runs get cgroups here, though nothing was delegated")
+	}
 	for _, tt := range []struct {
 		mib  int
 		fits bool
@@ -85,6 +92,46 @@ func TestAGoProgramGetsTheMemoryItIsAllowed(t *testing.T) {
 				t.Errorf("the cgroup killed the program but the result does not say out of memory")
 			}
 		})
+	}
+}
+
+// In a unit with MemoryMax= below the sandbox's own limit, the unit's
+// bound holds for each run too, since the run's group is below the
+// unit's, and the kill is reported as out of memory (issue 19: an addon
+// reached 248 MiB under MemoryMax=64M on berth.service, its group being
+// /sys/fs/cgroup/berth). The VM job (.ci/vm/in-vm.sh) runs it in such
+// units as root, with and without Delegate=yes.
+func TestAUnitsMemoryMaxBoundsItsRuns(t *testing.T) {
+	mib, _ := strconv.Atoi(os.Getenv("BERTH_TEST_UNIT_MEMORY_MAX_MIB"))
+	if mib == 0 {
+		t.Skip("runs in the VM job (.ci/vm) inside a systemd unit with MemoryMax= (BERTH_TEST_UNIT_MEMORY_MAX_MIB)")
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := runner.Invocation{RunID: "unit-max", WorkDir: t.TempDir(), OutputDir: t.TempDir(), CacheDir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(inv.WorkDir, "gomem"), self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sb := builtin.New(builtin.Config{Limits: builtin.Limits{MemoryBytes: 1 << 30, Pids: 64}, InitPath: testInit(t)})
+	requireBuiltin(t, sb)
+	spec := proc.Spec{Path: filepath.Join(sb.View(inv).Work, "gomem"), Dir: "/", Env: []string{"PATH=/usr/bin:/bin", touchVar + "=" + strconv.Itoa(3*mib)}}
+	w, err := sb.Wrap(context.Background(), spec, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := proc.Run(context.Background(), w.Spec)
+	oom := w.Finish(res)
+	lim := w.Limits()
+	if err == nil && res.ExitCode == 0 {
+		t.Errorf("a program touched %d MiB in a unit limited to %d MiB (limits %+v)", 3*mib, mib, lim)
+	}
+	if !oom {
+		t.Errorf("the kill is not reported as out of memory (exit %d, err %v, limits %+v)", res.ExitCode, err, lim)
+	}
+	if lim == nil || lim.By != "cgroup v2" {
+		t.Errorf("the limits are %+v, want cgroup v2", lim)
 	}
 }
 

@@ -433,6 +433,7 @@ func Control(t *testing.T) {
 		}
 	})
 	t.Run("without a sandbox the host's keys are listed", func(t *testing.T) {
+		KeepMountTable(t) // the fixture's /proc of its own is on the host here
 		desc := hostKey(t)
 		_, out := s.run(t, nil, "read-keys", "", time.Minute)
 		if !strings.Contains(read(t, out, "keys"), desc) {

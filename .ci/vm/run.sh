@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The VM job (issues 17 and 19): boots Debian 12 with systemd as PID 1
+# and cgroup v2 in qemu (KVM when /dev/kvm works, TCG otherwise) and runs
+# the sandbox suites there as root in units with MemoryMax=, as a service
+# user with and without Delegate=yes, berth doctor and berth serve in the
+# shipped unit, and checks that nothing is left in /sys/fs/cgroup
+# (.ci/vm/in-vm.sh). The image is built once into the cache
+# (.ci/vm/image.sh); each job boots a throw-away overlay of it.
+# Usage: .ci/vm/run.sh    (BERTH_VM_CACHE, default /var/cache/berth-vm)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+export DEBIAN_FRONTEND=noninteractive
+start=$SECONDS
+cache=${BERTH_VM_CACHE:-/var/cache/berth-vm}
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
+  apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils debootstrap >/dev/null
+fi
+bash .ci/vm/image.sh "$cache"
+echo "vm job: image ready after $((SECONDS - start))s"
+
+job=$(mktemp -d /var/tmp/berth-vm-job.XXXXXX)
+trap 'rm -rf "$job"' EXIT
+mkdir -p "$job/bin" "$job/out"
+cp .ci/vm/in-vm.sh "$job/in-vm.sh"
+export CGO_ENABLED=0
+go build -o "$job/bin/" ./cmd/berth ./cmd/berth-sandbox-init
+for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
+  go test -c -o "$job/bin/${pkg//\//_}.test" "./$pkg"
+done
+chmod -R a+rX "$job"
+echo "vm job: binaries built after $((SECONDS - start))s"
+
+qemu-img create -q -f qcow2 -b "$cache/bookworm.img" -F raw "$job/disk.qcow2"
+accel=(-accel tcg,thread=multi -cpu max)
+if [ -w /dev/kvm ] && [ "${BERTH_VM_TCG:-}" = "" ]; then
+  accel=(-accel kvm -accel tcg,thread=multi -cpu max) # falls back to TCG
+fi
+timeout "${BERTH_VM_TIMEOUT:-2400}" qemu-system-x86_64 "${accel[@]}" -m 2048 -smp 2 \
+  -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
+  -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 quiet loglevel=3" \
+  -drive file="$job/disk.qcow2",if=virtio,format=qcow2 \
+  -virtfs local,path="$job",mount_tag=job,security_model=none,id=job \
+  -virtfs local,path="$PWD",mount_tag=src,security_model=none,readonly=on,id=src \
+  -nic none -display none -serial file:"$job/out/console.log" -no-reboot -monitor none || true
+cat "$job/out/summary" 2>/dev/null || { echo "vm job: the VM wrote no summary; its console:"; tail -50 "$job/out/console.log"; }
+echo "vm job: $((SECONDS - start))s in all"
+status=$(cat "$job/out/status" 2>/dev/null || echo 1)
+if [ "$status" != 0 ]; then
+  for f in "$job"/out/*.log; do
+    grep -q . "$f" || continue
+  done
+  echo "vm job: failed; logs:"; tail -n 60 "$job"/out/*.log | tail -400
+fi
+exit "$status"
