@@ -6,8 +6,12 @@ PKGS ?= ./...
 
 # berth and berth-sandbox-init, the builtin sandbox's init, which berth
 # finds next to itself.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/berth-dev/berth/internal/buildinfo.version=$(VERSION) -X github.com/berth-dev/berth/internal/buildinfo.commit=$(COMMIT)
+
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 # Where `make install` puts berth, berth-sandbox-init, the systemd unit
 # of berth serve (dist/systemd/berth.service.in, with BINDIR filled in)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/buildinfo"
 	"github.com/berth-dev/berth/server/settings"
 	"github.com/berth-dev/berth/store/storetest"
 )
@@ -106,6 +107,30 @@ func eventFlow(t *testing.T, dbURL string) {
 		}
 		if !strings.Contains(m, "berth_queue_depth 0") {
 			t.Fatalf("metrics lack the queue depth:\n%s", grepLines(m, "berth_"))
+		}
+	})
+	t.Run("healthz, metrics and the OpenAPI document say which berth this is", func(t *testing.T) {
+		bi := buildinfo.Get()
+		var h struct{ Status, Version, Commit string }
+		if err := json.Unmarshal([]byte(get(t, n.URL+"/healthz")), &h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != "ok" || h.Version != bi.Version || h.Commit != bi.Commit || h.Version == "" {
+			t.Errorf("healthz = %+v, want version %q commit %q", h, bi.Version, bi.Commit)
+		}
+		m := get(t, n.URL+"/metrics")
+		want := fmt.Sprintf(`berth_build_info{commit=%q,goversion=%q,version=%q} 1`, bi.Commit, bi.GoVersion, bi.Version)
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "berth_build"))
+		}
+		var doc struct {
+			Info struct{ Title, Version string }
+		}
+		if err := json.Unmarshal([]byte(get(t, n.URL+"/openapi.json")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Info.Version != bi.Version || doc.Info.Title == "" {
+			t.Errorf("openapi info = %+v, want version %q and the title kept", doc.Info, bi.Version)
 		}
 	})
 	t.Run("the OpenAPI document names every path", func(t *testing.T) {

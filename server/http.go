@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/buildinfo"
 	"io"
 	"mime"
 	"net"
@@ -307,6 +308,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.st.CountByState(r.Context(), nil); err != nil {
 		return errf(http.StatusServiceUnavailable, codeUnavailable, "database: %v", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.nodeID, "database": string(s.db.Dialect)})
+	bi := buildinfo.Get()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.nodeID, "database": string(s.db.Dialect),
+		"version": bi.Version, "commit": bi.Commit})
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/berth-dev/berth/internal/buildinfo"
 	"net/http"
 	"time"
 
@@ -54,7 +55,11 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(counts[store.Queued])
 	})
-	m.reg.MustRegister(m.runs, m.duration, m.latency, m.queued, m.running, m.builds, m.cacheHit, m.webhooks, depth,
+	bi := buildinfo.Get()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "berth_build_info",
+		Help: "Always 1; the labels say which berth this node runs."}, []string{"version", "commit", "goversion"})
+	build.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
+	m.reg.MustRegister(build, m.runs, m.duration, m.latency, m.queued, m.running, m.builds, m.cacheHit, m.webhooks, depth,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

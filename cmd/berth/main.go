@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/buildinfo"
 	"github.com/berth-dev/berth/sandbox/builtin"
 )
 
@@ -40,6 +41,9 @@ sandboxes, supervises declared containers, and serves both as a daemon.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	bi := buildinfo.Get()
+	root.Version = bi.Version
+	root.SetVersionTemplate(fmt.Sprintf("berth %s (commit %s, %s)\n", bi.Version, bi.Commit, bi.GoVersion))
 	root.PersistentFlags().String("config", "", "configuration file (default: ./berth.yaml, then $XDG_CONFIG_HOME/berth/berth.yaml, /etc/berth/berth.yaml)")
 	for _, sub := range subcommands {
 		root.AddCommand(sub())
