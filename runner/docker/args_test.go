@@ -224,3 +224,7 @@ func TestTheDefaultUserIsTheImagesOwn(t *testing.T) {
 		t.Errorf(`user: "" gives --user %q, want berth's %q`, got, want)
 	}
 }
+
+func TestReaperArgsMatchGoldenFile(t *testing.T) {
+	golden(t, "reaper", ReaperArgs("berth-hello-1.0-0a1b2c3d", "/usr/bin/podman", []string{"--runtime", "runc"}))
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/addon"
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/internal/beneath"
+	"github.com/berth-dev/berth/internal/leftover"
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 )
@@ -53,6 +54,8 @@ type Runner struct {
 
 	// users remembers the image's user (docker.user: image), as long.
 	users map[string]cachedUser
+	// sweepOnce removes what dead berths left, before the first run.
+	sweepOnce sync.Once
 
 	// seccomp is the profile podman containers run with (made once).
 	seccompOnce sync.Once
@@ -410,17 +413,36 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 			return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 		}
 	}
+	r.sweepOnce.Do(func() { r.sweep(log) })
 	// A private directory for the client: its working directory (podman's
-	// conmon drops files there) and the env file.
-	clientDir, err := os.MkdirTemp("", "berth-docker-")
+	// conmon drops files there) and the seccomp profile. It is locked
+	// while the run lasts; should berth die, the next one removes it.
+	cd, err := leftover.Make(ClientDirPrefix)
 	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
-	defer os.RemoveAll(clientDir)
+	defer cd.Remove()
+	clientDir := cd.Path
+	if err := os.WriteFile(filepath.Join(clientDir, "container"), []byte(name), 0o600); err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
 	env := containerEnv(inv)
-	envFile, err := writeEnvFile(clientDir, inv.Env, env)
+	// The operator's variables, which may be secrets, reach the client
+	// through a file that lives only in memory (fd 3): nothing on disk
+	// for a killed berth to leave behind.
+	content, err := envFileContent(inv.Env, env)
 	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+	var extra []*os.File
+	envPath := ""
+	if len(content) > 0 {
+		f, err := envFile(content)
+		if err != nil {
+			return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+		}
+		defer f.Close()
+		extra, envPath = []*os.File{f}, "/dev/fd/3"
 	}
 
 	var seccompFile string
@@ -448,13 +470,19 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		WorkDir:        r.cfg.DaemonPath(inv.WorkDir),
 		OutputDir:      r.cfg.DaemonPath(inv.OutputDir),
 		CacheDir:       r.cfg.DaemonPath(inv.CacheDir),
-		Env:            env, EnvFile: envFile,
+		Env:            env, EnvFile: envPath,
 		Args: runner.Args(a, ""),
 	})
 	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
 
+	// The client dies with berth; the container would not.
+	reap, err := r.startReaper(name)
+	if err != nil {
+		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
+	}
+	defer reap.stop() // last: after the container is removed below
 	log.Debug("starting container", "image", p.Image, "network", network)
 	res, runErr := proc.Run(ctx, proc.Spec{
 		Path: r.eng.Binary,
@@ -463,11 +491,12 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		// The CLI's environment, not the addon's: DOCKER_HOST, HOME
 		// (client config) and XDG_RUNTIME_DIR matter to it. The addon
 		// gets only --env and --env-file.
-		Env:       os.Environ(),
-		StdoutCap: inv.StdoutCap,
-		KillGrace: inv.KillGrace,
-		Marker:    name,
-		OnStdout:  func(l string) { log.Debug("stdout", "line", l) },
+		Env:        os.Environ(),
+		ExtraFiles: extra,
+		StdoutCap:  inv.StdoutCap,
+		KillGrace:  inv.KillGrace,
+		Marker:     name,
+		OnStdout:   func(l string) { log.Debug("stdout", "line", l) },
 		OnStderr: func(l string) {
 			log.Debug("stderr", "line", l)
 			if inv.Stderr != nil {
@@ -595,10 +624,27 @@ func containerEnv(inv runner.Invocation) []string {
 	return runner.ContractEnv(view, runner.Paths{Work: MountWork, Output: MountOutput, Cache: MountCache, Relative: true})
 }
 
-// writeEnvFile writes the operator's variables, which may hold secrets,
-// to a private file in dir for --env-file, leaving out those the contract
-// sets. It returns "" when there is nothing to write.
-func writeEnvFile(dir string, vars map[string]string, contract []string) (string, error) {
+// ClientDirPrefix starts the name of each run's client directory under
+// os.TempDir().
+const ClientDirPrefix = "berth-docker-"
+
+// sweep removes the client directories of berth processes that died
+// mid-run (older berths kept the env file with the operator's secrets
+// there).
+func (r *Runner) sweep(log *slog.Logger) {
+	removed, err := leftover.Sweep(ClientDirPrefix, time.Minute, nil)
+	if len(removed) > 0 {
+		log.Info("removed the client directories of runs whose berth died", "dirs", removed)
+	}
+	if err != nil {
+		log.Warn("removing the client directories of runs whose berth died", "err", err)
+	}
+}
+
+// envFileContent is the --env-file content of the operator's variables,
+// which may hold secrets, leaving out those the contract sets; empty
+// when there is nothing to pass.
+func envFileContent(vars map[string]string, contract []string) ([]byte, error) {
 	taken := map[string]bool{}
 	for _, kv := range contract {
 		k, _, _ := strings.Cut(kv, "=")
@@ -611,25 +657,21 @@ func writeEnvFile(dir string, vars map[string]string, contract []string) (string
 		}
 	}
 	if len(keys) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	slices.Sort(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		v := vars[k]
 		if k == "" || strings.ContainsAny(k, "= \t\n#") {
-			return "", fmt.Errorf("environment variable %q: the name cannot be passed to a container", k)
+			return nil, fmt.Errorf("environment variable %q: the name cannot be passed to a container", k)
 		}
 		if strings.ContainsAny(v, "\n\r\x00") {
-			return "", fmt.Errorf("environment variable %s: a value with a line break cannot be passed to a container", k)
+			return nil, fmt.Errorf("environment variable %s: a value with a line break cannot be passed to a container", k)
 		}
 		b.WriteString(k + "=" + v + "\n")
 	}
-	file := filepath.Join(dir, "env")
-	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-		return "", err
-	}
-	return file, nil
+	return []byte(b.String()), nil
 }
 
 // shareDirs hands the run's directories to the container user when berth

@@ -3,6 +3,7 @@ package docker
 import (
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,10 +37,9 @@ func TestContainerEnvIsTheContractAsTheContainerSeesIt(t *testing.T) {
 	}
 }
 
-func TestOperatorVariablesGoToAPrivateEnvFile(t *testing.T) {
+func TestOperatorVariablesGoToAnEnvFileThatIsOnlyInMemory(t *testing.T) {
 	contract := []string{"ADDON_DIR=addons/x-1", "OUTPUT_DIR=/mnt/output"}
-	dir := t.TempDir()
-	file, err := writeEnvFile(dir, map[string]string{
+	content, err := envFileContent(map[string]string{
 		"B_TOKEN":   "s3cr3t = with spaces",
 		"A_URL":     "http://localhost:7880",
 		"ADDON_DIR": "must not win",
@@ -47,22 +47,27 @@ func TestOperatorVariablesGoToAPrivateEnvFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(file)
+	if want := "A_URL=http://localhost:7880\nB_TOKEN=s3cr3t = with spaces\n"; string(content) != want {
+		t.Errorf("env file = %q, want %q", content, want)
+	}
+	f, err := envFile(content)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("env file mode = %v, want 0600", fi.Mode().Perm())
+	defer f.Close()
+	// What the client opens: a path that leads to memory, not to disk.
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil || !strings.HasPrefix(link, "/memfd:") {
+		t.Errorf("the env file is %q (%v), want a memfd", link, err)
 	}
-	b, _ := os.ReadFile(file)
-	if want := "A_URL=http://localhost:7880\nB_TOKEN=s3cr3t = with spaces\n"; string(b) != want {
-		t.Errorf("env file = %q, want %q", b, want)
+	if b, err := os.ReadFile("/proc/self/fd/" + strconv.Itoa(int(f.Fd()))); err != nil || string(b) != string(content) {
+		t.Errorf("reading it again by path gives %q, %v", b, err)
 	}
 
-	if f, err := writeEnvFile(t.TempDir(), nil, contract); err != nil || f != "" {
-		t.Errorf("no operator variables: file %q, err %v; want none", f, err)
+	if c, err := envFileContent(nil, contract); err != nil || len(c) != 0 {
+		t.Errorf("no operator variables: content %q, err %v; want none", c, err)
 	}
-	_, err = writeEnvFile(t.TempDir(), map[string]string{"MULTI": "line one\nline two"}, contract)
+	_, err = envFileContent(map[string]string{"MULTI": "line one\nline two"}, contract)
 	if err == nil || !strings.Contains(err.Error(), "MULTI") || strings.Contains(err.Error(), "line one") {
 		t.Errorf("a value with a newline: err = %v, want an error naming the variable but not its value", err)
 	}

@@ -24,9 +24,6 @@ type Invocation struct {
 	PrivateNetwork bool
 	// NoRegister adds --register=no --keep-unit (no system bus or machined).
 	NoRegister bool
-	// Settings makes nspawn read ROOT/../MACHINE.nspawn (operator
-	// variables, kept out of the command line).
-	Settings bool
 	// Rlimits (bytes of private writable memory, processes) stand in for
 	// cgroup limits where berth may not create cgroups; 0 means none.
 	RlimitData, RlimitNproc int64
@@ -34,7 +31,9 @@ type Invocation struct {
 	// (--property=, systemd as PID 1, no cgroup of berth's to run in):
 	// MemoryMax=, TasksMax=, CPUQuota=.
 	Properties []string
-	// Env holds the contract variables, passed with --setenv.
+	// Env holds the variables passed with --setenv: KEY=VALUE, or KEY
+	// alone for nspawn to pass the value of its own environment (the
+	// operator's variables, which may be secrets: never in argv).
 	Env []string
 	// Program and Args run inside the container.
 	Program string
@@ -96,9 +95,6 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	}
 	for _, p := range inv.Properties {
 		args = append(args, "--property="+p)
-	}
-	if inv.Settings {
-		args = append(args, "--settings=trusted")
 	}
 	if inv.RlimitData > 0 {
 		args = append(args, "--rlimit=RLIMIT_DATA="+strconv.FormatInt(inv.RlimitData, 10))

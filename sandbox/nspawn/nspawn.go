@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,9 +18,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/leftover"
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/sandbox/builtin"
+	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
 	"github.com/berth-dev/berth/sandbox/internal/cgroups"
 )
 
@@ -74,6 +77,8 @@ type Sandbox struct {
 	probed   bool
 	probeErr error
 	warnOnce sync.Once
+	// sweepOnce removes what dead berths left, before the first run.
+	sweepOnce sync.Once
 }
 
 // New returns an nspawn sandbox; empty fields of cfg take their defaults.
@@ -143,8 +148,9 @@ func (s *Sandbox) check(ctx context.Context) error {
 	} else if os.Geteuid() != 0 {
 		return errors.New("systemd-nspawn needs root: run berth as root, or set nspawn.sudo: sudo and allow passwordless sudo for systemd-nspawn")
 	}
-	if s.cfg.InitPath != "" && !s.cfg.Limits.Zero() {
-		// It joins the run's cgroups (v1) before nspawn starts, as root.
+	if s.cfg.InitPath != "" && (!s.cfg.Limits.Zero() || ownPidNamespace()) {
+		// It joins the run's cgroups (v1) before nspawn starts, and is
+		// the init of nspawn's pid namespace, as root.
 		if err := builtin.CheckInit(s.cfg.InitPath); err != nil {
 			return fmt.Errorf("the cgroup helper: %w", err)
 		}
@@ -156,11 +162,12 @@ func (s *Sandbox) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	inv := runner.Invocation{RunID: "probe"}
-	dir, err := os.MkdirTemp("", "berth-nspawn-probe-")
+	pd, err := leftover.Make("berth-nspawn-probe-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer pd.Remove()
+	dir := pd.Path
 	for _, d := range []string{"work", "output", "cache"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
 			return err
@@ -185,15 +192,19 @@ func (s *Sandbox) check(ctx context.Context) error {
 }
 
 // TempPrefix is the prefix of the directory that holds a run's container
-// root and settings, removed when the run ends.
+// root, removed when the run ends.
 func TempPrefix(runID string) string { return "berth-nspawn-" + clean(runID, 40) + "-" }
 
 // Wrap implements runner.Sandbox.
 func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocation) (runner.Wrapped, error) {
-	tmp, err := os.MkdirTemp("", TempPrefix(inv.RunID))
+	s.sweepOnce.Do(s.sweep)
+	// Locked while the run lasts: should berth die, the next one removes
+	// it (with nspawn's ephemeral copy of the root, which is inside).
+	td, err := leftover.Make(TempPrefix(inv.RunID))
 	if err != nil {
 		return runner.Wrapped{}, err
 	}
+	tmp := td.Path
 	var group *cgroups.Group
 	var extra []*os.File
 	cleanup := func() {
@@ -203,7 +214,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		if err := group.Remove(); err != nil {
 			s.cfg.Logger.Warn("removing the run's cgroup", "sandbox", Name, "run", inv.RunID, "err", err)
 		}
-		os.RemoveAll(tmp)
+		td.Remove()
 	}
 	fail := func(err error) (runner.Wrapped, error) {
 		cleanup()
@@ -220,6 +231,10 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		return fail(err)
 	}
 	machine := machineName(inv)
+	// For the sweep: what nspawn keeps of the machine elsewhere.
+	if err := os.WriteFile(filepath.Join(tmp, machineFile), []byte(machine), 0o600); err != nil {
+		return fail(err)
+	}
 	ni := Invocation{
 		Machine:        machine,
 		Root:           root,
@@ -243,21 +258,10 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	}
 	// The contract's variables go on the command line (--setenv), as in
 	// Docspell. Operator variables may be secrets, which never go into
-	// argv: then every variable goes through a settings file (nspawn
-	// ignores the file's Environment= once --setenv is given).
+	// argv nor into a file a killed berth would leave: --setenv=NAME
+	// makes nspawn pass the value from its own environment.
 	env := append(dedupEnv(spec.Env), proc.MarkerVar+"="+marker(spec, inv))
-	ni.Env = env
-	if hasOperatorVars(spec.Env, inv.Env) {
-		ni.Env = nil
-		settings, err := settingsFile(env)
-		if err != nil {
-			return fail(err)
-		}
-		if err := os.WriteFile(filepath.Join(tmp, machine+".nspawn"), []byte(settings), 0o600); err != nil {
-			return fail(err)
-		}
-		ni.Settings = true
-	}
+	ni.Env = secretNamesOnly(env, inv.Env)
 
 	attr := &syscall.SysProcAttr{}
 	lim := Enforcement(s.cfg.Limits, nil, nil, false)
@@ -308,6 +312,16 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		w.Path, w.Args = builtin.CgroupExec(s.cfg.InitPath, len(procs), append([]string{w.Path}, w.Args...))
 		w.ExtraFiles = procs
 	}
+	if ownPidNamespace() {
+		// The helper becomes the init of a pid namespace holding nspawn
+		// and its container: when berth dies (SIGKILL), the helper gets
+		// the parent-death signal, and with it goes everything below.
+		// nspawn killed outright does not always take its container along.
+		if !slices.Equal(w.Args[:min(len(w.Args), 1)], []string{nsinit.CgroupExecArg}) {
+			w.Path, w.Args = builtin.CgroupExec(s.cfg.InitPath, 0, append([]string{w.Path}, w.Args...))
+		}
+		attr.Cloneflags |= syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
+	}
 	w.SysProcAttr = attr
 	var once sync.Once
 	finish := func(proc.Result) (oom bool) {
@@ -342,32 +356,41 @@ func dedupEnv(env []string) []string {
 	return out
 }
 
-// hasOperatorVars tells whether env holds a variable the operator
-// configured (and the contract did not override).
-func hasOperatorVars(env []string, operator map[string]string) bool {
-	for _, e := range dedupEnv(env) {
+// secretNamesOnly is env with each variable the operator configured
+// (and the contract did not override) reduced to its name.
+func secretNamesOnly(env []string, operator map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for _, e := range env {
 		k, v, _ := strings.Cut(e, "=")
 		if ov, ok := operator[k]; ok && ov == v {
-			return true
+			e = k
 		}
+		out = append(out, e)
 	}
-	return false
+	return out
 }
 
-// settingsFile renders an nspawn settings file passing env. systemd's
-// quoting cannot carry every byte, so values with quotes, backslashes or
-// control characters are refused rather than mangled.
-func settingsFile(env []string) (string, error) {
-	var b strings.Builder
-	b.WriteString("[Exec]\n")
-	for _, e := range env {
-		k, _, _ := strings.Cut(e, "=")
-		if strings.ContainsAny(e, "\"\\'") || strings.ContainsFunc(e, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return "", fmt.Errorf("the nspawn sandbox cannot pass variable %s: its value holds a quote, a backslash or a control character", k)
+// ownPidNamespace tells whether berth may start nspawn in a pid
+// namespace of its own: as root (with sudo, berth cannot make one).
+func ownPidNamespace() bool { return os.Geteuid() == 0 }
+
+// machineFile, in a run's temporary directory, names its machine.
+const machineFile = "machine"
+
+// sweep removes what runs of berth processes that died left: their
+// temporary directories and nspawn's state for their machines.
+func (s *Sandbox) sweep() {
+	removed, err := leftover.Sweep("berth-nspawn-", time.Minute, func(dir string) {
+		if m, err := os.ReadFile(filepath.Join(dir, machineFile)); err == nil && len(m) > 0 && clean(string(m), 80) == string(m) {
+			removeState(string(m))
 		}
-		fmt.Fprintf(&b, "Environment=\"%s\"\n", e)
+	})
+	if len(removed) > 0 {
+		s.cfg.Logger.Info("removed the container roots of runs whose berth died", "sandbox", Name, "dirs", removed)
 	}
-	return b.String(), nil
+	if err != nil {
+		s.cfg.Logger.Warn("removing the container roots of runs whose berth died", "sandbox", Name, "err", err)
+	}
 }
 
 func marker(spec proc.Spec, inv runner.Invocation) string {

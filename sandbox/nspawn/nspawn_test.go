@@ -59,8 +59,9 @@ func TestCommandLine(t *testing.T) {
 		{"pure-as-docspell", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork = true }},
 		{"pure-without-systemd", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork, i.NoRegister = true, true }},
 		{"impure-with-sudo-and-extra-args", nspawn.Config{Binary: "/usr/bin/systemd-nspawn", Sudo: "sudo", ExtraArgs: []string{"--drop-capability=all", "--no-new-privileges=yes"}}, func(*nspawn.Invocation) {}},
-		{"rlimits-and-settings", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
-			i.PrivateNetwork, i.NoRegister, i.Settings, i.RlimitData, i.RlimitNproc = true, true, true, 1<<30, 256
+		{"rlimits-and-a-secret-by-name", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
+			i.PrivateNetwork, i.NoRegister, i.RlimitData, i.RlimitNproc = true, true, 1<<30, 256
+			i.Env = append(i.Env, "API_TOKEN")
 		}},
 		// systemd as PID 1 and no cgroup of berth's: the payload runs in
 		// the scope machined makes, which carries the limits (issue 19).
