@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/berth-dev/berth/server/settings"
@@ -280,27 +278,11 @@ func loadTokens(set settings.Serve) ([]string, error) {
 	if set.TokenFile == "" {
 		return out, nil
 	}
-	f, err := os.Open(set.TokenFile)
+	tokens, err := settings.ReadTokenFile(set.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("serve.token-file: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		if len(t) < 16 {
-			return nil, fmt.Errorf("serve.token-file %s:%d: a token must be at least 16 characters", set.TokenFile, line)
-		}
-		out = append(out, t)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("serve.token-file %s: %w", set.TokenFile, err)
-	}
+	out = append(out, tokens...)
 	return out, nil
 }
 

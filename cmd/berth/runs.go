@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/server/client"
+	"github.com/berth-dev/berth/server/settings"
 )
 
 func init() { subcommands = append(subcommands, newRunsCmd, newEventsCmd) }
@@ -26,7 +28,7 @@ const exitRunFailed = 3
 // the client.
 func apiFlags(cmd *cobra.Command) func() (*client.Client, error) {
 	server := cmd.PersistentFlags().String("server", "", "daemon URL (default $BERTH_SERVER or "+client.DefaultURL+")")
-	tokenFile := cmd.PersistentFlags().String("token-file", "", "file whose first line is the API token (default $BERTH_TOKEN)")
+	tokenFile := cmd.PersistentFlags().String("token-file", "", "file with the API token, in serve's token-file format: the first token is used ('#' comments; default $BERTH_TOKEN)")
 	return func() (*client.Client, error) {
 		c := &client.Client{BaseURL: *server, Token: os.Getenv("BERTH_TOKEN")}
 		if c.BaseURL == "" {
@@ -36,12 +38,15 @@ func apiFlags(cmd *cobra.Command) func() (*client.Client, error) {
 			c.BaseURL = client.DefaultURL
 		}
 		if *tokenFile != "" {
-			data, err := os.ReadFile(*tokenFile)
+			// The format serve's token-file has: the first token is used.
+			tokens, err := settings.ReadTokenFile(*tokenFile)
 			if err != nil {
 				return nil, badInput("--token-file: %v", err)
 			}
-			c.Token, _, _ = strings.Cut(strings.TrimSpace(string(data)), "\n")
-			c.Token = strings.TrimSpace(c.Token)
+			if len(tokens) == 0 {
+				return nil, badInput("--token-file %s: no token in it (one a line; '#' starts a comment)", *tokenFile)
+			}
+			c.Token = tokens[0]
 		}
 		return c, nil
 	}
@@ -85,11 +90,19 @@ func newRunsCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				raws := make([]json.RawMessage, len(runs))
+				// The API's shape, {"runs": [...]}, with every page's runs.
+				// Assembled from the raw objects so that each keeps the
+				// API's key order and escaping.
+				var raw bytes.Buffer
+				raw.WriteString(`{"runs":[`)
 				for i, r := range runs {
-					raws[i] = r.Raw
+					if i > 0 {
+						raw.WriteByte(',')
+					}
+					raw.Write(r.Raw)
 				}
-				return writeJSON(w, raws)
+				raw.WriteString("]}")
+				return printRaw(w, raw.Bytes())
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATE\tATTEMPTS\tTRIGGER\tADDONS\tCREATED")
@@ -104,7 +117,8 @@ func newRunsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&f.State, "state", "", "only runs in this state (queued, running, succeeded, failed, cancelled)")
-	list.Flags().StringVar(&f.ConfigID, "config", "", "only runs of this run configuration")
+	// Not --config: that is the global configuration file.
+	list.Flags().StringVar(&f.ConfigID, "run-config", "", "only runs of this run configuration (its id)")
 	list.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0: every run)")
 	list.Flags().IntVar(&f.PageSize, "page-size", client.MaxPageSize, "runs fetched per request (1 to 1000)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -186,17 +200,25 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
+	// JSON is show's only format; --json lets a script say so, as for list.
+	show.Flags().Bool("json", false, "print JSON (the default and only format: the API's object)")
 	cmd.AddCommand(list, show, output, logs, cancel)
 	return cmd
 }
 
-// printRun prints the run's JSON as the API gave it (indented).
-func printRun(w io.Writer, r client.Run) error {
-	var v any
-	if err := json.Unmarshal(r.Raw, &v); err != nil {
+// printRun prints the run's JSON as the API gave it, indented, its keys
+// in the API's order.
+func printRun(w io.Writer, r client.Run) error { return printRaw(w, r.Raw) }
+
+// printRaw prints JSON indented, changing nothing else.
+func printRaw(w io.Writer, raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return err
 	}
-	return writeJSON(w, v)
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 func newEventsCmd() *cobra.Command {

@@ -20,7 +20,11 @@ import (
 
 // startDaemon runs a daemon in the test process with the hello addon and
 // a run configuration for existing-item; it returns the daemon's URL.
-func startDaemon(t *testing.T) string {
+func startDaemon(t *testing.T) string { t.Helper(); return startDaemonWith(t, nil) }
+
+// startDaemonWith is startDaemon with the daemon's settings changed by
+// edit first (nil: the defaults).
+func startDaemonWith(t *testing.T, edit func(*settings.Serve)) string {
 	t.Helper()
 	tmp := t.TempDir()
 	cfg := config.Default()
@@ -28,6 +32,9 @@ func startDaemon(t *testing.T) string {
 	cfg.Runners, cfg.Sandbox = []string{"trivial"}, "none"
 	set := settings.Default()
 	set.PollInterval = settings.Duration(20 * time.Millisecond)
+	if edit != nil {
+		edit(&set)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, set, server.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -43,7 +50,12 @@ func startDaemon(t *testing.T) string {
 	url := "http://" + ln.Addr().String()
 	post := func(path string, body any, out any) {
 		b, _ := json.Marshal(body)
-		resp, err := http.Post(url+path, "application/json", bytes.NewReader(b))
+		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if len(set.Tokens) > 0 {
+			req.Header.Set("Authorization", "Bearer "+set.Tokens[0])
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +86,10 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 
 	t.Run("list shows the run", func(t *testing.T) {
 		r := berth(t, "runs", "list", "--server", url, "--json")
-		var runs []struct{ ID, State string }
-		if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || runs[0].ID != runID || runs[0].State != "succeeded" {
+		var list struct{ Runs []struct{ ID, State string } }
+		err := json.Unmarshal([]byte(r.stdout), &list)
+		runs := list.Runs
+		if err != nil || len(runs) != 1 || runs[0].ID != runID || runs[0].State != "succeeded" {
 			t.Fatalf("runs list = %d %s (%v)", r.code, r.stdout, err)
 		}
 		table := berth(t, "runs", "list", "--server", url, "--state", "succeeded")
@@ -98,8 +112,10 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 			{[]string{"--limit", "0"}, 5},
 		} {
 			r := berth(t, append([]string{"runs", "list", "--server", url, "--json"}, c.args...)...)
-			var runs []struct{ ID string }
-			if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+			var list struct{ Runs []struct{ ID string } }
+			err := json.Unmarshal([]byte(r.stdout), &list)
+			runs := list.Runs
+			if err != nil {
 				t.Fatalf("runs list %v = %d %s (%v)", c.args, r.code, r.stdout, err)
 			}
 			seen := map[string]bool{}
@@ -112,6 +128,46 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 		}
 		if r := berth(t, "runs", "list", "--server", url, "--page-size", "0"); r.code != 2 {
 			t.Fatalf("runs list --page-size 0 = %d, want 2", r.code)
+		}
+	})
+	t.Run("list --json and show --json print what the API sends, keys in the API's order", func(t *testing.T) {
+		apiList := apiGet(t, url+"/v1/runs")
+		var api struct{ Runs json.RawMessage }
+		if err := json.Unmarshal(apiList, &api); err != nil {
+			t.Fatal(err)
+		}
+		r := berth(t, "runs", "list", "--server", url, "--json", "--limit", "0")
+		var cli struct{ Runs json.RawMessage }
+		if err := json.Unmarshal([]byte(r.stdout), &cli); err != nil || r.code != 0 {
+			t.Fatalf("runs list --json = %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		if a, c := compactJSON(t, api.Runs), compactJSON(t, cli.Runs); a != c {
+			t.Errorf("runs list --json's runs differ from the API's:\napi %s\ncli %s", a, c)
+		}
+		for _, args := range [][]string{{"runs", "show", "--server", url, runID}, {"runs", "show", "--server", url, "--json", runID}} {
+			r := berth(t, args...)
+			if a, c := compactJSON(t, apiGet(t, url+"/v1/runs/"+runID)), compactJSON(t, []byte(r.stdout)); r.code != 0 || a != c {
+				t.Errorf("%v = %d, differs from the API's:\napi %s\ncli %s%s", args, r.code, a, c, r.stderr)
+			}
+		}
+	})
+	t.Run("--run-config filters by run configuration and leaves --config to the global file", func(t *testing.T) {
+		var list struct{ Runs []struct{ ConfigID string } }
+		if err := json.Unmarshal(apiGet(t, url+"/v1/runs"), &list); err != nil || len(list.Runs) == 0 || list.Runs[0].ConfigID == "" {
+			t.Fatalf("API runs = %+v (%v)", list, err)
+		}
+		r := berth(t, "runs", "list", "--server", url, "--json", "--run-config", list.Runs[0].ConfigID)
+		var got struct{ Runs []struct{ ID string } }
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 || len(got.Runs) == 0 {
+			t.Fatalf("runs list --run-config = %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		r = berth(t, "runs", "list", "--server", url, "--json", "--run-config", "rc_nope")
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got.Runs) != 0 {
+			t.Fatalf("runs list --run-config rc_nope = %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		help := berth(t, "runs", "list", "--help").stdout
+		if !strings.Contains(help, "--config string") || !strings.Contains(help, "configuration file") {
+			t.Errorf("runs list --help does not offer the global --config FILE:\n%s", help)
 		}
 	})
 	t.Run("show prints the result with the output", func(t *testing.T) {
@@ -151,4 +207,50 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 			t.Fatalf("events send = %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+func apiGet(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %v", url, resp.StatusCode, err)
+	}
+	return b.Bytes()
+}
+
+func compactJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	return out.String()
+}
+
+// TestATokenFileReadsTheSameForServeAndTheCLI gives one file, with a
+// comment and a blank line, to the daemon and to the CLI's --token-file.
+func TestATokenFileReadsTheSameForServeAndTheCLI(t *testing.T) {
+	const token = "tok-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("# berth API tokens, one a line\n\n  "+token+"  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := startDaemonWith(t, func(s *settings.Serve) { s.TokenFile = file; s.Tokens = []string{token} })
+	r := berth(t, "runs", "list", "--server", url, "--json", "--token-file", file)
+	if r.code != 0 {
+		t.Fatalf("runs list --token-file = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, token) {
+		t.Errorf("the token reached stderr: %s", r.stderr)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte("# nothing but a comment\n"), 0o600)
+	if r := berth(t, "runs", "list", "--server", url, "--token-file", empty); r.code != 2 || !strings.Contains(r.stderr, empty) {
+		t.Errorf("a token file without a token = %d, want 2 naming the file:\n%s", r.code, r.stderr)
+	}
 }
