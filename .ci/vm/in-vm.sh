@@ -24,6 +24,11 @@ step() { # NAME CMD...: runs CMD, records ok/FAIL with the time
   fi
 }
 
+# The tests find their fixtures by the path they were compiled at: show
+# the repository there too. A minbase root has no /etc/hosts.
+repo=$(cat /job/repo-path)
+mkdir -p "$repo" && mount --bind /src "$repo"
+[ -s /etc/hosts ] || printf '127.0.0.1 localhost\n::1 localhost\n127.0.1.1 berth-vm\n' >/etc/hosts
 id berth >/dev/null 2>&1 || useradd --system --home-dir /var/lib/berth --shell /usr/sbin/nologin berth
 id berth-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-test --shell /bin/sh berth-test
 runuser -u berth-test -- mkdir -p /var/lib/berth-test/tmp
@@ -37,38 +42,38 @@ suite() { # PKG: the test binary of PKG, run from its directory
 # 1. As root in a unit with MemoryMax: the runs' groups stay inside it.
 for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
   step "root-unit-${pkg//\//_}" systemd-run "${common[@]}" -p MemoryMax=1G -p Delegate=yes \
-    --working-directory=/src/$pkg "$(suite $pkg)" -test.count=1 -test.v
+    --working-directory=$repo/$pkg "$(suite $pkg)" -test.count=1 -test.v
 done
 # The unit's MemoryMax bounds a run whose own limit is larger (issue 19:
 # an addon reached 248 MiB under MemoryMax=64M).
 step root-unit-memorymax-bounds-runs systemd-run "${common[@]}" -p MemoryMax=96M -p MemorySwapMax=0 -p Delegate=yes \
-  -E BERTH_TEST_UNIT_MEMORY_MAX_MIB=96 --working-directory=/src/sandbox/builtin \
+  -E BERTH_TEST_UNIT_MEMORY_MAX_MIB=96 --working-directory=$repo/sandbox/builtin \
   "$(suite sandbox/builtin)" -test.count=1 -test.v -test.run '^TestAUnitsMemoryMaxBoundsItsRuns$'
 # Root without Delegate=yes: still below the unit.
 step root-unit-undelegated-memorymax systemd-run "${common[@]}" -p MemoryMax=96M -p MemorySwapMax=0 \
-  -E BERTH_TEST_UNIT_MEMORY_MAX_MIB=96 --working-directory=/src/sandbox/builtin \
+  -E BERTH_TEST_UNIT_MEMORY_MAX_MIB=96 --working-directory=$repo/sandbox/builtin \
   "$(suite sandbox/builtin)" -test.count=1 -test.v -test.run '^TestAUnitsMemoryMaxBoundsItsRuns$'
 
 # 2. As a service user with Delegate=yes: cgroups, OOM reports.
 for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
   step "user-delegated-${pkg//\//_}" systemd-run "${common[@]}" "${user[@]}" -p Delegate=yes \
-    --working-directory=/src/$pkg "$(suite $pkg)" -test.count=1 -test.v
+    --working-directory=$repo/$pkg "$(suite $pkg)" -test.count=1 -test.v
 done
 step user-delegated-limits-are-cgroups systemd-run "${common[@]}" "${user[@]}" -p Delegate=yes \
-  -E BERTH_TEST_EXPECT_LIMITS=cgroup --working-directory=/src/sandbox/builtin \
+  -E BERTH_TEST_EXPECT_LIMITS=cgroup --working-directory=$repo/sandbox/builtin \
   "$(suite sandbox/builtin)" -test.count=1 -test.v -test.run '^TestAGoProgramGetsTheMemoryItIsAllowed$'
 
 # 3. As a service user without delegation: rlimits, said so.
 for pkg in sandbox/builtin sandbox/internal/cgroups; do
   step "user-undelegated-${pkg//\//_}" systemd-run "${common[@]}" "${user[@]}" \
-    --working-directory=/src/$pkg "$(suite $pkg)" -test.count=1 -test.v
+    --working-directory=$repo/$pkg "$(suite $pkg)" -test.count=1 -test.v
 done
 step user-undelegated-limits-are-rlimits systemd-run "${common[@]}" "${user[@]}" \
-  -E BERTH_TEST_EXPECT_LIMITS=rlimits --working-directory=/src/sandbox/builtin \
+  -E BERTH_TEST_EXPECT_LIMITS=rlimits --working-directory=$repo/sandbox/builtin \
   "$(suite sandbox/builtin)" -test.count=1 -test.v -test.run '^TestAGoProgramGetsTheMemoryItIsAllowed$'
 
 # 4. The shipped unit: berth doctor as berth inside it, then berth serve.
-sed -e "s|@BINDIR@|$bin|g" /src/dist/systemd/berth.service.in >/etc/systemd/system/berth.service
+sed -e "s|@BINDIR@|$bin|g" $repo/dist/systemd/berth.service.in >/etc/systemd/system/berth.service
 sed -e "s|^ExecStart=.*|ExecStart=$bin/berth doctor|" -e 's|^Type=simple|Type=oneshot|' -e '/^Restart=/d' \
   -e "/^\[Service\]/a StandardOutput=file:$out/doctor.txt" /etc/systemd/system/berth.service >/etc/systemd/system/berth-doctor.service
 systemctl daemon-reload

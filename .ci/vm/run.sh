@@ -23,6 +23,7 @@ job=$(mktemp -d /var/tmp/berth-vm-job.XXXXXX)
 trap 'rm -rf "$job"' EXIT
 mkdir -p "$job/bin" "$job/out"
 cp .ci/vm/in-vm.sh "$job/in-vm.sh"
+echo "$PWD" >"$job/repo-path"
 export CGO_ENABLED=0
 go build -o "$job/bin/" ./cmd/berth ./cmd/berth-sandbox-init
 for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
@@ -32,24 +33,36 @@ chmod -R a+rX "$job"
 echo "vm job: binaries built after $((SECONDS - start))s"
 
 qemu-img create -q -f qcow2 -b "$cache/bookworm.img" -F raw "$job/disk.qcow2"
-accel=(-accel tcg,thread=multi -cpu max)
-if [ -w /dev/kvm ] && [ "${BERTH_VM_TCG:-}" = "" ]; then
-  accel=(-accel kvm -accel tcg,thread=multi -cpu max) # falls back to TCG
+boot() { # ACCEL...: boots the VM until it powers off
+  timeout "${BERTH_VM_TIMEOUT:-2400}" qemu-system-x86_64 "$@" -m 2048 -smp 2 \
+    -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 quiet loglevel=3" \
+    -drive file="$job/disk.qcow2",if=virtio,format=qcow2 \
+    -virtfs local,path="$job",mount_tag=job,security_model=none,id=job \
+    -virtfs local,path="$PWD",mount_tag=src,security_model=none,readonly=on,id=src \
+    -nic none -display none -serial file:"$job/out/console.log" -no-reboot -monitor none
+}
+accel=tcg
+# KVM when it works (nested KVM often does not: qemu aborts at once),
+# else TCG.
+if [ -w /dev/kvm ] && [ -z "${BERTH_VM_TCG:-}" ]; then
+  accel=kvm
+  boot -accel kvm -cpu host 2>"$job/out/qemu-kvm.err" || true
+  if [ ! -s "$job/out/summary" ]; then
+    echo "vm job: KVM did not boot ($(head -1 "$job/out/qemu-kvm.err")); TCG instead"
+    accel=tcg
+    rm -f "$job/disk.qcow2"
+    qemu-img create -q -f qcow2 -b "$cache/bookworm.img" -F raw "$job/disk.qcow2"
+  fi
 fi
-timeout "${BERTH_VM_TIMEOUT:-2400}" qemu-system-x86_64 "${accel[@]}" -m 2048 -smp 2 \
-  -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
-  -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 quiet loglevel=3" \
-  -drive file="$job/disk.qcow2",if=virtio,format=qcow2 \
-  -virtfs local,path="$job",mount_tag=job,security_model=none,id=job \
-  -virtfs local,path="$PWD",mount_tag=src,security_model=none,readonly=on,id=src \
-  -nic none -display none -serial file:"$job/out/console.log" -no-reboot -monitor none || true
+if [ "$accel" = tcg ]; then
+  boot -accel tcg,thread=multi -cpu max || true
+fi
+echo "vm job: booted with $accel"
 cat "$job/out/summary" 2>/dev/null || { echo "vm job: the VM wrote no summary; its console:"; tail -50 "$job/out/console.log"; }
 echo "vm job: $((SECONDS - start))s in all"
 status=$(cat "$job/out/status" 2>/dev/null || echo 1)
 if [ "$status" != 0 ]; then
-  for f in "$job"/out/*.log; do
-    grep -q . "$f" || continue
-  done
   echo "vm job: failed; logs:"; tail -n 60 "$job"/out/*.log | tail -400
 fi
 exit "$status"

@@ -498,9 +498,18 @@ func (g *Group) Remove() error {
 	if g.Version == 2 && len(g.Dirs) == 1 && exists(filepath.Join(g.Dirs[0], "cgroup.kill")) {
 		_ = write(g.Dirs[0], "cgroup.kill", "1")
 	}
+	var dirs []string
+	for _, d := range g.Dirs {
+		dirs = append(dirs, d)
+		if g.Version == 2 {
+			// Groups a run made below its own (nspawn --keep-unit puts its
+			// payload in a child) go first, deepest first.
+			dirs = append(dirs, descendants(d)...)
+		}
+	}
 	var errs []error
-	for i := len(g.Dirs) - 1; i >= 0; i-- {
-		d := g.Dirs[i]
+	for i := len(dirs) - 1; i >= 0; i-- {
+		d := dirs[i]
 		var err error
 		// A group empties a moment after its last process is killed:
 		// poll soon at first, then back off (about a second in all).
@@ -522,6 +531,20 @@ func (g *Group) Remove() error {
 	}
 	g.Dirs = nil
 	return errors.Join(errs...)
+}
+
+// descendants lists the groups below d, parents before their children.
+func descendants(d string) []string {
+	var out []string
+	entries, _ := os.ReadDir(d)
+	for _, e := range entries {
+		if e.IsDir() {
+			c := filepath.Join(d, e.Name())
+			out = append(out, c)
+			out = append(out, descendants(c)...)
+		}
+	}
+	return out
 }
 
 // pidsIn lists the processes in directory d. cgroup v2 lists a process

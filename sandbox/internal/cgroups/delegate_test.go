@@ -234,3 +234,41 @@ func removeTree(t *testing.T, dir string) {
 		}
 	}
 }
+
+// nspawn --keep-unit, started in a run's v2 group, makes children below
+// it (supervisor, payload): Remove must remove them too, or the run's
+// group stays ("device or resource busy", seen in the Debian 12 VM).
+func TestRemoveTakesTheGroupsARunMadeBelowItsOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a cgroup needs root")
+	}
+	mount := cgroups.V2Mount()
+	if mount == "" {
+		t.Skip("no cgroup2 file system is mounted")
+	}
+	dir := filepath.Join(mount, fmt.Sprintf("berth-test-remove-%d", os.Getpid()))
+	for _, d := range []string{dir, dir + "/payload", dir + "/payload/inner", dir + "/supervisor"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { removeTree(t, dir) })
+	fd, err := os.Open(dir + "/payload/inner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	sleeper := exec.Command("sleep", "300")
+	sleeper.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	g := &cgroups.Group{Version: 2, Dirs: []string{dir}}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there (%v)", dir, err)
+	}
+}
