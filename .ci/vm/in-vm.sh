@@ -9,7 +9,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 bin=/job/bin out=/job/out
 mkdir -p "$out"
 : >"$out/summary"
-exec > >(tee "$out/in-vm.log") 2>&1
+exec >"$out/in-vm.log" 2>&1
 echo "vm: $(uname -r), $(stat -f -c %T /sys/fs/cgroup), PID 1 $(cat /proc/1/comm)"
 status=0
 step() { # NAME CMD...: runs CMD, records ok/FAIL with the time
@@ -32,7 +32,7 @@ mkdir -p "$repo" && mount --bind /src "$repo"
 id berth >/dev/null 2>&1 || useradd --system --home-dir /var/lib/berth --shell /usr/sbin/nologin berth
 id berth-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-test --shell /bin/sh berth-test
 runuser -u berth-test -- mkdir -p /var/lib/berth-test/tmp
-common=(--wait --pipe --quiet --collect -E BERTH_TEST_INIT=$bin/berth-sandbox-init -E PATH="$PATH")
+common=(--wait --pipe --quiet --collect -p OOMPolicy=continue -E BERTH_TEST_INIT=$bin/berth-sandbox-init -E PATH="$PATH")
 user=(-p User=berth-test -E HOME=/var/lib/berth-test -E TMPDIR=/var/lib/berth-test/tmp)
 suite() { # PKG: the test binary of PKG, run from its directory
   local name=${1//\//_}
@@ -102,3 +102,6 @@ leftovers() {
 step no-leftovers leftovers
 echo "vm: done, status $status"
 echo "$status" >"$out/status"
+sync
+# poweroff-force of the job's unit was seen to hang on the 9p shares.
+systemctl poweroff --force --force

@@ -50,13 +50,13 @@ func TestTheUnitLeavesTheSandboxWhatItNeeds(t *testing.T) {
 		lines[strings.TrimSpace(l)] = true
 	}
 	for _, want := range []string{"User=berth", "Delegate=yes", "ExecStart=/usr/local/bin/berth serve",
-		"StateDirectory=berth", "CacheDirectory=berth", "RuntimeDirectory=berth", "KillMode=control-group"} {
+		"StateDirectory=berth", "CacheDirectory=berth", "RuntimeDirectory=berth", "KillMode=control-group", "OOMPolicy=continue"} {
 		if !lines[want] {
 			t.Errorf("the unit lacks %s", want)
 		}
 	}
 	for l := range lines {
-		for _, bad := range []string{"ProtectControlGroups=yes", "RestrictNamespaces=", "PrivateUsers=", "MemoryDenyWriteExecute="} {
+		for _, bad := range []string{"ProtectControlGroups=yes", "RestrictNamespaces=", "PrivateUsers=", "MemoryDenyWriteExecute=", "ProtectHostname="} {
 			// A read-only cgroup tree, no namespaces, or no JIT pages
 			// break the builtin sandbox or the wasm runner.
 			if strings.HasPrefix(l, bad) {

@@ -194,9 +194,18 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 		t.Fatal(err)
 	}
 	init := sandboxtest.BuildInit(t, dir)
+	// A temporary directory of nobody's own: the host's /tmp may not
+	// let nobody in (mode 0755 on some machines).
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
 		"-test.run=^(TestAdversarialAddonsAreContained|TestAGoProgramGetsTheMemoryItIsAllowed)$", "-test.v")
-	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp", "BERTH_TEST_INIT="+init)
+	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp", "TMPDIR="+tmp, "BERTH_TEST_INIT="+init)
 	wd, _ := os.Getwd()
 	cmd.Dir = wd
 	out, err := cmd.CombinedOutput()
