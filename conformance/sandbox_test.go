@@ -36,6 +36,14 @@ func defaultExecutor(t *testing.T, runners ...string) *executor.Executor {
 	cfg.WorkingDir = filepath.Join(t.TempDir(), "work")
 	cfg.CacheDir = filepath.Join(t.TempDir(), "cache")
 	cfg.Runners = runners
+	return newExecutor(t, cfg)
+}
+
+func newExecutor(t *testing.T, cfg config.Config) *executor.Executor {
+	t.Helper()
+	if err := cfg.Validate("test"); err != nil {
+		t.Fatal(err)
+	}
 	return berth.NewExecutor(context.Background(), cfg, berth.Options{})
 }
 
