@@ -6,15 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/memtest"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // writeManyEntriesZip writes a zip of n empty stored entries: the
@@ -94,37 +92,6 @@ func TestCheckZipDirectoryRefusesAClaimedCountOverTheLimit(t *testing.T) {
 	}
 }
 
-// peakHeap runs f and returns the most heap it saw in use above what was
-// in use before, sampled every 100 µs.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(100 * time.Microsecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
-}
-
 // BenchmarkUnzipManyEntries is issue 18's hostile upload: a 64 MiB zip of
 // about 700,000 empty entries, against the default limit of 10,000. The
 // baseline is archive/zip opening it, which Unzip did before counting.
@@ -157,7 +124,7 @@ func BenchmarkUnzipManyEntries(b *testing.B) {
 			var peak uint64
 			for b.Loop() {
 				var err error
-				peak = max(peak, peakHeap(func() { err = bc.run() }))
+				peak = max(peak, memtest.PeakHeap(func() { err = bc.run() }))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -3,12 +3,9 @@ package output
 import (
 	"bytes"
 	"encoding/json"
-	"runtime"
-	"runtime/metrics"
+	"github.com/berth-dev/berth/internal/memtest"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // hostileStdout builds a stdout of about size bytes: prefix, then item
@@ -26,36 +23,6 @@ func hostileStdout(size int, prefix, item, suffix string) []byte {
 	}
 	b.WriteString(suffix)
 	return b.Bytes()
-}
-
-// peakHeap runs f and returns the most heap it saw in use above what was
-// in use before, sampled every 100 µs.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	base := s[0].Value.Uint64()
-	var peak atomic.Uint64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(100 * time.Microsecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	<-stopped
-	return peak.Load()
 }
 
 // BenchmarkDecodeHostile is issue 18's 16 MiB stdout (the default output
@@ -100,7 +67,7 @@ func BenchmarkDecodeHostile(b *testing.B) {
 				var peak uint64
 				for b.Loop() {
 					var err error
-					peak = max(peak, peakHeap(func() { err = bc.run() }))
+					peak = max(peak, memtest.PeakHeap(func() { err = bc.run() }))
 					if err != nil {
 						b.Fatal(err)
 					}
