@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -147,7 +149,7 @@ func (r *Runner) checkSetup(ctx context.Context, bin string) error {
 		}
 		c.Close()
 	case store == "local":
-		if unix.Access(s.StateDir, unix.W_OK) != nil {
+		if !writableOrCreatable(s.StateDir) {
 			return &SetupError{
 				Problem: fmt.Sprintf("berth's user cannot write nix's state dir %s and no nix daemon answers at %s", s.StateDir, s.DaemonSocket),
 				Fix:     "start the nix daemon (Debian: apt-get install nix-setup-systemd) and add berth's user to the nix-users group",
@@ -188,6 +190,23 @@ func hasMembers(name string) bool {
 		}
 	}
 	return true // not in /etc/group (NSS): let nix say
+}
+
+// writableOrCreatable says whether nix's local store can use dir: it is
+// writable, or it does not exist yet and its nearest existing ancestor is
+// writable, since nix creates the state dir on its first use (a new
+// machine before any build has no /nix/var/nix).
+func writableOrCreatable(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			return unix.Access(d, unix.W_OK) == nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return false
+		}
+	}
 }
 
 func exists(p string) bool {

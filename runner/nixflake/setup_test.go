@@ -112,6 +112,30 @@ func TestAvailableAppliesTheOptionsOfExtraFlags(t *testing.T) {
 	}
 }
 
+// On a new machine nix's state dir does not exist until nix's first build,
+// which creates it: Available must offer the runner then, not say berth
+// cannot write it (a clean-clone CI run on a new machine, where doctor ran
+// before any nix build, failed so). nix 2.8 picks the local store when the
+// state dir is missing and no daemon socket exists (store-api.cc,
+// openFromNonUri), and LocalStore creates the dir.
+func TestAvailableAcceptsAStateDirNixWillCreate(t *testing.T) {
+	requireNix(t)
+	withNixConf(t, "build-users-group =")
+	state := filepath.Join(t.TempDir(), "new", "var", "nix")
+	t.Setenv("NIX_STATE_DIR", state)
+	r := nixflake.New(nixflake.DefaultConfig(), nil)
+	if err := r.Available(context.Background()); err != nil {
+		t.Fatalf("Available = %v with a state dir nix has yet to create", err)
+	}
+	a := packageFlake(t, pureDescriptor, "echo '{}'\n", buildRun)
+	if _, err := r.Prepare(context.Background(), a); err != nil {
+		t.Fatalf("the build Available promised failed: %v", err)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("nix's build did not create its state dir: %v", err)
+	}
+}
+
 // The machine's own nix (as .ci/sandbox-setup.sh leaves it) builds.
 func TestAvailableAcceptsThisMachinesNix(t *testing.T) {
 	requireNix(t)
