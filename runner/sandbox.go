@@ -2,6 +2,12 @@ package runner
 
 import (
 	"context"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/proc"
 )
@@ -51,7 +57,28 @@ func (NoSandbox) View(inv Invocation) Paths {
 	return Paths{Work: inv.WorkDir, Output: inv.OutputDir, Cache: inv.CacheDir}
 }
 
-// Wrap implements Sandbox.
-func (NoSandbox) Wrap(_ context.Context, spec proc.Spec, _ Invocation) (Wrapped, error) {
+// Wrap implements Sandbox. The program gets a HOME of its own, the run's
+// TMPDIR (on the host it runs as berth's user, whose real HOME every run
+// would share), and USER and LOGNAME naming berth's user, as an addon
+// Docspell runs on the host has them; the operator's variables win.
+func (NoSandbox) Wrap(_ context.Context, spec proc.Spec, inv Invocation) (Wrapped, error) {
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	spec.Env = DefaultEnv(spec.Env, "HOME="+filepath.Join(inv.WorkDir, "temp"), "USER="+name, "LOGNAME="+name)
 	return Wrapped{Spec: spec}, nil
+}
+
+// DefaultEnv returns env with each KEY=VALUE of defaults appended whose
+// KEY env does not set.
+func DefaultEnv(env []string, defaults ...string) []string {
+	out := slices.Clone(env)
+	for _, kv := range defaults {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") }) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

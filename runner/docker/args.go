@@ -50,6 +50,9 @@ type RunSpec struct {
 	CapDropAll      bool
 	NoNewPrivileges bool
 	ReadOnlyRoot    bool
+	// HomeTmpfs, with ReadOnlyRoot, is a further --tmpfs value
+	// (PATH:OPTIONS) for the image user's HOME.
+	HomeTmpfs string
 	// SeccompProfile, when set, is a seccomp profile file passed with
 	// --security-opt seccomp= (podman: NoUserNamespaces of its default).
 	SeccompProfile string
@@ -107,6 +110,9 @@ func RunArgs(s RunSpec) ([]string, error) {
 	}
 	if s.ReadOnlyRoot {
 		args = append(args, "--read-only", "--tmpfs", "/tmp")
+		if s.HomeTmpfs != "" && !strings.HasPrefix(s.HomeTmpfs, "/tmp:") && !strings.HasPrefix(s.HomeTmpfs, "/tmp/") {
+			args = append(args, "--tmpfs", s.HomeTmpfs)
+		}
 	}
 	if m := s.Limits.Memory; m != "" && m != "0" {
 		// Equal swap: the limit is the limit, not limit plus as much swap.

@@ -14,14 +14,14 @@ func TestParseImageUserResolvesAsTheEngineDoes(t *testing.T) {
 		want imageUser
 		err  string
 	}{
-		{"", imageUser{0, 0, "/root"}, ""},
-		{"root", imageUser{0, 0, "/root"}, ""},
-		{"appuser", imageUser{1234, 1235, "/home/appuser"}, ""},
-		{"1234", imageUser{1234, 1235, "/home/appuser"}, ""},
-		{"appuser:staff", imageUser{1234, 50, "/home/appuser"}, ""},
-		{"appuser:77", imageUser{1234, 77, "/home/appuser"}, ""},
-		{"4321", imageUser{4321, 0, ""}, ""},
-		{"4321:4321", imageUser{4321, 4321, ""}, ""},
+		{"", imageUser{0, 0, "/root", "root"}, ""},
+		{"root", imageUser{0, 0, "/root", "root"}, ""},
+		{"appuser", imageUser{1234, 1235, "/home/appuser", "appuser"}, ""},
+		{"1234", imageUser{1234, 1235, "/home/appuser", "appuser"}, ""},
+		{"appuser:staff", imageUser{1234, 50, "/home/appuser", "appuser"}, ""},
+		{"appuser:77", imageUser{1234, 77, "/home/appuser", "appuser"}, ""},
+		{"4321", imageUser{4321, 0, "", ""}, ""},
+		{"4321:4321", imageUser{4321, 4321, "", ""}, ""},
 		{"ghost", imageUser{}, `the image's USER "ghost" is not in its /etc/passwd`},
 		{"appuser:nogroup", imageUser{}, `the image's USER group "nogroup" is not in its /etc/group`},
 	} {

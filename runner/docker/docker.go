@@ -401,7 +401,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		network = "none"
 	}
 	user := r.cfg.user()
-	owner, err := r.dirOwner(ctx, p.Image, user)
+	owner, iu, err := r.dirOwner(ctx, p.Image, user)
 	if err != nil {
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
@@ -427,6 +427,21 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		return runner.Exit{}, fmt.Errorf("%s: %w", a.ID(), err)
 	}
 	env := containerEnv(inv)
+	if iu.Name != "" {
+		// The engine sets HOME from the image's passwd but not USER or
+		// LOGNAME, which scripts and getpass read; the operator's win.
+		env = runner.DefaultEnv(env, "USER="+iu.Name, "LOGNAME="+iu.Name)
+	}
+	var home string
+	if r.cfg.ReadOnlyRoot && iu.Home != "" && iu.Home != "/" {
+		// A read-only root leaves the image user's HOME unwritable: it
+		// gets a tmpfs of its own, owned by that user.
+		// podman refuses uid=/gid= and chowns to the user with U.
+		home = iu.Home + ":uid=" + strconv.Itoa(iu.UID) + ",gid=" + strconv.Itoa(iu.GID) + ",mode=0700"
+		if r.eng.Flavor() == "podman" {
+			home = iu.Home + ":U,mode=0700"
+		}
+	}
 	// The operator's variables, which may be secrets, reach the client
 	// through a file that lives only in memory (fd 3): nothing on disk
 	// for a killed berth to leave behind.
@@ -464,7 +479,7 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		RunID: inv.RunID, Addon: a.Meta.Name, Version: a.Meta.Version,
 		Deadline: deadline,
 		Network:  network, User: user,
-		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot,
+		CapDropAll: r.cfg.CapDropAll, NoNewPrivileges: r.cfg.NoNewPrivileges, ReadOnlyRoot: r.cfg.ReadOnlyRoot, HomeTmpfs: home,
 		SeccompProfile: seccompFile,
 		Limits:         r.cfg.limitsFor(a.Meta.Name),
 		WorkDir:        r.cfg.DaemonPath(inv.WorkDir),

@@ -27,6 +27,9 @@ type imageUser struct {
 	// Home is the user's home directory from the image's /etc/passwd,
 	// empty when the image has none.
 	Home string
+	// Name is the user's name in the image's /etc/passwd, empty when the
+	// image has no entry for it.
+	Name string
 }
 
 // parseImageUser resolves an image's Config.User ("", "root", "appuser",
@@ -61,6 +64,7 @@ func parseImageUser(spec string, passwd, group []byte) (imageUser, error) {
 	if entry != nil {
 		u.GID, _ = strconv.Atoi(entry[3])
 		u.Home = entry[5]
+		u.Name = entry[0]
 	}
 	if hasGroup && gs != "" {
 		if n, err := strconv.Atoi(gs); err == nil {
@@ -223,13 +227,13 @@ func openDirs(dirs ...string) error {
 // the image's user with docker.user: image (the default), else the
 // configured --user. A non-root berth cannot chown: Run opens the
 // directories to everyone instead when that user is not berth's own.
-func (r *Runner) dirOwner(ctx context.Context, image, user string) (string, error) {
+func (r *Runner) dirOwner(ctx context.Context, image, user string) (string, imageUser, error) {
 	if r.cfg.User != UserImage {
-		return user, nil
+		return user, imageUser{}, nil
 	}
 	iu, err := r.imageUserOf(ctx, image)
 	if err != nil {
-		return "", err
+		return "", imageUser{}, err
 	}
-	return strconv.Itoa(iu.UID) + ":" + strconv.Itoa(iu.GID), nil
+	return strconv.Itoa(iu.UID) + ":" + strconv.Itoa(iu.GID), iu, nil
 }

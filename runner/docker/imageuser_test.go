@@ -27,6 +27,7 @@ const userImageScript = `set -e
 out="$OUTPUT_DIR"
 id -u > "$out/uid"
 echo "$HOME" > "$out/home"
+echo "${USER:-unset} ${LOGNAME:-unset}" > "$out/user"
 mkdir -p "$HOME/.cache/tool" && echo cached > "$HOME/.cache/tool/x" && echo ok > "$out/home-writable"
 echo x > /tmp/x && echo ok > "$out/tmp-writable"
 echo x > "$TMPDIR/x" && echo ok > "$out/tmpdir-writable"
@@ -49,6 +50,9 @@ func TestAnImageWithUSERWritesItsHomeUnderTheDefaults(t *testing.T) {
 				edit func(*docker.Config)
 			}{
 				{"with the default configuration", nil},
+				// Issue 11: HOME stays writable when the operator turns
+				// the read-only root on (a tmpfs owned by the image's user).
+				{"with read-only-root", func(c *docker.Config) { c.ReadOnlyRoot = true }},
 			} {
 				t.Run(rc.name, func(t *testing.T) {
 					r := e.runner(t, rc.edit)
@@ -59,7 +63,7 @@ func TestAnImageWithUSERWritesItsHomeUnderTheDefaults(t *testing.T) {
 						if res.Kind != executor.Success {
 							t.Fatalf("run %d: result %s: %s %q", run, res.Kind, res.Error, res.StderrTail)
 						}
-						want := map[string]string{"uid": "1234", "home": "/home/appuser", "home-writable": "ok", "tmp-writable": "ok", "tmpdir-writable": "ok"}
+						want := map[string]string{"uid": "1234", "home": "/home/appuser", "home-writable": "ok", "tmp-writable": "ok", "tmpdir-writable": "ok", "user": "appuser appuser"}
 						for f, w := range want {
 							got, _ := os.ReadFile(filepath.Join(outDir, f))
 							if strings.TrimSpace(string(got)) != w {

@@ -37,6 +37,7 @@ type Harness struct {
 // Run runs the contract suite.
 func Run(t *testing.T, h Harness) {
 	t.Run("the program sees the contract's directories, variables and arguments", h.testContract)
+	t.Run("HOME is writable and USER and LOGNAME name the user", h.testHomeUser)
 	t.Run("the cache dir survives between runs", h.testCache)
 	t.Run("a non-zero exit is an execution error with its code", h.testExitCode)
 	t.Run("valid output is decoded", h.testOutput)
@@ -188,6 +189,64 @@ func (h Harness) testContract(t *testing.T) {
 	}
 	if !res.Pure {
 		t.Error("a pure addon was not reported pure")
+	}
+}
+
+// homeUserScript does what JVM, Python, scala-cli and shell addons do
+// first: write a cache under ~/.cache and ask who they are. Docspell runs
+// trivial and nix addons on the host, where both hold
+// (modules/addonlib/src/main/scala/docspell/addons/runner/TrivialRunner.scala),
+// and docker images as their USER, whose HOME the engine sets
+// (DockerRunner.scala:51-62).
+const homeUserScript = `out="$OUTPUT_DIR"
+printf '%s' "${HOME:-}" > "$out/home"
+[ -e "$HOME/.cache/berth-suite-home-user/f" ] && echo yes > "$out/home-had-file"
+mkdir -p "$HOME/.cache/berth-suite-home-user" && echo x > "$HOME/.cache/berth-suite-home-user/f" && echo yes > "$out/home-writable"
+printf '%s' "${USER:-}" > "$out/user"
+printf '%s' "${LOGNAME:-}" > "$out/logname"
+echo '{}'
+`
+
+func (h Harness) testHomeUser(t *testing.T) {
+	a := h.Package(t, descriptor("home-user"), homeUserScript)
+	ex := h.executor(t)
+	// A HOME on the host would be shared by every run and addon (each
+	// reading the others' caches); berth's own must stay untouched.
+	hostHome, _ := os.UserHomeDir()
+	hostFile := filepath.Join(hostHome, ".cache", "berth-suite-home-user")
+	if hostHome != "" {
+		os.RemoveAll(hostFile)
+	}
+	for run := 1; run <= 2; run++ {
+		outDir := filepath.Join(t.TempDir(), "out")
+		res := h.run(t, ex, executor.Request{Steps: []executor.Step{{Addon: a}}, OutputDir: outDir})
+		if res.Kind != executor.Success {
+			t.Fatalf("run %d: result %s: %s (stderr %q)", run, res.Kind, res.Error, res.StderrTail)
+		}
+		read := func(name string) string {
+			b, _ := os.ReadFile(filepath.Join(outDir, name))
+			return strings.TrimSpace(string(b))
+		}
+		home := read("home")
+		if home == "" || !filepath.IsAbs(home) {
+			t.Errorf("run %d: HOME = %q, want an absolute path", run, home)
+		}
+		if read("home-writable") != "yes" {
+			t.Errorf("run %d: HOME %q is not writable", run, home)
+		}
+		if u := read("user"); u == "" || read("logname") != u {
+			t.Errorf("run %d: USER = %q, LOGNAME = %q; want both set to the same name", run, u, read("logname"))
+		}
+		if read("home-had-file") == "yes" {
+			t.Errorf("run %d: HOME %q holds what an earlier run wrote: runs share it (CACHE_DIR is the place for that)", run, home)
+		}
+		if _, err := os.Stat(hostFile); hostHome != "" && err == nil {
+			t.Errorf("run %d: the addon wrote into berth's own HOME (%s)", run, hostFile)
+		}
+		if _, err := os.Stat("/.cache/berth-suite-home-user"); err == nil {
+			os.RemoveAll("/.cache/berth-suite-home-user")
+			t.Errorf("run %d: the addon wrote into the host's /.cache (HOME unset)", run)
+		}
 	}
 }
 
