@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -429,7 +431,11 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 		WithNanosleep(sleeper(runCtx)).
 		WithRandSource(rand.Reader)
 	// WASI has no working directory; Go's wasip1 port and shells take PWD.
-	for _, kv := range append(runner.ContractEnv(inv, view), "PWD="+view.Work) {
+	// HOME is the run's TMPDIR, as without a sandbox, and USER/LOGNAME name
+	// berth's user: a WASI module has no passwd to read them from.
+	env := runner.DefaultEnv(append(runner.ContractEnv(inv, view), "PWD="+view.Work),
+		"HOME="+path.Join(view.Work, "temp"), "USER="+hostUser(), "LOGNAME="+hostUser())
+	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
 	}
@@ -487,4 +493,12 @@ func wazeroVersion() string {
 		}
 	}
 	return "(unknown version)"
+}
+
+// hostUser names berth's user, or its uid when it has no passwd entry.
+func hostUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }

@@ -121,6 +121,16 @@ func commands(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 			for _, n := range names {
 				fmt.Fprintln(hc.Stdout, n)
 			}
+		case "mkdir": // mkdir [-p] DIR...: the contract suite's HOME case
+			for _, a := range args[1:] {
+				if a == "-p" {
+					continue
+				}
+				if err := os.MkdirAll(abs(a), 0o755); err != nil {
+					fmt.Fprintln(hc.Stderr, "mkdir:", err)
+					return interp.ExitStatus(1)
+				}
+			}
 		case "sleep":
 			n, err := strconv.ParseFloat(args[len(args)-1], 64)
 			if err != nil {
