@@ -62,12 +62,18 @@ func (NoSandbox) View(inv Invocation) Paths {
 // would share), and USER and LOGNAME naming berth's user, as an addon
 // Docspell runs on the host has them; the operator's variables win.
 func (NoSandbox) Wrap(_ context.Context, spec proc.Spec, inv Invocation) (Wrapped, error) {
-	name := strconv.Itoa(os.Getuid())
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
+	name := HostUser()
 	spec.Env = DefaultEnv(spec.Env, "HOME="+filepath.Join(inv.WorkDir, "temp"), "USER="+name, "LOGNAME="+name)
 	return Wrapped{Spec: spec}, nil
+}
+
+// HostUser names berth's user, or its uid when it has no passwd entry:
+// the USER and LOGNAME of a program that runs as berth's user.
+func HostUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }
 
 // DefaultEnv returns env with each KEY=VALUE of defaults appended whose

@@ -9,12 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/user"
 	"path"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -433,8 +431,9 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	// WASI has no working directory; Go's wasip1 port and shells take PWD.
 	// HOME is the run's TMPDIR, as without a sandbox, and USER/LOGNAME name
 	// berth's user: a WASI module has no passwd to read them from.
+	name := runner.HostUser()
 	env := runner.DefaultEnv(append(runner.ContractEnv(inv, view), "PWD="+view.Work),
-		"HOME="+path.Join(view.Work, "temp"), "USER="+hostUser(), "LOGNAME="+hostUser())
+		"HOME="+path.Join(view.Work, "temp"), "USER="+name, "LOGNAME="+name)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
@@ -493,12 +492,4 @@ func wazeroVersion() string {
 		}
 	}
 	return "(unknown version)"
-}
-
-// hostUser names berth's user, or its uid when it has no passwd entry.
-func hostUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return strconv.Itoa(os.Getuid())
 }
