@@ -126,11 +126,36 @@ type runRequest struct {
 	// Env is the run's own secret variables (DSC_SESSION), sealed in the
 	// run's record and never shown.
 	Env map[string]string `json:"env,omitempty"`
+	// Files describes the uploads of a multipart request, as an
+	// event's files do.
+	Files *eventFiles `json:"files,omitempty"`
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	var req runRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
+	var item *itemInput
+	queued := false
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		// The run request in part "run", the item's files beside it,
+		// as for POST /v1/events (api_console.go).
+		var inputDir string
+		var err error
+		req, item, inputDir, err = s.readRunForm(w, r, params)
+		if err != nil {
+			if inputDir != "" {
+				os.RemoveAll(inputDir)
+			}
+			return err
+		}
+		if inputDir != "" {
+			// Uploads of a refused run are not kept.
+			defer func() {
+				if !queued {
+					os.RemoveAll(inputDir)
+				}
+			}()
+		}
+	} else if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	if err := checkObject("item", req.Item); err != nil {
@@ -147,8 +172,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err := checkRunEnv(req.Env); err != nil {
 		return err
 	}
-	var item *itemInput
-	if req.Item != nil || req.ItemArgs != nil || len(req.Env) > 0 {
+	if item == nil && (req.Item != nil || req.ItemArgs != nil || len(req.Env) > 0) {
 		item = &itemInput{Data: req.Item, Args: req.ItemArgs, Env: req.Env}
 	}
 	trigger := cmpOr(req.Trigger, "manual")
@@ -186,6 +210,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	queued = true
 	w.Header().Set("Location", "/v1/runs/"+run.ID)
 	writeJSON(w, http.StatusAccepted, s.viewRun(run, false))
 	return nil
@@ -363,10 +388,19 @@ func multipartReader(r *http.Request, params map[string]string) (*multipart.Read
 
 func (s *Server) readEventForm(r *http.Request, params map[string]string) (eventRequest, string, eventUploads, error) {
 	var ev eventRequest
+	dir, up, err := s.readItemForm(r, params, "event", func(part io.Reader) error { return decodeJSONFrom(part, &ev) })
+	return ev, dir, up, err
+}
+
+// readItemForm reads a multipart form of a JSON part (decoded by decode)
+// and the item's "original" and "pdf" files, saved in a new directory
+// under DATA_DIR/events; it returns that directory ("" when no file came,
+// set even with an error when made).
+func (s *Server) readItemForm(r *http.Request, params map[string]string, jsonPart string, decode func(io.Reader) error) (string, eventUploads, error) {
 	var up eventUploads
 	mr, err := multipartReader(r, params)
 	if err != nil {
-		return ev, "", up, err
+		return "", up, err
 	}
 	dir := filepath.Join(s.dataDir, "events", newID("ev_"))
 	gotEvent := false
@@ -376,48 +410,48 @@ func (s *Server) readEventForm(r *http.Request, params map[string]string) (event
 			break
 		}
 		if err != nil {
-			return ev, dir, up, bodyError(err)
+			return dir, up, bodyError(err)
 		}
 		switch part.FormName() {
-		case "event":
-			if err := decodeJSONFrom(part, &ev); err != nil {
-				return ev, dir, up, err
+		case jsonPart:
+			if err := decode(part); err != nil {
+				return dir, up, err
 			}
 			gotEvent = true
 		case "original", "pdf":
 			name := path.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
 			if name == "" || name == "." || name == "/" || name == ".." {
-				return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "part %q needs a file name", part.FormName())
+				return dir, up, errf(http.StatusBadRequest, codeInvalid, "part %q needs a file name", part.FormName())
 			}
 			sub := map[string]string{"original": "originals", "pdf": "pdfs"}[part.FormName()]
 			names := map[string]*[]string{"original": &up.originals, "pdf": &up.pdfs}[part.FormName()]
 			if slices.Contains(*names, name) {
-				return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "two %q parts have the file name %q", part.FormName(), name)
+				return dir, up, errf(http.StatusBadRequest, codeInvalid, "two %q parts have the file name %q", part.FormName(), name)
 			}
 			*names = append(*names, name)
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-				return ev, dir, up, err
+				return dir, up, err
 			}
 			f, err := os.Create(filepath.Join(dir, sub, name))
 			if err != nil {
-				return ev, dir, up, err
+				return dir, up, err
 			}
 			_, err = io.Copy(f, part)
 			f.Close()
 			if err != nil {
-				return ev, dir, up, bodyError(err)
+				return dir, up, bodyError(err)
 			}
 		default:
-			return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, "unknown form part %q (expected event, original, pdf)", part.FormName())
+			return dir, up, errf(http.StatusBadRequest, codeInvalid, "unknown form part %q (expected %s, original, pdf)", part.FormName(), jsonPart)
 		}
 	}
 	if !gotEvent {
-		return ev, dir, up, errf(http.StatusBadRequest, codeInvalid, `the form has no "event" part with the event JSON`)
+		return dir, up, errf(http.StatusBadRequest, codeInvalid, "the form has no %q part with the %s JSON", jsonPart, jsonPart)
 	}
 	if _, err := os.Stat(dir); err != nil {
 		dir = ""
 	}
-	return ev, dir, up, nil
+	return dir, up, nil
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
@@ -503,6 +537,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 			return errf(http.StatusBadRequest, codeInvalid, "before: want an RFC 3339 time")
 		}
 		f.Before = t
+	}
+	if err := runListFilters(q, &f); err != nil {
+		return err
 	}
 	if v := q.Get("cursor"); v != "" {
 		c, err := parseCursor(v)

@@ -31,15 +31,21 @@ func (s *Server) httpServer() *http.Server {
 // to read its request and write its answer instead of request-timeout.
 func (s *Server) transfer(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		deadline := time.Now().Add(s.set.TransferTimeout.Std())
-		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(deadline); err != nil {
-			s.log.Warn("extending a transfer's read deadline", "path", r.URL.Path, "err", err)
-		}
-		if err := rc.SetWriteDeadline(deadline); err != nil {
-			s.log.Warn("extending a transfer's write deadline", "path", r.URL.Path, "err", err)
-		}
+		s.extendToTransfer(w, r)
 		return h(w, r)
+	}
+}
+
+// extendToTransfer gives the request transfer-timeout from now, for a
+// handler that learns only from the body's type that it is an upload.
+func (s *Server) extendToTransfer(w http.ResponseWriter, r *http.Request) {
+	deadline := time.Now().Add(s.set.TransferTimeout.Std())
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(deadline); err != nil {
+		s.log.Warn("extending a transfer's read deadline", "path", r.URL.Path, "err", err)
+	}
+	if err := rc.SetWriteDeadline(deadline); err != nil {
+		s.log.Warn("extending a transfer's write deadline", "path", r.URL.Path, "err", err)
 	}
 }
 

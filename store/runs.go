@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,12 @@ func (s *Store) GetRun(ctx context.Context, q Querier, id string) (Run, error) {
 // RunFilter selects runs; zero fields do not filter.
 type RunFilter struct {
 	State, ConfigID string
+	// Trigger keeps runs with this trigger, AddonID runs with this addon
+	// among their steps.
+	Trigger, AddonID string
+	// Since and Until keep runs created at or after Since and before
+	// Until (zero: no bound).
+	Since, Until time.Time
 	// Before keeps runs created before this time (the API's old paging
 	// parameter: runs created in the same millisecond as the last one
 	// seen are skipped; After does not skip any).
@@ -132,6 +139,21 @@ func (s *Store) ListRuns(ctx context.Context, q Querier, f RunFilter) ([]Run, er
 	}
 	if f.ConfigID != "" {
 		add("config_id = $%d", f.ConfigID)
+	}
+	if f.Trigger != "" {
+		add("trigger_name = $%d", f.Trigger)
+	}
+	if f.AddonID != "" {
+		// The spec is Go's compact JSON: a step's addon is the literal
+		// "addonId":"<id>" (LIKE's wildcards in the id escaped).
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.AddonID)
+		add(`spec LIKE $%d ESCAPE '\'`, `%"addonId":"`+esc+`"%`)
+	}
+	if !f.Since.IsZero() {
+		add("created_ms >= $%d", ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_ms < $%d", ms(f.Until))
 	}
 	if !f.Before.IsZero() {
 		add("created_ms < $%d", ms(f.Before))
