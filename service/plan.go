@@ -113,7 +113,7 @@ func Selected(f *spec.File, names []string) ([]string, error) {
 		}
 		sel[n] = true
 		for _, d := range f.Containers[n].DependsOn {
-			add(d)
+			add(d.Name)
 		}
 	}
 	for _, n := range names {
@@ -168,8 +168,8 @@ func ComputePlan(ctx context.Context, eng *engine.Client, f *spec.File, project 
 				ch.Action, ch.Reason = Recreate, "container exists but is not running"
 			default:
 				for _, d := range c.DependsOn {
-					if touched[d] {
-						ch.Action, ch.Reason = Recreate, "dependency "+d+" is (re)created"
+					if touched[d.Name] {
+						ch.Action, ch.Reason = Recreate, "dependency "+d.Name+" is (re)created"
 						break
 					}
 				}

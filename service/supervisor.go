@@ -325,8 +325,8 @@ func (s *Supervisor) setLocked(v *svc, st State, reason string, edit ...func(*St
 func (s *Supervisor) missingDepsLocked(v *svc) []string {
 	var out []string
 	for _, d := range v.c.DependsOn {
-		if s.svcs[d].st.State != Running {
-			out = append(out, d)
+		if s.svcs[d.Name].st.State != Running {
+			out = append(out, d.Name)
 		}
 	}
 	sort.Strings(out)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,10 @@ type RunOptions struct {
 	// still wins, as -e does): a generated unit (0644) must not hold the
 	// values. The caller writes the file (EnvFileContent).
 	EnvFile string
+	// Oneshot (Systemd mode) runs podman in the foreground without
+	// notify, for a unit of Type=oneshot: a dependent waits for this
+	// container to complete (condition completed-successfully).
+	Oneshot bool
 }
 
 // RunArgs returns the engine arguments (without the binary) that start
@@ -65,7 +70,13 @@ func RunArgs(name string, c *Container, o RunOptions) []string {
 		if c.Podman != nil {
 			sd = c.Podman.Sdnotify
 		}
-		a = append(a, "--cidfile=/run/"+name+"/ctr-id", "--cgroups=enabled", "--sdnotify="+sd, "-d", "--replace")
+		if o.Oneshot {
+			// A dependent waits for this one to complete: the unit is
+			// Type=oneshot and runs podman in the foreground.
+			a = append(a, "--cidfile=/run/"+name+"/ctr-id", "--cgroups=enabled", "--sdnotify=ignore", "--replace")
+		} else {
+			a = append(a, "--cidfile=/run/"+name+"/ctr-id", "--cgroups=enabled", "--sdnotify="+sd, "-d", "--replace")
+		}
 	}
 	if o.EnvFile == "" {
 		for _, k := range sortedKeys(c.Environment) {
@@ -130,9 +141,87 @@ func RunArgs(name string, c *Container, o RunOptions) []string {
 		// restart) uses it and no `stop -t` overrides what the user chose.
 		a = append(a, "--stop-timeout="+strconv.Itoa(c.StopTimeout.Seconds()))
 	}
+	a = append(a, healthArgs(c, o)...)
 	a = append(a, c.ExtraOptions...)
 	a = append(a, c.Image)
 	return append(a, c.Cmd...)
+}
+
+// healthArgs maps healthcheck to the engine's --health-* flags (docker
+// and podman `run --help`). The docker CLI takes only a command string,
+// run as CMD-SHELL, so a CMD argv is shell-quoted into one; podman reads a
+// JSON list as an argv (podman pkg/specgenutil/specgen.go:981-1010,
+// MakeHealthCheckFromCli). [NONE] is --no-healthcheck. onUnhealthy goes
+// to podman's --health-on-failure only in a unit: under `up` berth acts
+// on the status itself. restart is podman's kill, so that systemd's
+// Restart= restarts the unit and its dependents see it (Quadlet's
+// advice, podman-systemd.unit.5.md:648-654).
+func healthArgs(c *Container, o RunOptions) []string {
+	var a []string
+	h := c.Healthcheck
+	if h.Disabled() {
+		return []string{"--no-healthcheck"}
+	}
+	if h != nil && len(h.Test) > 0 {
+		var cmd string
+		switch {
+		case o.Backend == BackendPodman && h.Test[0] == "CMD":
+			cmd = jsonList(h.Test[1:])
+		case o.Backend == BackendPodman:
+			cmd = jsonList(h.Test)
+		case h.Test[0] == "CMD":
+			cmd = shellJoin(h.Test[1:])
+		default:
+			cmd = h.Test[1]
+		}
+		a = append(a, "--health-cmd="+cmd)
+	}
+	if h != nil {
+		if h.Interval != nil {
+			a = append(a, "--health-interval="+h.Interval.D().String())
+		}
+		if h.Timeout != nil {
+			a = append(a, "--health-timeout="+h.Timeout.D().String())
+		}
+		if h.Retries != nil {
+			a = append(a, "--health-retries="+strconv.Itoa(*h.Retries))
+		}
+		if h.StartPeriod != nil {
+			a = append(a, "--health-start-period="+h.StartPeriod.D().String())
+		}
+	}
+	if o.Backend == BackendPodman && o.Mode == Systemd && c.OnUnhealthy != "" && c.OnUnhealthy != "none" {
+		action := c.OnUnhealthy
+		if action == "restart" {
+			action = "kill"
+		}
+		a = append(a, "--health-on-failure="+action)
+	}
+	return a
+}
+
+// jsonList is l as JSON, without HTML escapes (& stays &).
+func jsonList(l []string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(l)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@,+%-]+$`)
+
+// shellJoin quotes args for /bin/sh -c.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, s := range args {
+		if shellSafe.MatchString(s) {
+			q[i] = s
+		} else {
+			q[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

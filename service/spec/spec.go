@@ -95,7 +95,7 @@ type Container struct {
 	User               *string           `json:"user"`
 	Volumes            []string          `json:"volumes"`
 	Workdir            *string           `json:"workdir"`
-	DependsOn          []string          `json:"dependsOn"`
+	DependsOn          []Dependency      `json:"dependsOn"`
 	Hostname           *string           `json:"hostname"`
 	Labels             map[string]string `json:"labels"`
 	Networks           []string          `json:"networks"`
@@ -127,7 +127,107 @@ type Container struct {
 	StopTimeout    *Duration  `json:"stopTimeout"`
 	RestartBackoff Backoff    `json:"restartBackoff"`
 	StartLimit     StartLimit `json:"startLimit"`
+	// Healthcheck, when set, replaces the image's HEALTHCHECK (Compose's
+	// healthcheck); nil keeps the image's own.
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// OnUnhealthy is what happens once the check says unhealthy: none,
+	// restart or stop (Quadlet's HealthOnFailure=).
+	OnUnhealthy string `json:"onUnhealthy"`
+
+	// sdnotifySet: podman.sdnotify was written in the file (not NixOS's
+	// default), so berth must not change it for a health condition.
+	sdnotifySet bool
 }
+
+// DependencyNames returns the names in dependsOn, in file order.
+func (c *Container) DependencyNames() []string {
+	out := make([]string, len(c.DependsOn))
+	for i, d := range c.DependsOn {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// Conditions of a dependsOn entry: when the dependency counts as ready
+// for its dependent to start (Compose's depends_on condition,
+// compose-spec 05-services.md:413-419, without the service_ prefix).
+const (
+	// ConditionStarted is NixOS's meaning (After= + Requires=): the
+	// dependency's container runs.
+	ConditionStarted = "started"
+	// ConditionHealthy: the dependency's container runs and its health
+	// check (healthcheck or the image's HEALTHCHECK) says healthy.
+	ConditionHealthy = "healthy"
+	// ConditionCompleted: the dependency ran to its end with exit 0.
+	ConditionCompleted = "completed-successfully"
+)
+
+// Dependency is one dependsOn entry. A plain string is {Name, started}.
+type Dependency struct {
+	Name      string `json:"name"`
+	Condition string `json:"condition"`
+}
+
+// UnmarshalYAML accepts NAME or {name: NAME, condition: C}.
+func (d *Dependency) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err == nil && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) && !isMapping(b) {
+		*d = Dependency{Name: s, Condition: ConditionStarted}
+		return nil
+	}
+	var m struct {
+		Name      *string `yaml:"name"`
+		Condition *string `yaml:"condition"`
+	}
+	if err := yaml.UnmarshalWithOptions(b, &m, yaml.DisallowUnknownField()); err != nil {
+		return fmt.Errorf("a dependsOn entry is a container name or {name, condition}: %w", err)
+	}
+	if m.Name == nil || *m.Name == "" {
+		return errors.New("dependsOn: an entry written {name, condition} needs a name")
+	}
+	*d = Dependency{Name: *m.Name, Condition: ConditionStarted}
+	set(&d.Condition, m.Condition)
+	return nil
+}
+
+// MarshalJSON writes a started dependency as its name, as NixOS does.
+func (d Dependency) MarshalJSON() ([]byte, error) {
+	if d.Condition == ConditionStarted || d.Condition == "" {
+		return json.Marshal(d.Name)
+	}
+	type plain Dependency
+	return json.Marshal(plain(d))
+}
+
+func isMapping(b []byte) bool {
+	var m map[string]any
+	return yaml.Unmarshal(b, &m) == nil && m != nil
+}
+
+// Healthcheck is Compose's healthcheck (compose-spec 05-services.md:1007-1056),
+// given to the engine as its --health-* flags. Unset durations and
+// retries are the engine's defaults (30s, 30s, 3, 0s).
+type Healthcheck struct {
+	// Test is ["CMD", argv...], ["CMD-SHELL", command] or ["NONE"]; a
+	// string in the file is CMD-SHELL.
+	Test        []string  `json:"test"`
+	Interval    *Duration `json:"interval,omitempty"`
+	Timeout     *Duration `json:"timeout,omitempty"`
+	Retries     *int      `json:"retries,omitempty"`
+	StartPeriod *Duration `json:"startPeriod,omitempty"`
+}
+
+// Disabled reports whether the check switches the image's HEALTHCHECK
+// off (test: [NONE], or disable: true).
+func (h *Healthcheck) Disabled() bool { return h != nil && len(h.Test) > 0 && h.Test[0] == "NONE" }
+
+// The engines' defaults for an unset healthcheck field (docker run
+// --help; podman run --help).
+const (
+	DefaultHealthInterval = 30 * time.Second
+	DefaultHealthTimeout  = 30 * time.Second
+	DefaultHealthRetries  = 3
+)
 
 // Defaults of berth's additions.
 const (
@@ -221,7 +321,7 @@ type rawContainer struct {
 	User               *string           `yaml:"user"`
 	Volumes            []string          `yaml:"volumes"`
 	Workdir            *string           `yaml:"workdir"`
-	DependsOn          []string          `yaml:"dependsOn"`
+	DependsOn          []Dependency      `yaml:"dependsOn"`
 	Hostname           *string           `yaml:"hostname"`
 	Labels             map[string]string `yaml:"labels"`
 	Networks           []string          `yaml:"networks"`
@@ -252,6 +352,49 @@ type rawContainer struct {
 		Burst    *int      `yaml:"burst"`
 		Interval *Duration `yaml:"interval"`
 	} `yaml:"startLimit"`
+	Healthcheck *rawHealthcheck `yaml:"healthcheck"`
+	OnUnhealthy *string         `yaml:"onUnhealthy"`
+}
+
+type rawHealthcheck struct {
+	Test        *healthTest `yaml:"test"`
+	Interval    *Duration `yaml:"interval"`
+	Timeout     *Duration `yaml:"timeout"`
+	Retries     *int      `yaml:"retries"`
+	StartPeriod *Duration `yaml:"startPeriod"`
+	Disable     *bool     `yaml:"disable"`
+}
+
+// healthTest is a healthcheck's test: a string is ["CMD-SHELL", s].
+type healthTest []string
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (t *healthTest) UnmarshalYAML(b []byte) error {
+	var l []string
+	if err := yaml.Unmarshal(b, &l); err == nil && l != nil {
+		*t = l
+		return nil
+	}
+	var s string
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a healthcheck test is a string (run with the container's shell) or a list [CMD, ...], [CMD-SHELL, command] or [NONE]: %w", err)
+	}
+	*t = healthTest{"CMD-SHELL", s}
+	return nil
+}
+
+// resolve turns the file's healthcheck into the engine's shape: a string
+// test is CMD-SHELL, disable: true is [NONE] (compose-spec
+// 05-services.md:1027-1029, 1046-1053).
+func (r *rawHealthcheck) resolve() *Healthcheck {
+	h := &Healthcheck{Interval: r.Interval, Timeout: r.Timeout, Retries: r.Retries, StartPeriod: r.StartPeriod}
+	switch {
+	case r.Disable != nil && *r.Disable:
+		h.Test = []string{"NONE"}
+	case r.Test != nil:
+		h.Test = append([]string(nil), (*r.Test)...)
+	}
+	return h
 }
 
 // Load reads, defaults and validates the services file at path (YAML or
@@ -291,7 +434,37 @@ func Parse(path string, data []byte) (*File, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	f.notifyHealthy()
 	return f, nil
+}
+
+// notifyHealthy gives a podman container that a dependent waits for to
+// be healthy podman's --sdnotify=healthy in its unit (Quadlet's
+// Notify=healthy, podman-systemd.unit.5.md:808-819), unless the file
+// set sdnotify: the dependent's After= then means healthy, not started.
+func (f *File) notifyHealthy() {
+	for _, n := range f.Names() {
+		for _, d := range f.Containers[n].DependsOn {
+			dep := f.Containers[d.Name]
+			if d.Condition == ConditionHealthy && dep.Podman != nil && !dep.sdnotifySet {
+				dep.Podman.Sdnotify = "healthy"
+			}
+		}
+	}
+}
+
+// WaitedFor returns how the dependents of name wait for it: whether one
+// waits for it to be healthy, and whether one waits for it to complete.
+func (f *File) WaitedFor(name string) (healthy, completed bool) {
+	for _, n := range f.Names() {
+		for _, d := range f.Containers[n].DependsOn {
+			if d.Name == name {
+				healthy = healthy || d.Condition == ConditionHealthy
+				completed = completed || d.Condition == ConditionCompleted
+			}
+		}
+	}
+	return healthy, completed
 }
 
 func (r *rawContainer) resolve(name, backend, dir string) *Container {
@@ -327,6 +500,7 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 		c.Podman = &Podman{Sdnotify: "conmon", User: "root"}
 		set(&c.Podman.Sdnotify, r.Podman.Sdnotify)
 		set(&c.Podman.User, r.Podman.User)
+		c.sdnotifySet = r.Podman.Sdnotify != nil
 	} else if backend == BackendPodman {
 		// NixOS: podman = mkIf (backend == "podman") {} — defaults apply.
 		c.Podman = &Podman{Sdnotify: "conmon", User: "root"}
@@ -345,6 +519,11 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 		set(&c.StartLimit.Burst, l.Burst)
 		set(&c.StartLimit.Interval, l.Interval)
 	}
+	if r.Healthcheck != nil {
+		c.Healthcheck = r.Healthcheck.resolve()
+	}
+	c.OnUnhealthy = "none"
+	set(&c.OnUnhealthy, r.OnUnhealthy)
 	return c
 }
 
@@ -457,16 +636,79 @@ func (f *File) Validate() error {
 		if c.StartLimit.Burst < 1 || c.StartLimit.Interval <= 0 {
 			bad(name, "startLimit", "needs burst >= 1 and interval > 0")
 		}
-		for _, d := range c.DependsOn {
-			if _, ok := f.Containers[d]; !ok {
-				bad(name, "dependsOn", "unknown container %q (declared: %s)", d, strings.Join(f.Names(), ", "))
+		for i, d := range c.DependsOn {
+			field := fmt.Sprintf("dependsOn[%d]", i)
+			dep, ok := f.Containers[d.Name]
+			if !ok {
+				bad(name, field, "unknown container %q (declared: %s)", d.Name, strings.Join(f.Names(), ", "))
+				continue
 			}
+			switch d.Condition {
+			case ConditionStarted:
+			case ConditionHealthy:
+				if dep.Healthcheck.Disabled() {
+					bad(name, field, "waits for %s to be healthy, but containers.%s.healthcheck disables the check: it would never be", d.Name, d.Name)
+				}
+				if dep.Podman != nil && dep.sdnotifySet && dep.Podman.Sdnotify != "healthy" {
+					bad(name, field, "waits for %s to be healthy, but containers.%s.podman.sdnotify is %s: its unit would be ready before the check passes (use healthy, or leave it unset)",
+						d.Name, d.Name, dep.Podman.Sdnotify)
+				}
+			case ConditionCompleted:
+				if dep.Restart == "always" {
+					bad(name, field, "waits for %s to complete successfully, but %s has restart: always (the default with autoStart) and so never completes: set its restart to on-failure or no", d.Name, d.Name)
+				}
+			default:
+				bad(name, field+".condition", "must be %s, %s or %s, not %q", ConditionStarted, ConditionHealthy, ConditionCompleted, d.Condition)
+			}
+		}
+		if !oneOf(c.OnUnhealthy, "none", "restart", "stop") {
+			bad(name, "onUnhealthy", "must be none, restart or stop, not %q", c.OnUnhealthy)
+		} else if c.OnUnhealthy != "none" && c.Healthcheck.Disabled() {
+			bad(name, "onUnhealthy", "is %s, but healthcheck disables the check", c.OnUnhealthy)
+		}
+		if h := c.Healthcheck; h != nil {
+			validateHealthcheck(h, func(field, format string, args ...any) { bad(name, "healthcheck"+field, format, args...) })
 		}
 	}
 	if cycle := f.findCycle(); cycle != nil {
-		bad(cycle[0], "dependsOn", "dependency cycle: %s", strings.Join(cycle, " -> "))
+		bad(cycle[0], "dependsOn", "dependency cycle: %s", f.cycleText(cycle))
 	}
 	return errors.Join(errs...)
+}
+
+// validateHealthcheck checks h as the engines would (docker refuses a
+// negative retry count, a duration under 1ms; a test must say CMD,
+// CMD-SHELL or NONE, compose-spec 05-services.md:1027-1028).
+func validateHealthcheck(h *Healthcheck, bad func(field, format string, args ...any)) {
+	switch {
+	case len(h.Test) == 0:
+		bad(".test", "is required (without a healthcheck key the image's own HEALTHCHECK applies; disable: true switches it off)")
+	case h.Test[0] == "NONE":
+		if len(h.Test) > 1 {
+			bad(".test", "[NONE] takes nothing after it")
+		}
+	case h.Test[0] == "CMD":
+		if len(h.Test) < 2 || h.Test[1] == "" {
+			bad(".test", "[CMD, ...] needs a program after CMD")
+		}
+	case h.Test[0] == "CMD-SHELL":
+		if len(h.Test) != 2 || strings.TrimSpace(h.Test[1]) == "" {
+			bad(".test", "[CMD-SHELL, command] takes exactly one command string")
+		}
+	default:
+		bad(".test", "a list must start with CMD, CMD-SHELL or NONE, not %q (a string is run with the container's shell)", h.Test[0])
+	}
+	for _, d := range []struct {
+		field string
+		v     *Duration
+	}{{".interval", h.Interval}, {".timeout", h.Timeout}, {".startPeriod", h.StartPeriod}} {
+		if d.v != nil && d.v.D() < time.Millisecond && !(d.field == ".startPeriod" && d.v.D() == 0) {
+			bad(d.field, "must be at least 1ms (got %s)", d.v.D())
+		}
+	}
+	if h.Retries != nil && *h.Retries < 1 {
+		bad(".retries", "must be at least 1 (got %d)", *h.Retries)
+	}
 }
 
 // hasOption reports whether args hold flag, as "--flag" or "--flag=value".
@@ -488,6 +730,23 @@ func oneOf(s string, options ...string) bool {
 	return false
 }
 
+// cycleText writes a cycle as "a -> b (healthy) -> a": each arrow's
+// condition when it is not started.
+func (f *File) cycleText(cycle []string) string {
+	var b strings.Builder
+	b.WriteString(cycle[0])
+	for i := 1; i < len(cycle); i++ {
+		b.WriteString(" -> " + cycle[i])
+		for _, d := range f.Containers[cycle[i-1]].DependsOn {
+			if d.Name == cycle[i] && d.Condition != ConditionStarted {
+				b.WriteString(" (" + d.Condition + ")")
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
 // findCycle returns one dependency cycle as a path that starts and ends
 // with the same name, or nil.
 func (f *File) findCycle() []string {
@@ -503,7 +762,7 @@ func (f *File) findCycle() []string {
 	visit = func(n string) bool {
 		color[n] = grey
 		stack = append(stack, n)
-		deps := append([]string(nil), f.Containers[n].DependsOn...)
+		deps := f.Containers[n].DependencyNames()
 		sort.Strings(deps)
 		for _, d := range deps {
 			if _, ok := f.Containers[d]; !ok {
@@ -547,7 +806,7 @@ func (f *File) Layers() [][]string {
 		}
 		d := 0
 		for _, dep := range f.Containers[n].DependsOn {
-			if x := get(dep) + 1; x > d {
+			if x := get(dep.Name) + 1; x > d {
 				d = x
 			}
 		}
@@ -570,7 +829,7 @@ func (f *File) Dependents(name string) []string {
 	var out []string
 	for _, n := range f.Names() {
 		for _, d := range f.Containers[n].DependsOn {
-			if d == name {
+			if d.Name == name {
 				out = append(out, n)
 				break
 			}

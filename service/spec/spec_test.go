@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,9 @@ func TestRunArgsMatchGoldenFiles(t *testing.T) {
 			}{{"supervised", spec.Supervised}, {"systemd", spec.Systemd}} {
 				for _, name := range f.Names() {
 					fmt.Fprintf(&b, "# %s %s\n", name, mode.name)
-					for _, a := range spec.RunArgs(name, f.Containers[name], spec.RunOptions{Backend: f.Backend, Mode: mode.m}) {
+					_, completed := f.WaitedFor(name)
+					ro := spec.RunOptions{Backend: f.Backend, Mode: mode.m, Oneshot: completed && mode.m == spec.Systemd}
+					for _, a := range spec.RunArgs(name, f.Containers[name], ro) {
 						fmt.Fprintf(&b, "%s\n", a)
 					}
 				}
@@ -162,6 +165,18 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 		{"no-image", []string{"containers.app.image", "required"}},
 		{"bad-backend", []string{"backend: must be docker or podman"}},
 		{"stop-timeout-twice", []string{"containers.app.stopTimeout", "extraOptions already sets --stop-timeout"}},
+		// Compose's conditions are service_started, service_healthy,
+		// service_completed_successfully (compose-spec 05-services.md:413-419);
+		// berth's drop the prefix and say so.
+		{"unknown-condition", []string{"containers.app.dependsOn[0].condition", "started, healthy or completed-successfully", "service_healthy"}},
+		{"health-cycle", []string{"containers.a.dependsOn", "dependency cycle: a -> b (healthy) -> c -> a (healthy)"}},
+		{"healthy-but-disabled", []string{"containers.app.dependsOn[0]", "db to be healthy", "disables the check"}},
+		{"completed-but-always", []string{"containers.app.dependsOn[0]", "restart: always", "never completes"}},
+		{"bad-healthcheck", []string{"containers.app.healthcheck.test", "must start with CMD, CMD-SHELL or NONE",
+			"containers.app.healthcheck.interval", "at least 1ms", "containers.app.healthcheck.retries",
+			"containers.app.onUnhealthy", "reboot", "containers.b.healthcheck.test", "is required"}},
+		{"sdnotify-not-healthy", []string{"containers.app.dependsOn[0]", "podman.sdnotify is conmon"}},
+		{"dependency-without-name", []string{"needs a name"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" is refused with a clear message", func(t *testing.T) {
@@ -226,4 +241,57 @@ containers:
 	if *f.Containers["app"].Login.PasswordFile != "/run/secrets/not-yet" {
 		t.Errorf("passwordFile = %s", *f.Containers["app"].Login.PasswordFile)
 	}
+}
+
+func TestDependsOnTakesNamesAndConditions(t *testing.T) {
+	f, err := spec.Parse("", []byte(`
+backend: podman
+containers:
+  app:
+    image: a
+    dependsOn: [cache, {name: db, condition: healthy}, {name: migrate, condition: completed-successfully}, {name: log}]
+  cache: {image: c}
+  db: {image: d, healthcheck: {test: [CMD, pg_isready]}}
+  log: {image: l}
+  migrate: {image: m, restart: "no"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := f.Containers["app"]
+	got := fmt.Sprint(app.DependsOn)
+	if want := "[{cache started} {db healthy} {migrate completed-successfully} {log started}]"; got != want {
+		t.Errorf("dependsOn = %s, want %s", got, want)
+	}
+	t.Run("a plain name keeps NixOS's meaning and its JSON shape", func(t *testing.T) {
+		b, _ := json.Marshal(app.DependsOn)
+		if want := `["cache",{"name":"db","condition":"healthy"},{"name":"migrate","condition":"completed-successfully"},"log"]`; string(b) != want {
+			t.Errorf("JSON = %s, want %s", b, want)
+		}
+	})
+	t.Run("a podman dependency waited for healthy notifies when healthy", func(t *testing.T) {
+		if sd := f.Containers["db"].Podman.Sdnotify; sd != "healthy" {
+			t.Errorf("db sdnotify = %s, want healthy (Quadlet Notify=healthy)", sd)
+		}
+		if sd := f.Containers["cache"].Podman.Sdnotify; sd != "conmon" {
+			t.Errorf("cache sdnotify = %s, want NixOS's conmon", sd)
+		}
+	})
+	t.Run("the layers follow conditioned entries too", func(t *testing.T) {
+		if got := fmt.Sprint(f.Layers()); got != "[[cache db log migrate] [app]]" {
+			t.Errorf("Layers() = %s", got)
+		}
+	})
+	t.Run("a string test is CMD-SHELL, disable is NONE, onUnhealthy defaults to none", func(t *testing.T) {
+		f, err := spec.Parse("", []byte("backend: docker\ncontainers:\n  a: {image: i, healthcheck: {test: \"curl -f x\"}}\n  b: {image: i, healthcheck: {disable: true}}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%q", f.Containers["a"].Healthcheck.Test); got != `["CMD-SHELL" "curl -f x"]` {
+			t.Errorf("test = %s", got)
+		}
+		if !f.Containers["b"].Healthcheck.Disabled() || f.Containers["a"].OnUnhealthy != "none" {
+			t.Errorf("b disabled = %v, onUnhealthy = %q", f.Containers["b"].Healthcheck.Disabled(), f.Containers["a"].OnUnhealthy)
+		}
+	})
 }

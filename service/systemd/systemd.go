@@ -99,7 +99,7 @@ func unit(f *spec.File, name string, o Options) (string, *unitError) {
 
 	var deps []string
 	for _, d := range c.DependsOn {
-		deps = append(deps, f.Containers[d].ServiceName+".service")
+		deps = append(deps, f.Containers[d.Name].ServiceName+".service")
 	}
 	// A rootless podman container (podman.user not root): NixOS adds the
 	// user's HOME, RequiresMountsFor= its runtime dir, linger-users.service
@@ -121,6 +121,12 @@ func unit(f *spec.File, name string, o Options) (string, *unitError) {
 		}
 	}
 	healthyUser := user != "root" && c.Podman.Sdnotify == "healthy"
+	// A dependent that waits for this container to be healthy or to have
+	// completed (dependsOn condition) orders itself After= this unit, so
+	// this unit must only become active then: podman notifies when healthy
+	// (sdnotify healthy, set by spec for such a container), docker waits
+	// in ExecStartPost; a completed dependency is a oneshot unit.
+	waitHealthy, oneshot := f.WaitedFor(name)
 	userUnit := fmt.Sprintf("user@%d.service", u.UID)
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -166,14 +172,20 @@ func unit(f *spec.File, name string, o Options) (string, *unitError) {
 	line("StartLimitIntervalSec=%s", seconds(c.StartLimit.Interval))
 	line("")
 	line("[Service]")
+	if oneshot {
+		line("Type=oneshot")
+		line("RemainAfterExit=yes")
+	}
 	if podman {
 		line("Environment=PODMAN_SYSTEMD_UNIT=%%n")
 		if user != "root" {
 			line("Environment=%s", envQuote("HOME="+u.Home))
 		}
-		line("Type=notify")
-		line("NotifyAccess=all")
-		if c.Podman != nil && c.Podman.Sdnotify == "healthy" {
+		if !oneshot {
+			line("Type=notify")
+			line("NotifyAccess=all")
+		}
+		if c.Podman != nil && c.Podman.Sdnotify == "healthy" && !oneshot {
 			line("Delegate=true")
 		}
 		line("User=%s", user)
@@ -190,13 +202,19 @@ func unit(f *spec.File, name string, o Options) (string, *unitError) {
 	// systemd hands the service as a credential (readable by User=, also
 	// a rootless one), and the engine CLI reads it with --env-file: the
 	// values are in neither the world-readable unit nor argv.
-	ro := spec.RunOptions{Backend: f.Backend, Mode: spec.Systemd}
+	ro := spec.RunOptions{Backend: f.Backend, Mode: spec.Systemd, Oneshot: oneshot}
 	if len(c.Environment) > 0 {
 		cred := c.ServiceName + ".env"
 		line("LoadCredential=%s", quote(cred+":"+filepath.Join(o.Dir, cred)))
 		ro.EnvFile = credentialsDir + "/" + cred
 	}
 	line("ExecStart=%s", strings.ReplaceAll(engine(spec.RunArgs(name, c, ro)...), "$"+credentialsDir, credentialsDir))
+	if !podman && waitHealthy && !oneshot {
+		line("ExecStartPost=%s", join([]string{o.ShellPath, "-c", healthWaitScript(name, engineSh)}))
+	}
+	if !podman && c.OnUnhealthy != "none" && !oneshot {
+		line("ExecStartPost=%s", join([]string{o.ShellPath, "-c", unhealthyWatchScript(name, c, engineSh)}))
+	}
 	// NixOS's ExecStop is a plain `stop`: the engine's grace, or the
 	// container's --stop-timeout (stopTimeout, extraOptions).
 	if podman {
@@ -226,6 +244,37 @@ func timeoutStopSec(c *spec.Container) int {
 		d = max(d, c.StopTimeout.Seconds()+10)
 	}
 	return d
+}
+
+// healthFormat prints a container's health status, "none" without a check.
+const healthFormat = "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+
+// healthWaitScript is docker's stand-in for podman's --sdnotify=healthy:
+// docker run stays in the foreground, so ExecStartPost holds the unit in
+// "activating" (its dependents After= wait) until the engine says
+// healthy; unhealthy or no check at all fails the start, as Compose's
+// service_healthy does.
+func healthWaitScript(name, engine string) string {
+	q := shQuote(name)
+	return fmt.Sprintf("while :; do s=$(%s inspect -f %s %s 2>/dev/null); case \"$s\" in "+
+		"healthy) exit 0;; "+
+		"unhealthy) echo \"container %s is unhealthy\" >&2; exit 1;; "+
+		"none) echo \"container %s has no health check (healthcheck or an image HEALTHCHECK), but a dependent waits for it to be healthy\" >&2; exit 1;; "+
+		"esac; sleep 1; done", engine, shQuote(healthFormat), q, name, name)
+}
+
+// unhealthyWatchScript is docker's stand-in for podman's
+// --health-on-failure: a watcher left in the unit's cgroup (systemd
+// stops it with the unit) that, once the container is unhealthy, kills
+// it (restart: the unit's Restart= starts it again) or stops the unit.
+func unhealthyWatchScript(name string, c *spec.Container, engine string) string {
+	q := shQuote(name)
+	act := fmt.Sprintf("%s kill %s", engine, q)
+	if c.OnUnhealthy == "stop" {
+		act = fmt.Sprintf("systemctl stop --no-block %s", shQuote(c.ServiceName+".service"))
+	}
+	return fmt.Sprintf("(while sleep 2; do [ \"$(%s inspect -f %s %s 2>/dev/null)\" = unhealthy ] && { echo \"container %s is unhealthy: onUnhealthy %s\" >&2; %s; exit 0; }; done) </dev/null >/dev/null &",
+		engine, shQuote(healthFormat), q, name, c.OnUnhealthy, act)
 }
 
 // preStartScript is NixOS's pre-start script: remove a stale container;
