@@ -70,6 +70,32 @@ var migrations = []string{
 	// size in bytes lets lists say how big it is without reading it.
 	`ALTER TABLE berth_runs ADD COLUMN output TEXT NOT NULL DEFAULT '';
 	ALTER TABLE berth_runs ADD COLUMN output_size BIGINT NOT NULL DEFAULT 0;`,
+	// Content-addressed blobs (store/blobs.go) in the database the nodes
+	// share: addon packages and run output files, in chunks of
+	// BlobChunkSize (BYTEA is PostgreSQL's bytes; SQLite stores the
+	// bytes as they are). An addon's package is the hash of its files'
+	// archive; berth_run_files lists a run's output files.
+	`CREATE TABLE berth_blobs (
+		hash TEXT PRIMARY KEY,
+		size BIGINT NOT NULL,
+		chunks INTEGER NOT NULL,
+		touched_ms BIGINT NOT NULL
+	);
+	CREATE TABLE berth_blob_chunks (
+		hash TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		data BYTEA NOT NULL,
+		PRIMARY KEY (hash, seq)
+	);
+	CREATE TABLE berth_run_files (
+		run_id TEXT NOT NULL,
+		path TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		PRIMARY KEY (run_id, path)
+	);
+	CREATE INDEX berth_run_files_hash ON berth_run_files (hash);
+	ALTER TABLE berth_addons ADD COLUMN package TEXT NOT NULL DEFAULT '';`,
 }
 
 // Migrate brings the schema up to date. On PostgreSQL an advisory lock

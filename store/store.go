@@ -60,31 +60,34 @@ type Addon struct {
 	ID, Name, Version string
 	// Source is where it came from: a URL, a path or "upload".
 	Source string
-	// Hash is the content hash of its files; Dir holds them.
+	// Hash is the content hash of its files. Package is the blob of
+	// their archive (PutBlob); Dir, of addons installed before packages
+	// were blobs, is where the installing node kept them.
 	Hash, Dir string
+	Package   string
 	Pure      bool
 	// Info is the descriptor summary as JSON (the server's shape).
 	Info             []byte
 	Created, Updated time.Time
 }
 
-const addonCols = `id, name, version, source, hash, dir, pure, info, created_ms, updated_ms`
+const addonCols = `id, name, version, source, hash, dir, pure, info, created_ms, updated_ms, package`
 
 func scanAddon(r Rows) (Addon, error) {
 	var a Addon
 	var pure int
 	var info string
 	var c, u int64
-	err := r.Scan(&a.ID, &a.Name, &a.Version, &a.Source, &a.Hash, &a.Dir, &pure, &info, &c, &u)
+	err := r.Scan(&a.ID, &a.Name, &a.Version, &a.Source, &a.Hash, &a.Dir, &pure, &info, &c, &u, &a.Package)
 	a.Pure, a.Info, a.Created, a.Updated = pure != 0, []byte(info), fromMS(c), fromMS(u)
 	return a, err
 }
 
 // PutAddon inserts a, or replaces the addon with the same id.
 func (s *Store) PutAddon(ctx context.Context, q Querier, a Addon) error {
-	_, err := s.q(q).Exec(ctx, `INSERT INTO berth_addons (`+addonCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-		ON CONFLICT (id) DO UPDATE SET name=$2, version=$3, source=$4, hash=$5, dir=$6, pure=$7, info=$8, updated_ms=$10`,
-		a.ID, a.Name, a.Version, a.Source, a.Hash, a.Dir, b2i(a.Pure), string(a.Info), ms(a.Created), ms(a.Updated))
+	_, err := s.q(q).Exec(ctx, `INSERT INTO berth_addons (`+addonCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+		ON CONFLICT (id) DO UPDATE SET name=$2, version=$3, source=$4, hash=$5, dir=$6, pure=$7, info=$8, updated_ms=$10, package=$11`,
+		a.ID, a.Name, a.Version, a.Source, a.Hash, a.Dir, b2i(a.Pure), string(a.Info), ms(a.Created), ms(a.Updated), a.Package)
 	if err != nil {
 		return fmt.Errorf("storing addon %s: %w", a.ID, err)
 	}
