@@ -183,7 +183,11 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *blobReader) Close() error { r.err = errors.New("read of a closed blob"); r.buf = nil; return nil }
+func (r *blobReader) Close() error {
+	r.err = errors.New("read of a closed blob")
+	r.buf = nil
+	return nil
+}
 
 // DeleteUnreferencedBlobs removes up to limit blobs that nothing
 // references and that were stored (or touched) more than grace ago by
