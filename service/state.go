@@ -18,20 +18,28 @@ const (
 	Waiting  State = "waiting"  // for a dependency to run (After=)
 	Starting State = "starting" // pre-start steps and `run`
 	Running  State = "running"
-	Stopping State = "stopping" // dependents stop first, then stop -t and rm -f
-	Backoff  State = "backoff"  // exited; restarting at NextTry
-	Failed   State = "failed"   // start limit hit; `restart NAME` resets it
-	Stopped  State = "stopped"
+	// Unhealthy: the container runs but its health check fails
+	// (onUnhealthy none keeps it so; restart and stop act on it).
+	Unhealthy State = "unhealthy"
+	Stopping  State = "stopping" // dependents stop first, then stop -t and rm -f
+	Backoff   State = "backoff"  // exited; restarting at NextTry
+	Failed    State = "failed"   // start limit hit; `restart NAME` resets it
+	Stopped   State = "stopped"
 )
 
 // Status is what berth knows of one service; it is what `status` prints.
 type Status struct {
-	Name         string    `json:"name"`
-	State        State     `json:"state"`
-	Since        time.Time `json:"since"`
-	Reason       string    `json:"reason,omitempty"`
-	ContainerID  string    `json:"containerId,omitempty"`
-	Pid          int       `json:"pid,omitempty"`
+	Name        string    `json:"name"`
+	State       State     `json:"state"`
+	Since       time.Time `json:"since"`
+	Reason      string    `json:"reason,omitempty"`
+	ContainerID string    `json:"containerId,omitempty"`
+	Pid         int       `json:"pid,omitempty"`
+	// Health is the engine's health status while the container runs:
+	// starting, healthy or unhealthy; empty without a health check.
+	Health string `json:"health,omitempty"`
+	// HealthOutput is the last check's output (one line, cut at 200).
+	HealthOutput string    `json:"healthOutput,omitempty"`
 	Attempt      int       `json:"attempt,omitempty"`
 	NextTry      time.Time `json:"nextTry,omitzero"`
 	LastExitCode *int      `json:"lastExitCode,omitempty"`

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +70,14 @@ type svc struct {
 	fails   []time.Time
 	backoff int
 	procAt  time.Time
+	// completed: the last run ended with exit 0 and was not restarted
+	// (a dependsOn condition completed-successfully is met).
+	completed bool
+	// checked: the running container's health check has been read
+	// (st.Health "" then means it has none).
+	checked bool
+	// unhealthy: the check turned unhealthy and onUnhealthy acts.
+	unhealthy bool
 }
 
 // New checks cfg and prepares a supervisor; nothing is started.
@@ -310,6 +317,9 @@ func (s *Supervisor) setLocked(v *svc, st State, reason string, edit ...func(*St
 	prev := v.st
 	v.st = Status{Name: v.name, State: st, Since: time.Now(), Reason: reason,
 		LastExitCode: prev.LastExitCode, LastError: prev.LastError, Restarts: prev.Restarts}
+	if st == Stopping {
+		v.st.Health = prev.Health
+	}
 	if st == Backoff || st == Failed || st == Stopped {
 		v.st.LastLog = v.log.lastLines()
 	}
@@ -321,25 +331,13 @@ func (s *Supervisor) setLocked(v *svc, st State, reason string, edit ...func(*St
 	s.notifyLocked(v)
 }
 
-// missingDepsLocked lists v's dependencies that are not running.
-func (s *Supervisor) missingDepsLocked(v *svc) []string {
-	var out []string
-	for _, d := range v.c.DependsOn {
-		if s.svcs[d.Name].st.State != Running {
-			out = append(out, d.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // activeDependentsLocked reports whether a supervised dependent of v
 // still has a container (starting, running or stopping).
 func (s *Supervisor) activeDependentsLocked(v *svc) bool {
 	for _, d := range s.cfg.Spec.Dependents(v.name) {
 		if dv, ok := s.svcs[d]; ok {
 			switch dv.st.State {
-			case Starting, Running, Stopping:
+			case Starting, Running, Unhealthy, Stopping:
 				return true
 			}
 		}
@@ -381,7 +379,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		if v.restart {
 			v.restart, v.fails, v.backoff = false, nil, 0
 		}
-		if missing := s.missingDepsLocked(v); len(missing) > 0 {
+		if missing := s.unmetDepsLocked(v, true); len(missing) > 0 {
 			if v.st.State != Waiting || v.st.Reason != "waiting for "+strings.Join(missing, ", ") {
 				s.setLocked(v, Waiting, "waiting for "+strings.Join(missing, ", "))
 			}
@@ -394,6 +392,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		}
 		adopt := v.adopt
 		v.adopt = false
+		v.completed, v.checked, v.unhealthy = false, false, false
 		if adopt {
 			s.setLocked(v, Starting, "adopting the running container (plan: unchanged)")
 		} else {
@@ -421,8 +420,20 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		if !v.want {
 			continue
 		}
+		if errors.Is(err, errUnhealthy) && v.c.OnUnhealthy == "stop" {
+			s.setLocked(v, Stopped, fmt.Sprintf("stopped: unhealthy (onUnhealthy: stop); `berth services restart %s` starts it again", v.name))
+			for v.want && !v.restart {
+				s.waitLocked(0)
+			}
+			continue
+		}
 		if v.c.Restart == "no" || (v.c.Restart == "on-failure" && code == 0 && err == nil) {
-			s.setLocked(v, Stopped, fmt.Sprintf("exited with %d; restart=%s", code, v.c.Restart))
+			v.completed = code == 0 && err == nil
+			why := fmt.Sprintf("exited with %d", code)
+			if errors.Is(err, errUnhealthy) {
+				why = "stopped: unhealthy (onUnhealthy: restart)"
+			}
+			s.setLocked(v, Stopped, fmt.Sprintf("%s; restart=%s", why, v.c.Restart))
 			for v.want && !v.restart {
 				s.waitLocked(0)
 			}
@@ -465,6 +476,9 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 }
 
 func exitText(code int, err error) string {
+	if errors.Is(err, errUnhealthy) {
+		return "unhealthy (onUnhealthy: restart)"
+	}
 	if code >= 0 {
 		return fmt.Sprint(code)
 	}
@@ -522,6 +536,10 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
 
+	// The health check is followed while the container runs.
+	hctx, stopHealth := context.WithCancel(ctx)
+	defer stopHealth()
+
 	// starting -> running once the engine says the container runs.
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
@@ -543,6 +561,15 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 				s.mu.Lock()
 				s.setLocked(v, Running, "", func(st *Status) { st.ContainerID, st.Pid = shortID(info.ID), info.Pid })
 				s.mu.Unlock()
+				go func() {
+					s.watchHealth(hctx, v)
+					s.mu.Lock()
+					if hctx.Err() == nil && !v.checked {
+						v.checked = true
+						s.notifyLocked(nil)
+					}
+					s.mu.Unlock()
+				}()
 			}
 		}
 		s.mu.Lock()
@@ -561,11 +588,14 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			reason = "shutting down"
 		case v.restart:
 			reason = "restart requested"
+		case v.unhealthy:
+			reason = "unhealthy (onUnhealthy: " + v.c.OnUnhealthy + ")"
 		default:
-			if missing := s.missingDepsLocked(v); len(missing) > 0 {
+			if missing := s.unmetDepsLocked(v, false); len(missing) > 0 {
 				reason = "dependency " + strings.Join(missing, ", ") + " stopped (Requires=)"
 			}
 		}
+		unhealthy := v.unhealthy && v.want && !v.restart
 		s.mu.Unlock()
 		if reason != "" {
 			// Leaving running makes the dependents stop (Requires=); wait
@@ -576,7 +606,12 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 				s.waitLocked(0)
 			}
 			s.mu.Unlock()
+			stopHealth()
 			s.stopUntilExited(ctx, v, proc, exited)
+			if unhealthy {
+				// Not planned: the restart policy (or onUnhealthy stop) decides.
+				return -1, errUnhealthy, false
+			}
 			s.mu.Lock()
 			s.setLocked(v, Stopped, reason)
 			s.mu.Unlock()

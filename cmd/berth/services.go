@@ -240,8 +240,13 @@ func newServicesStatusCmd(f *servicesFlags) *cobra.Command {
 func statusDetail(st service.Status) string {
 	var d []string
 	switch st.State {
-	case service.Running:
+	case service.Running, service.Unhealthy:
 		d = append(d, fmt.Sprintf("container %s, pid %d", st.ContainerID, st.Pid))
+	}
+	if st.Health != "" {
+		d = append(d, "health "+st.Health)
+	}
+	switch st.State {
 	case service.Backoff:
 		d = append(d, fmt.Sprintf("attempt %d, next try %s", st.Attempt, st.NextTry.Format(time.TimeOnly)))
 	}
