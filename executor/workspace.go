@@ -124,7 +124,7 @@ func (w *workspace) cleanup(log *slog.Logger) {
 }
 
 // writeItem fills item/ as Docspell's joex does: item-data.json,
-// given-data.json, each attachment as pdfs/<id> and originals/<id>, and a
+// given-data.json when the host gave the upload's arguments, each attachment as pdfs/<id> and originals/<id>, and a
 // JSON list of each
 // (modules/joex/src/main/scala/docspell/joex/addon/GenericItemAddonTask.scala:94-128).
 func writeItem(dir string, it *Item) error {
@@ -133,14 +133,18 @@ func writeItem(dir string, it *Item) error {
 			return fmt.Errorf("creating item dir: %w", err)
 		}
 	}
-	data, args := it.Data, it.Args
+	data := it.Data
 	if len(data) == 0 {
 		data = []byte("{}")
 	}
-	if len(args) == 0 {
-		args = []byte("{}")
+	files := map[string][]byte{"item-data.json": data}
+	// joex writes given-data.json only for an upload (it has the upload's
+	// meta data only then, GenericItemAddonTask.scala:99-105) and sets
+	// ITEM_ARGS_JSON regardless: an addon tells an upload by the file.
+	if len(it.Args) > 0 {
+		files["given-data.json"] = it.Args
 	}
-	for name, b := range map[string][]byte{"item-data.json": data, "given-data.json": args} {
+	for name, b := range files {
 		if !json.Valid(b) {
 			return fmt.Errorf("%w: item %s is not valid JSON", ErrBadRequest, strings.TrimSuffix(name, ".json"))
 		}

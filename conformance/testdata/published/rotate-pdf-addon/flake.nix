@@ -1,0 +1,21 @@
+# The published flake (flake.nix:11-31) builds nix/addon.nix from
+# nixpkgs and exposes it as defaultPackage and, through flake-utils'
+# mkApp, defaultApp with program <drv>/bin/rotate-pdf-addon. The same
+# outputs here, built with /bin/sh and no inputs (nixpkgs is not
+# available offline).
+{
+  outputs = { self }:
+    let
+      system = "x86_64-linux";
+      drv = derivation {
+        name = "rotate-pdf-addon";
+        inherit system;
+        script = ./src/addon.sh;
+        builder = "/bin/sh";
+        args = [ "-c" "PATH=/usr/bin:/bin; mkdir -p $out/bin && cp $script $out/bin/rotate-pdf-addon && chmod 0555 $out/bin/rotate-pdf-addon" ];
+      };
+    in {
+      defaultPackage.${system} = drv;
+      defaultApp.${system} = { type = "app"; program = "${drv}/bin/rotate-pdf-addon"; };
+    };
+}
