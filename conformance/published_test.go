@@ -24,7 +24,7 @@ import (
 // testdata/published that does with berth's environment and files what
 // the addon's own code does (each file cites the lines), run on every
 // runner its descriptor enables. The real addons were run by hand on
-// 2026-12-02 (see docs/addon-contract.md, "Published addons"); these
+// 2026-12-02 (docs/addon-contract.md, "Published addons on berth"); these
 // tests keep what they depend on from regressing.
 
 // way is one way of running an addon: a runner and, for process-based
