@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -584,6 +585,11 @@ func Load(dir string) (*Addon, error) {
 			return nil, &DescriptorError{File: file, Field: "runner.trivial.exec", Line: fieldLine(data, "$.runner.trivial.exec"), Reason: a.noTrivial + ", and the addon enables no other runner"}
 		}
 		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, a flake.nix, or runner.wasm (module)"}
+	}
+	// Docspell builds ./Dockerfile whatever runner.docker.build says
+	// (DockerRunner.scala:65-73); berth honours the key.
+	if b := d.Runner.Docker.Build; b != "" && path.Clean(b) != "Dockerfile" && d.Runner.Docker.Image == "" && slices.Contains(a.Runners(), RunnerDocker) {
+		a.Warnings = append(a.Warnings, fmt.Sprintf("runner.docker.build: berth builds %q; Docspell ignores this key and builds ./Dockerfile", b))
 	}
 	return a, nil
 }

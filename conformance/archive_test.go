@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -267,5 +268,69 @@ func TestAddonExecutor_TheSameAddonTwiceRunsTwiceWithItsOwnInput(t *testing.T) {
 	}
 	if got := tagsOf(t, res); !slices.Equal(got, []string{"one", "two"}) {
 		t.Errorf("tags %q, want one then two", got)
+	}
+}
+
+// Where berth accepts what Docspell would refuse, the run says so too,
+// not only berth addon check: an unquoted numeric version (Docspell's
+// Meta.version is a String, AddonMeta.scala:82) and a runner block
+// without enable (AddonMeta.scala:88-90, derived decoders without
+// defaults).
+func TestARunSaysWhatDocspellWouldRefuse(t *testing.T) {
+	a := loadDir(t, map[string]string{
+		"docspell-addon.yaml": "meta: {name: numeric, version: 1.10}\nrunner:\n  trivial: {exec: run.sh, enable: true}\n  nix: {}\n",
+		"run.sh":              "#!/bin/sh\necho '{}'\n",
+	})
+	res := runChain(t, executorIn(t, "none", nil), false, a)
+	if res.Kind != executor.Success {
+		t.Fatalf("result %s: %s", res.Kind, res.Error)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"numeric-1.10: " + addon.DocspellRefuses, "meta.version", "runner.nix"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+}
+
+// Docspell builds ./Dockerfile and ignores runner.docker.build
+// (DockerRunner.scala:65-73, DockerConfig.dockerBuild); berth honours it
+// and says so.
+func TestRunnerDockerBuildIsHonouredWithAWarning(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	os.WriteFile(filepath.Join(dir, "build", "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta: {name: built, version: '1'}\nrunner:\n  docker: {enable: true, build: build/Dockerfile}\n"), 0o644)
+	a, err := addon.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(a.Warnings, "\n"); !strings.Contains(w, "Docspell ignores this key and builds ./Dockerfile") {
+		t.Errorf("warnings %q", a.Warnings)
+	}
+}
+
+// joex names every attachment by its id and writes a PDF and an original
+// for each (GenericItemAddonTask.scala:107-128); where the host's item
+// differs (no ids given, a PDF without an original), the run says so.
+func TestARunSaysWhereTheItemDiffersFromWhatJoexWrites(t *testing.T) {
+	dir := t.TempDir()
+	scan := writeFile(t, dir, "Scan 1.pdf", "%PDF-1.4\n")
+	a := successAddon(t, "item-addon", tagOutput("x"))
+	res, err := executorIn(t, "none", nil).Run(context.Background(), executor.Request{
+		Steps: []executor.Step{{Addon: a}},
+		Item:  &executor.Item{Data: []byte(`{"id":"i1"}`), Pdfs: []executor.ItemFile{{Path: scan}, {ID: "a2", Path: scan}}, Originals: []executor.ItemFile{{ID: "a2", Path: scan}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"item pdfs: ids derived from file names", "Scan_1 (Scan 1.pdf)", "Scan_1 has a PDF but no original"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "a2 has") {
+		t.Errorf("a2 has both and is named:\n%s", all)
 	}
 }

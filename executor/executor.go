@@ -119,6 +119,25 @@ type Request struct {
 	Env map[string]string
 }
 
+// descriptorWarnings are the warnings of loading each addon of the chain
+// (what berth accepts and Docspell would refuse, a runner not offered),
+// once per addon: a difference from Docspell is said at run time too,
+// not only by berth addon check.
+func descriptorWarnings(steps []Step) []string {
+	var out []string
+	seen := map[*addon.Addon]bool{}
+	for _, s := range steps {
+		if seen[s.Addon] {
+			continue
+		}
+		seen[s.Addon] = true
+		for _, w := range s.Addon.Warnings {
+			out = append(out, s.Addon.ID()+": "+w)
+		}
+	}
+	return out
+}
+
 // ErrBadRequest is wrapped by errors about the request itself.
 var ErrBadRequest = errors.New("bad run request")
 
@@ -148,6 +167,8 @@ func (e *Executor) Run(ctx context.Context, req Request) (res *Result, err error
 	}()
 
 	res = &Result{RunID: req.RunID, Pure: true, Isolated: true}
+	res.Warnings = append(res.Warnings, descriptorWarnings(req.Steps)...)
+	res.Warnings = append(res.Warnings, work.warnings...)
 	unisolated := false
 	var failed *AddonResult
 	for _, step := range req.Steps {

@@ -203,13 +203,13 @@ type attachedFile struct {
 
 // itemFiles resolves the files of one list: the explicit ones, then every
 // regular file of dir sorted by name; ids derived where none is given and
-// made unique within the list.
-func itemFiles(list string, explicit []ItemFile, dir string) ([]ItemFile, error) {
-	files := slices.Clone(explicit)
+// made unique within the list. derived lists those, as `id (name)`.
+func itemFiles(list string, explicit []ItemFile, dir string) (files []ItemFile, derived []string, err error) {
+	files = slices.Clone(explicit)
 	if dir != "" {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("%w: item %s: %v", ErrBadRequest, list, err)
+			return nil, nil, fmt.Errorf("%w: item %s: %v", ErrBadRequest, list, err)
 		}
 		for _, en := range entries {
 			if en.Type().IsRegular() {
@@ -221,14 +221,14 @@ func itemFiles(list string, explicit []ItemFile, dir string) ([]ItemFile, error)
 	for i := range files {
 		f := &files[i]
 		if err := checkItemFile(*f); err != nil {
-			return nil, &ItemFileError{Field: fmt.Sprintf("%s[%d].%s", list, i, err.field), Reason: err.reason}
+			return nil, nil, &ItemFileError{Field: fmt.Sprintf("%s[%d].%s", list, i, err.field), Reason: err.reason}
 		}
 		if f.Name == "" {
 			f.Name = filepath.Base(f.Path)
 		}
 		if f.ID != "" {
 			if seen[f.ID] {
-				return nil, &ItemFileError{Field: fmt.Sprintf("%s[%d].id", list, i), Reason: fmt.Sprintf("%q is given twice", f.ID)}
+				return nil, nil, &ItemFileError{Field: fmt.Sprintf("%s[%d].id", list, i), Reason: fmt.Sprintf("%q is given twice", f.ID)}
 			}
 			seen[f.ID] = true
 		}
@@ -246,8 +246,9 @@ func itemFiles(list string, explicit []ItemFile, dir string) ([]ItemFile, error)
 			id = base + "-" + strconv.Itoa(n)
 		}
 		f.ID, seen[id] = id, true
+		derived = append(derived, fmt.Sprintf("%s (%s)", id, f.Name))
 	}
-	return files, nil
+	return files, derived, nil
 }
 
 // writeItemFiles copies files into dir under their ids and writes their

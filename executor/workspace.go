@@ -21,6 +21,8 @@ type workspace struct {
 	dir    string // WORK
 	output string // OUTPUT_DIR
 	cache  string // CACHE_DIR
+	// warnings say where the item's layout differs from what joex writes.
+	warnings []string
 }
 
 var unsafeKey = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
@@ -81,9 +83,11 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 		return fail(fmt.Errorf("creating cache dir: %w", err))
 	}
 	if req.Item != nil {
-		if err := writeItem(filepath.Join(w.dir, "item"), req.Item); err != nil {
+		warnings, err := writeItem(filepath.Join(w.dir, "item"), req.Item)
+		if err != nil {
 			return fail(err)
 		}
+		w.warnings = warnings
 	}
 	return w, nil
 }
@@ -124,13 +128,16 @@ func (w *workspace) cleanup(log *slog.Logger) {
 }
 
 // writeItem fills item/ as Docspell's joex does: item-data.json,
-// given-data.json when the host gave the upload's arguments, each attachment as pdfs/<id> and originals/<id>, and a
-// JSON list of each
+// given-data.json when the host gave the upload's arguments, each
+// attachment as pdfs/<id> and originals/<id>, and a JSON list of each
 // (modules/joex/src/main/scala/docspell/joex/addon/GenericItemAddonTask.scala:94-128).
-func writeItem(dir string, it *Item) error {
+// The warnings name what differs from joex's layout: ids berth derived
+// from file names, and attachments with a PDF but no original or the
+// other way round (joex writes both for every attachment, :108-114).
+func writeItem(dir string, it *Item) ([]string, error) {
 	for _, d := range []string{"pdfs", "originals"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("creating item dir: %w", err)
+			return nil, fmt.Errorf("creating item dir: %w", err)
 		}
 	}
 	data := it.Data
@@ -146,12 +153,14 @@ func writeItem(dir string, it *Item) error {
 	}
 	for name, b := range files {
 		if !json.Valid(b) {
-			return fmt.Errorf("%w: item %s is not valid JSON", ErrBadRequest, strings.TrimSuffix(name, ".json"))
+			return nil, fmt.Errorf("%w: item %s is not valid JSON", ErrBadRequest, strings.TrimSuffix(name, ".json"))
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	var warnings []string
+	ids := map[string][]string{}
 	for _, c := range []struct {
 		list     string
 		explicit []ItemFile
@@ -162,15 +171,35 @@ func writeItem(dir string, it *Item) error {
 		{"pdfs", it.Pdfs, it.PdfsDir, "pdfs", "pdf-files.json"},
 		{"originals", it.Originals, it.OriginalsDir, "originals", "source-files.json"},
 	} {
-		files, err := itemFiles(c.list, c.explicit, c.src)
+		files, derived, err := itemFiles(c.list, c.explicit, c.src)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := writeItemFiles(c.list, files, filepath.Join(dir, c.sub), filepath.Join(dir, c.json)); err != nil {
-			return err
+			return nil, err
+		}
+		if len(derived) > 0 {
+			warnings = append(warnings, fmt.Sprintf("item %s: ids derived from file names, as none was given (Docspell's are the attachments' own): %s", c.list, strings.Join(derived, ", ")))
+		}
+		for _, f := range files {
+			ids[c.list] = append(ids[c.list], f.ID)
 		}
 	}
-	return nil
+	var unpaired []string
+	for _, p := range []struct{ list, other, what string }{
+		{"pdfs", "originals", "a PDF but no original"},
+		{"originals", "pdfs", "an original but no PDF"},
+	} {
+		for _, id := range ids[p.list] {
+			if !slices.Contains(ids[p.other], id) {
+				unpaired = append(unpaired, fmt.Sprintf("%s has %s", id, p.what))
+			}
+		}
+	}
+	if len(unpaired) > 0 {
+		warnings = append(warnings, "item: "+strings.Join(unpaired, ", ")+" (joex writes both for every attachment; give both with one id)")
+	}
+	return warnings, nil
 }
 
 // listFiles returns the regular files under dir, relative, sorted. The
