@@ -264,7 +264,8 @@ func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 			return errf(http.StatusConflict, codeConflict, "%s-%s is installed already as %s: update it with PUT /v1/addons/%s", rec.Name, rec.Version, e.ID, e.ID)
 		}
 	}
-	rec.Created = time.Now()
+	// As stored (milliseconds), so that this answer and a later GET agree.
+	rec.Created = time.Now().UTC().Truncate(time.Millisecond)
 	rec.Updated = rec.Created
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
@@ -302,7 +303,7 @@ func (s *Server) updateAddon(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec.Created, rec.Updated = old.Created, time.Now()
+	rec.Created, rec.Updated = old.Created, time.Now().UTC().Truncate(time.Millisecond)
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
 	}

@@ -119,6 +119,8 @@ func newRunsCmd() *cobra.Command {
 	list.Flags().StringVar(&f.State, "state", "", "only runs in this state (queued, running, succeeded, failed, cancelled)")
 	// Not --config: that is the global configuration file.
 	list.Flags().StringVar(&f.ConfigID, "run-config", "", "only runs of this run configuration (its id)")
+	list.Flags().StringVar(&f.Trigger, "trigger", "", "only runs with this trigger (manual, existing-item, scheduled …)")
+	list.Flags().StringVar(&f.AddonID, "addon", "", "only runs with this addon (its id) among their steps")
 	list.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0: every run)")
 	list.Flags().IntVar(&f.PageSize, "page-size", client.MaxPageSize, "runs fetched per request (1 to 1000)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -200,9 +202,26 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
+	rerun := &cobra.Command{
+		Use:   "rerun RUN",
+		Short: "Queue a new run with a run's configuration, item, files and trigger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			r, err := c.RerunRun(cmd.Context(), args[0])
+			if err != nil {
+				return apiError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", r.ID, r.State)
+			return nil
+		},
+	}
 	// JSON is show's only format; --json lets a script say so, as for list.
 	show.Flags().Bool("json", false, "print JSON (the default and only format: the API's object)")
-	cmd.AddCommand(list, show, output, logs, cancel)
+	cmd.AddCommand(list, show, output, logs, cancel, rerun)
 	return cmd
 }
 

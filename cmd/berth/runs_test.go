@@ -30,6 +30,7 @@ func startDaemonWith(t *testing.T, edit func(*settings.Serve)) string {
 	cfg := config.Default()
 	cfg.WorkingDir, cfg.CacheDir, cfg.DataDir = filepath.Join(tmp, "work"), filepath.Join(tmp, "cache"), filepath.Join(tmp, "data")
 	cfg.Runners, cfg.Sandbox = []string{"trivial"}, "none"
+	cfg.Outbound.AllowLoopback = true // the tests' addon servers listen on 127.0.0.1
 	set := settings.Default()
 	set.PollInterval = settings.Duration(20 * time.Millisecond)
 	if edit != nil {

@@ -64,6 +64,8 @@ type Run struct {
 	Raw         json.RawMessage `json:"-"`
 }
 
+func (r *Run) setRaw(b []byte) { r.Raw = b }
+
 // Final reports whether the run will not change any more.
 func (r Run) Final() bool {
 	return r.State == "succeeded" || r.State == "failed" || r.State == "cancelled"
@@ -111,8 +113,8 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body io.Rea
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
 		}
-		if r, ok := out.(*Run); ok {
-			r.Raw = data
+		if r, ok := out.(interface{ setRaw([]byte) }); ok {
+			r.setRaw(data)
 		}
 	}
 	return nil
@@ -121,6 +123,10 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body io.Rea
 // RunFilter selects runs to list.
 type RunFilter struct {
 	State, ConfigID string
+	// Trigger and AddonID (an addon among the run's steps) narrow the
+	// list; Since and Until bound the runs' creation time.
+	Trigger, AddonID string
+	Since, Until     time.Time
 	// Limit is the most runs ListRuns returns; 0 means every run.
 	Limit int
 	// PageSize is how many runs one request asks for (1 to 1000; 0
@@ -147,6 +153,17 @@ func (c *Client) ListRunsPage(ctx context.Context, f RunFilter, cursor string) (
 	}
 	if f.ConfigID != "" {
 		q.Set("config", f.ConfigID)
+	}
+	for k, v := range map[string]string{"trigger": f.Trigger, "addon": f.AddonID} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
 	}
 	if f.PageSize > 0 {
 		q.Set("limit", fmt.Sprint(f.PageSize))
