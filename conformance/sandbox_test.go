@@ -156,3 +156,26 @@ func TestAShellAddonHasHomeUserAndCertificatesButNoHostSecretsInTheDefaultSandbo
 		t.Errorf("tags = %q, want %q", got, want)
 	}
 }
+
+// Issue 11 item 5: Docspell runs the first file of result/bin
+// (NixFlakeRunner.scala:44, 82-103), which under nixpkgs' makeWrapper
+// can be the hidden bin/.x-wrapped, skipping the wrapper's environment;
+// berth runs what nix run would (here pname: bin/wrapped-addon).
+func TestAMakeWrapperFlakeRunsItsWrapper(t *testing.T) {
+	ex, stderr := publishedExecutor(t, nixWay)
+	res := runPublished(t, ex, stderr, executor.Request{Steps: []executor.Step{{Addon: load(t, "wrapped")}}})
+	if got := tagsOf(t, res); !slices.Equal(got, []string{"the-wrapper"}) {
+		t.Errorf("tags = %q, want the wrapper's environment", got)
+	}
+}
+
+// Issue 11 item 6: Docspell's docker run passes no --user and no
+// read-only root (DockerRunner.scala:51-62), so an image runs as its own
+// USER and writes its HOME; so it does on berth's defaults.
+func TestAnImageWithUSERWritesItsHome(t *testing.T) {
+	ex, stderr := publishedExecutor(t, dockerWay)
+	res := runPublished(t, ex, stderr, executor.Request{Steps: []executor.Step{{Addon: load(t, "appuser")}}})
+	if got, want := tagsOf(t, res), []string{"appuser", "home-ok", "tmpdir-ok", "output-ok"}; !slices.Equal(got, want) {
+		t.Errorf("tags = %q, want %q", got, want)
+	}
+}
