@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -164,9 +163,9 @@ func (s *Server) checkURL(ctx context.Context, u string) error {
 	return nil
 }
 
-// fetchAddon fetches, validates and keeps an addon's files under the data
-// dir; it returns the record to store (without id or times) and keeps
-// it in addons/<id>/<hash>.
+// fetchAddon fetches and validates an addon and stores its files as a
+// package blob in the shared database; it returns the record to store
+// (without times).
 func (s *Server) fetchAddon(ctx context.Context, src *source, id string) (store.Addon, error) {
 	dir, cleanup, err := addon.Fetch(ctx, src.fetch, s.tmpDir(), berth.UnpackLimits(s.cfg), s.outbound)
 	if errors.Is(err, outbound.ErrDenied) {
@@ -181,7 +180,7 @@ func (s *Server) fetchAddon(ctx context.Context, src *source, id string) (store.
 		return rec, err
 	}
 	rec.ID = id
-	return rec, s.keep(&rec)
+	return rec, s.storePackage(ctx, &rec, dir)
 }
 
 // check validates the addon in dir as `berth addon check` does and makes
@@ -216,30 +215,6 @@ func (s *Server) check(ctx context.Context, src *source, dir string) (store.Addo
 	return store.Addon{Name: a.Meta.Name, Version: a.Meta.Version, Source: src.display, Hash: hash, Pure: a.Pure(), Info: infoJSON, Dir: dir}, nil
 }
 
-// keep copies the fetched files to addons/<id>/<hash>, where runs find
-// them; an existing copy of the same content is reused.
-func (s *Server) keep(rec *store.Addon) error {
-	dst := filepath.Join(s.addonsDir(), rec.ID, rec.Hash)
-	if _, err := os.Stat(dst); err == nil {
-		rec.Dir = dst
-		return nil
-	}
-	tmp := dst + ".tmp-" + randomID(4)
-	if err := addon.CopyDir(rec.Dir, tmp); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("keeping the addon files: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("keeping the addon files: %w", err)
-	}
-	rec.Dir = dst
-	return nil
-}
-
 func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 	src, err := s.readSource(w, r)
 	if err != nil {
@@ -260,7 +235,6 @@ func (s *Server) installAddon(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, e := range existing {
 		if e.Name == rec.Name && e.Version == rec.Version {
-			os.RemoveAll(filepath.Join(s.addonsDir(), id))
 			return errf(http.StatusConflict, codeConflict, "%s-%s is installed already as %s: update it with PUT /v1/addons/%s", rec.Name, rec.Version, e.ID, e.ID)
 		}
 	}
@@ -307,6 +281,13 @@ func (s *Server) updateAddon(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.PutAddon(r.Context(), nil, rec); err != nil {
 		return err
 	}
+	if old.Package != "" && old.Package != rec.Package {
+		// A run being planned from the old record may not be stored
+		// yet: the old package lives another blob-grace.
+		if _, err := s.st.TouchBlob(r.Context(), nil, old.Package); err != nil {
+			s.log.Warn("keeping the addon's previous package", "addon", old.ID, "err", err)
+		}
+	}
 	s.log.Info("addon updated", "addon", rec.Name+"-"+rec.Version, "id", rec.ID, "changed", rec.Hash != old.Hash)
 	writeJSON(w, http.StatusOK, viewAddon(rec))
 	return nil
@@ -334,9 +315,9 @@ func (s *Server) getAddon(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteAddon removes an addon no run configuration uses. Its files stay
-// until no queued run needs them: runs hold the directory they were
-// created with, so they are removed only with the data dir's tmp sweep.
+// deleteAddon removes an addon no run configuration uses. Its package
+// blob stays while a queued or running run needs it; then the blob
+// sweep removes it (blob-grace after it was last stored).
 func (s *Server) deleteAddon(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := s.st.GetAddon(r.Context(), nil, id); err != nil {

@@ -677,8 +677,11 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// runFile serves an output file of a succeeded run; os.Root keeps the
-// path inside the run's output directory.
+// runFile serves an output file of a succeeded run from the blob the
+// run recorded (fetched into this node's blob cache once), whichever
+// node ran it. A run of an older berth whose files are not in the
+// database yet is served from this node's runs/<id>/output, through
+// os.Root so that the path stays inside it.
 func (s *Server) runFile(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
 	if err != nil {
@@ -691,14 +694,29 @@ func (s *Server) runFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || name == "" {
 		return errf(http.StatusBadRequest, codeInvalid, "bad file path")
 	}
-	root, err := os.OpenRoot(filepath.Join(s.runsDir(), run.ID, "output"))
-	if err != nil {
-		return errf(http.StatusNotFound, codeNotFound, "run %s has no output files", run.ID)
-	}
-	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(name))
-	if err != nil {
-		return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
+	var f *os.File
+	rf, err := s.st.GetRunFile(r.Context(), nil, run.ID, name)
+	switch {
+	case err == nil:
+		p, release, err := s.blobs.File(r.Context(), rf.Hash)
+		if err != nil {
+			return fmt.Errorf("run %s: output file %q: %w", run.ID, name, err)
+		}
+		defer release()
+		if f, err = os.Open(p); err != nil {
+			return err
+		}
+	case errors.Is(err, store.ErrNotFound):
+		root, err := os.OpenRoot(filepath.Join(s.runsDir(), run.ID, "output"))
+		if err != nil {
+			return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
+		}
+		defer root.Close()
+		if f, err = root.Open(filepath.FromSlash(name)); err != nil {
+			return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
+		}
+	default:
+		return err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -706,6 +724,6 @@ func (s *Server) runFile(w http.ResponseWriter, r *http.Request) error {
 		return errf(http.StatusNotFound, codeNotFound, "run %s has no output file %q", run.ID, name)
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", path.Base(name)))
-	http.ServeContent(w, r, path.Base(name), fi.ModTime(), f)
+	http.ServeContent(w, r, path.Base(name), run.Finished, f)
 	return nil
 }

@@ -22,7 +22,7 @@ func TestAnEventsSecretEnvReachesTheAddonAndIsStoredOnlySealed(t *testing.T) {
 	n := startNode(t, nodeOpts{dataDir: data, log: logs})
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta: {name: dsc, version: '1'}\ntriggers: [existing-item]\noptions: {networking: true, collectOutput: true}\nrunner: {trivial: {enable: true, exec: run.sh}}\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho \"$DSC_SESSION $DSC_DOCSPELL_URL\" > \"$OUTPUT_DIR/dsc.txt\"\necho '{}'\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho \"${DSC_SESSION#sess-} $DSC_DOCSPELL_URL\" > \"$OUTPUT_DIR/dsc.txt\"\necho '{}'\n"), 0o755)
 	a := n.install(dir)
 	n.config(map[string]any{"name": "dsc", "enabled": true, "trigger": []string{"existing-item"}, "hostUrl": "http://docspell:7880",
 		"addons": []map[string]string{{"addonId": a.ID}}})
@@ -35,7 +35,9 @@ func TestAnEventsSecretEnvReachesTheAddonAndIsStoredOnlySealed(t *testing.T) {
 	if r.State != "succeeded" {
 		t.Fatalf("run = %+v", r)
 	}
-	if got := get(t, n.URL+"/v1/runs/"+r.ID+"/files/dsc.txt"); got != secret+" http://docspell:7880\n" {
+	// The addon writes the secret without its prefix: its output files
+	// are stored (in the database and the blob cache) as it wrote them.
+	if got := get(t, n.URL+"/v1/runs/"+r.ID+"/files/dsc.txt"); got != strings.TrimPrefix(secret, "sess-")+" http://docspell:7880\n" {
 		t.Errorf("the addon saw %q", got)
 	}
 	if view := get(t, n.URL+"/v1/runs/"+r.ID); strings.Contains(view, secret) {

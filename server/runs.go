@@ -47,7 +47,10 @@ type runSpec struct {
 type specStep struct {
 	AddonID string `json:"addonId"`
 	Name    string `json:"name"`
-	Dir     string `json:"dir"`
+	// Package is the blob of the addon's files; Dir, of a run queued
+	// before packages were blobs, the installing node's copy of them.
+	Package string `json:"package,omitempty"`
+	Dir     string `json:"dir,omitempty"`
 	Args    string `json:"args"`
 	Pure    bool   `json:"pure"`
 }
@@ -82,7 +85,7 @@ func (s *Server) planRun(ctx context.Context, id, configID, trigger string, addo
 		if err != nil {
 			return store.Run{}, err
 		}
-		sp.Steps = append(sp.Steps, specStep{AddonID: a.ID, Name: a.Name + "-" + a.Version, Dir: a.Dir, Args: ca.Args, Pure: a.Pure})
+		sp.Steps = append(sp.Steps, specStep{AddonID: a.ID, Name: a.Name + "-" + a.Version, Package: a.Package, Dir: a.Dir, Args: ca.Args, Pure: a.Pure})
 		pure = pure && a.Pure
 	}
 	if item != nil {
@@ -228,6 +231,9 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 	res, err := s.execute(runCtx, exLog, r, logs)
 	cancel()
 	wg.Wait()
+	if err == nil && !userCancel && ctx.Err() == nil {
+		err = s.storeOutputs(ctx, r.ID, res)
+	}
 
 	var o store.Outcome
 	retry := false
@@ -336,7 +342,12 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	}
 	req.Env = env
 	for _, st := range sp.Steps {
-		a, err := s.loadAddon(st.Dir)
+		dir, release, err := s.stepDir(ctx, st)
+		if err != nil {
+			return nil, fmt.Errorf("addon %s (%s): %w", st.Name, st.AddonID, err)
+		}
+		defer release()
+		a, err := s.loadAddon(dir)
 		if err != nil {
 			return nil, fmt.Errorf("addon %s (%s): %w", st.Name, st.AddonID, err)
 		}

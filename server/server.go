@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/server/settings"
 	"github.com/berth-dev/berth/store"
+	"github.com/berth-dev/berth/store/blobcache"
 )
 
 // Server is one berth daemon node.
@@ -53,6 +54,8 @@ type Server struct {
 	lastFire map[string]time.Time // scheduled configs: last fire time
 
 	addonCache sync.Map // kept addon dir -> *addon.Addon
+	// blobs is this node's cache of the shared database's blobs.
+	blobs *blobcache.Cache
 
 	// keyMu guards aead, the cipher of secretKeyFile (runenv.go).
 	keyMu sync.Mutex
@@ -122,6 +125,10 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 	if err := s.st.Migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("migrating the database: %w", err)
+	}
+	if s.blobs, err = blobcache.New(s.blobCacheDir(), s.st, int64(set.BlobCacheSize), s.log); err != nil {
+		s.db.Close()
+		return nil, err
 	}
 	s.q, err = queue.New(ctx, s.st, queue.Config{
 		NodeID:       nodeID,
@@ -195,6 +202,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.heartbeat(base); err != nil {
 		return err
 	}
+	if err := s.importLocal(base); err != nil {
+		return fmt.Errorf("storing this node's addon and output files in the database: %w", err)
+	}
 	// With SQLite this process holds the file lock: whatever another
 	// process left running is orphaned now.
 	staleAfter := s.set.NodeTimeout.Std()
@@ -219,6 +229,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.loop(bgCtx, time.Minute, func(ctx context.Context) error { s.removeLeftovers(ctx); return nil })
 	}()
 	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.sweepBlobs(bgCtx); err != nil && bgCtx.Err() == nil {
+			s.log.Warn("background task failed", "err", err)
+		}
+		s.loop(bgCtx, min(max(s.set.BlobGrace.Std()/4, time.Second), 15*time.Minute), s.sweepBlobs)
+	}()
 	if ret := s.set.Retention.Std(); ret > 0 {
 		wg.Add(1)
 		go func() {

@@ -100,7 +100,18 @@ var migrations = []string{
 
 // Migrate brings the schema up to date. On PostgreSQL an advisory lock
 // serialises nodes starting at the same time; SQLite is single-process.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.MigrateTo(ctx, len(migrations)) }
+
+// SchemaVersion is the schema version Migrate brings a database to.
+func SchemaVersion() int { return len(migrations) }
+
+// MigrateTo brings the schema to version, as the release that had it
+// left it (upgrade tests build an old database with it); a database
+// with a newer version is refused.
+func (s *Store) MigrateTo(ctx context.Context, target int) error {
+	if target < 1 || target > len(migrations) {
+		return fmt.Errorf("schema version %d: this berth knows versions 1 to %d", target, len(migrations))
+	}
 	return s.withMigrationLock(ctx, func() error {
 		if _, err := s.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS berth_schema (version INTEGER NOT NULL)`); err != nil {
 			return fmt.Errorf("creating berth_schema: %w", err)
@@ -125,15 +136,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if version > len(migrations) {
 				return fmt.Errorf("the database schema (version %d) is newer than this berth (version %d): upgrade berth", version, len(migrations))
 			}
-			for i := version; i < len(migrations); i++ {
+			for i := version; i < target; i++ {
 				if _, err := tx.Exec(ctx, migrations[i]); err != nil {
 					return fmt.Errorf("schema migration %d: %w", i+1, err)
 				}
 			}
+			if version >= target {
+				return nil
+			}
 			if !found {
-				_, err = tx.Exec(ctx, `INSERT INTO berth_schema (version) VALUES ($1)`, len(migrations))
+				_, err = tx.Exec(ctx, `INSERT INTO berth_schema (version) VALUES ($1)`, target)
 			} else {
-				_, err = tx.Exec(ctx, `UPDATE berth_schema SET version = $1`, len(migrations))
+				_, err = tx.Exec(ctx, `UPDATE berth_schema SET version = $1`, target)
 			}
 			return err
 		})

@@ -132,7 +132,16 @@ func TestRunsAndEventsTalkToTheDaemon(t *testing.T) {
 		}
 	})
 	t.Run("list --json and show --json print what the API sends, keys in the API's order", func(t *testing.T) {
-		apiList := apiGet(t, url+"/v1/runs")
+		// The runs of the events above (sent without --wait) must be
+		// final: a run ending between the two reads differs.
+		var apiList []byte
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			apiList = apiGet(t, url+"/v1/runs")
+			flat := compactJSON(t, apiList)
+			if !strings.Contains(flat, `"state":"queued"`) && !strings.Contains(flat, `"state":"running"`) || time.Now().After(deadline) {
+				break
+			}
+		}
 		var api struct{ Runs json.RawMessage }
 		if err := json.Unmarshal(apiList, &api); err != nil {
 			t.Fatal(err)

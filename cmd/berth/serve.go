@@ -74,6 +74,9 @@ BERTH_SERVE_TOKENS as a comma-separated list).`,
 	f.Var(&set.TransferTimeout, "transfer-timeout", "the same for uploads, addon installs and output file downloads")
 	f.Var(&set.IdleTimeout, "idle-timeout", "how long a keep-alive connection may wait for its next request")
 	f.IntVar(&set.MaxConnections, "max-connections", set.MaxConnections, "most HTTP connections open at once (more wait to be accepted)")
+	f.Var(&set.BlobMaxSize, "blob-max-size", "largest blob in the database: an addon's package or one output file (e.g. 1GiB)")
+	f.Var(&set.BlobCacheSize, "blob-cache-size", "bound of this node's local blob cache in data-dir/blob-cache (0: none)")
+	f.Var(&set.BlobGrace, "blob-grace", "how long a blob nothing references is kept before it is removed")
 	f.StringVar(&dataDir, "data-dir", "", "directory for the SQLite database, installed addons and run outputs (default: data-dir of berth.yaml)")
 	f.StringVar(&nodeID, "node-id", "", "name of this node (default: host name and a random suffix)")
 	return cmd
@@ -108,5 +111,8 @@ func withFlags(cmd *cobra.Command, base settings.Serve, flagged *settings.Serve)
 	set("transfer-timeout", func() { base.TransferTimeout = flagged.TransferTimeout })
 	set("idle-timeout", func() { base.IdleTimeout = flagged.IdleTimeout })
 	set("max-connections", func() { base.MaxConnections = flagged.MaxConnections })
+	set("blob-max-size", func() { base.BlobMaxSize = flagged.BlobMaxSize })
+	set("blob-cache-size", func() { base.BlobCacheSize = flagged.BlobCacheSize })
+	set("blob-grace", func() { base.BlobGrace = flagged.BlobGrace })
 	return base
 }

@@ -66,6 +66,15 @@ type Serve struct {
 	// MaxConnections bounds the HTTP connections open at once; a
 	// connection over it waits to be accepted until another closes.
 	MaxConnections int `yaml:"max-connections"`
+	// BlobMaxSize bounds one blob in the shared database: an addon's
+	// package (its files as one archive) or one output file of a run.
+	BlobMaxSize ByteSize `yaml:"blob-max-size"`
+	// BlobCacheSize bounds this node's local cache of blobs
+	// (data-dir/blob-cache); entries in use are kept over it.
+	BlobCacheSize ByteSize `yaml:"blob-cache-size"`
+	// BlobGrace is how long a blob that nothing references is kept
+	// after it was stored or last referenced.
+	BlobGrace Duration `yaml:"blob-grace"`
 }
 
 // MinRetention is the shortest retention other than 0 (forever).
@@ -94,6 +103,10 @@ func Default() Serve {
 		TransferTimeout: Duration(15 * time.Minute),
 		IdleTimeout:     Duration(time.Minute),
 		MaxConnections:  512,
+
+		BlobMaxSize:   1 << 30,
+		BlobCacheSize: 4 << 30,
+		BlobGrace:     Duration(time.Hour),
 	}
 }
 
@@ -128,6 +141,12 @@ func (s Serve) Validate() error {
 	}
 	if s.MaxConnections < 1 {
 		return bad("max-connections", "must be at least 1")
+	}
+	if s.BlobMaxSize <= 0 || s.BlobCacheSize < 0 {
+		return bad("blob-max-size, blob-cache-size", "must be positive (blob-cache-size 0: no bound)")
+	}
+	if s.BlobGrace.Std() < time.Second {
+		return bad("blob-grace", "%v: want at least 1s, so that a blob being stored is not removed before the record that names it is written", s.BlobGrace.Std())
 	}
 	return nil
 }
