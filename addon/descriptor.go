@@ -9,13 +9,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/berth-dev/berth/internal/lazyregexp"
 	"github.com/berth-dev/berth/internal/yamlsafe"
 )
 
@@ -203,7 +203,7 @@ type rawDescriptor struct {
 
 // safeName is what name and version may hold: they become directory
 // names and image tags.
-var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+var safeName = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 
 // DocspellRefuses starts each warning about a descriptor that berth
 // accepts and Docspell would refuse.
@@ -269,7 +269,7 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 		return fail("meta.name", "is required")
 	}
 	d.Meta.Name = name
-	if !safeName.MatchString(d.Meta.Name) {
+	if !safeName().MatchString(d.Meta.Name) {
 		return fail("meta.name", "%q may hold only letters, digits, '.', '_', '+' and '-', and must start with a letter or digit", d.Meta.Name)
 	}
 	if d.Meta.Version, err = text("meta.version", raw.Meta.Version); err != nil {
@@ -278,7 +278,7 @@ func ParseDescriptor(file string, data []byte) (Descriptor, error) {
 	if d.Meta.Version == "" {
 		return fail("meta.version", "is required")
 	}
-	if !safeName.MatchString(d.Meta.Version) {
+	if !safeName().MatchString(d.Meta.Version) {
 		return fail("meta.version", "%q may hold only letters, digits, '.', '_', '+' and '-'", d.Meta.Version)
 	}
 	d.Meta.Description = raw.Meta.Description
@@ -429,11 +429,11 @@ func localPath(p string) bool {
 	return filepath.IsLocal(filepath.FromSlash(p))
 }
 
-var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
+var yamlPos = lazyregexp.New(`^\[(\d+):(\d+)\]\s*`)
 
-var lineKey = regexp.MustCompile(`^\s*(?:-\s*)?([A-Za-z0-9_.-]+)\s*:`)
+var lineKey = lazyregexp.New(`^\s*(?:-\s*)?([A-Za-z0-9_.-]+)\s*:`)
 
-var keyBefore = regexp.MustCompile(`"?([A-Za-z0-9_.-]+)"?\s*:\s*$`)
+var keyBefore = lazyregexp.New(`"?([A-Za-z0-9_.-]+)"?\s*:\s*$`)
 
 // yamlError turns a YAML library error into a DescriptorError with the
 // line it names, and for a value of the wrong type the key on that line.
@@ -446,7 +446,7 @@ func yamlError(file string, data []byte, err error) error {
 	first, _, _ := strings.Cut(msg, "\n")
 	de := &DescriptorError{File: file, Reason: strings.TrimSpace(first)}
 	col := 0
-	if m := yamlPos.FindStringSubmatch(first); m != nil {
+	if m := yamlPos().FindStringSubmatch(first); m != nil {
 		fmt.Sscan(m[1], &de.Line)
 		fmt.Sscan(m[2], &col)
 		de.Reason = strings.TrimSpace(first[len(m[0]):])
@@ -461,11 +461,11 @@ func yamlError(file string, data []byte, err error) error {
 			// The column points at the value: its key is the last one
 			// before it (a JSON or flow-style line holds several).
 			if col > 1 && col-1 <= len(line) {
-				if m := keyBefore.FindStringSubmatch(line[:col-1]); m != nil {
+				if m := keyBefore().FindStringSubmatch(line[:col-1]); m != nil {
 					de.Field = m[1]
 				}
 			}
-			if m := lineKey.FindStringSubmatch(line); de.Field == "" && m != nil {
+			if m := lineKey().FindStringSubmatch(line); de.Field == "" && m != nil {
 				de.Field = m[1]
 			}
 		}

@@ -45,7 +45,7 @@ func FuzzParseDescriptor(f *testing.F) {
 			}
 			return
 		}
-		if !safeName.MatchString(d.Meta.Name) || !safeName.MatchString(d.Meta.Version) {
+		if !safeName().MatchString(d.Meta.Name) || !safeName().MatchString(d.Meta.Version) {
 			t.Fatalf("accepted name %q version %q", d.Meta.Name, d.Meta.Version)
 		}
 		if img := d.Runner.Docker.Image; img != "" && imageRefProblem(img) != "" {

@@ -3,12 +3,13 @@ package addon
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // imageRef is the grammar of a container image reference as docker and
 // podman parse it (github.com/distribution/reference, regexp.go):
 // [domain[:port]/]path[:tag][@digest], path components lower-case.
-var imageRef = func() *regexp.Regexp {
+var imageRef = sync.OnceValue(func() *regexp.Regexp {
 	const (
 		alnum     = `[a-z0-9]+`
 		separator = `(?:[._]|__|[-]+)`
@@ -21,7 +22,7 @@ var imageRef = func() *regexp.Regexp {
 		digest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
 	)
 	return regexp.MustCompile(`^` + name + `(?::` + tag + `)?(?:@` + digest + `)?$`)
-}()
+})
 
 // imageRefProblem says why s is not an image reference, or "". A value
 // that starts with "-" would reach the engine's command line as a flag.
@@ -31,7 +32,7 @@ func imageRefProblem(s string) string {
 		return "it starts with '-' and would be read as an option of the container engine"
 	case len(s) > 512:
 		return "it is longer than 512 characters"
-	case !imageRef.MatchString(s):
+	case !imageRef().MatchString(s):
 		return "write it as [registry[:port]/]name[:tag][@digest], the name in lower case"
 	}
 	name, _, _ := strings.Cut(s, "@")

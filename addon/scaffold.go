@@ -12,7 +12,7 @@ import (
 // descriptor, a POSIX shell program that returns a tag command, and a
 // README. dir must not exist yet.
 func Scaffold(dir, name string) error {
-	if !safeName.MatchString(name) {
+	if !safeName().MatchString(name) {
 		return fmt.Errorf("addon name %q may hold only letters, digits, '.', '_', '+' and '-'", name)
 	}
 	if _, err := os.Stat(dir); err == nil {

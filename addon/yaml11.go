@@ -1,11 +1,11 @@
 package addon
 
 import (
-	"regexp"
-
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/berth-dev/berth/internal/lazyregexp"
 )
 
 // Docspell reads descriptors with circe-yaml on SnakeYAML, a YAML 1.1
@@ -18,11 +18,11 @@ import (
 // INT, NULL). A timestamp stays a string: circe-yaml turns it into JSON
 // text (circe-yaml/src/main/scala/io/circe/yaml/Parser.scala:154).
 var (
-	yaml11Bool  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
-	yaml11True  = regexp.MustCompile(`^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$`)
-	yaml11Float = regexp.MustCompile(`^([-+]?(\.[0-9]+|[0-9_]+(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
-	yaml11Int   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
-	yaml11Null  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
+	yaml11Bool  = lazyregexp.New(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
+	yaml11True  = lazyregexp.New(`^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$`)
+	yaml11Float = lazyregexp.New(`^([-+]?(\.[0-9]+|[0-9_]+(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+	yaml11Int   = lazyregexp.New(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+	yaml11Null  = lazyregexp.New(`^(?:~|null|Null|NULL|)$`)
 )
 
 type scalarKind int
@@ -114,11 +114,11 @@ func (s *scalar) UnmarshalYAML(b []byte) error {
 		return nil
 	}
 	switch {
-	case yaml11Bool.MatchString(s.text):
+	case yaml11Bool().MatchString(s.text):
 		s.kind = kindBool
-	case yaml11Int.MatchString(s.text), yaml11Float.MatchString(s.text):
+	case yaml11Int().MatchString(s.text), yaml11Float().MatchString(s.text):
 		s.kind = kindNumber
-	case yaml11Null.MatchString(s.text):
+	case yaml11Null().MatchString(s.text):
 		s.kind = kindNull
 	}
 	return nil
@@ -129,5 +129,5 @@ func (s scalar) boolValue() (bool, bool) {
 	if s.kind != kindBool {
 		return false, false
 	}
-	return yaml11True.MatchString(s.text) || s.text == "true", true
+	return yaml11True().MatchString(s.text) || s.text == "true", true
 }

@@ -46,10 +46,10 @@ func (a Addons) validate(bad func(field, format string, args ...any) error) erro
 		}
 		for j, e := range c.Envs {
 			f := fmt.Sprintf("%s.envs[%d]", field, j)
-			if !envVarName.MatchString(e.Name) {
+			if !envVarName().MatchString(e.Name) {
 				return bad(f+".name", "%q is not a variable name (letters, digits and '_', not starting with a digit)", e.Name)
 			}
-			if e.ValueFrom != nil && e.Value == nil && !envVarName.MatchString(e.ValueFrom.Env) {
+			if e.ValueFrom != nil && e.Value == nil && !envVarName().MatchString(e.ValueFrom.Env) {
 				return bad(f+".value-from.env", "%q is not a variable name", e.ValueFrom.Env)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/internal/lazyregexp"
 	"github.com/berth-dev/berth/internal/yamlsafe"
 	"github.com/berth-dev/berth/server/settings"
 )
@@ -271,7 +271,7 @@ func (c *Config) Validate(file string) error {
 	}
 	for name, vars := range c.Env {
 		for k, v := range vars {
-			if !envVarName.MatchString(k) {
+			if !envVarName().MatchString(k) {
 				return bad("env."+name+"."+k, "%q is not a variable name (letters, digits and '_', not starting with a digit)", k)
 			}
 			if v.Value != "" && v.From != "" {
@@ -282,7 +282,7 @@ func (c *Config) Validate(file string) error {
 	return nil
 }
 
-var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envVarName = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // EnvVar is an operator-configured variable: a literal value, or the
 // value of a variable of berth's own environment. In YAML a plain string

@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/lazyregexp"
 )
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // checkRunEnv refuses a Request.Env that no runner could pass on: a
 // name that is not a variable name, a value holding a line break (the
@@ -17,7 +18,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // value.
 func checkRunEnv(env map[string]string) error {
 	for k, v := range env {
-		if !envName.MatchString(k) {
+		if !envName().MatchString(k) {
 			return fmt.Errorf("%w: run environment: %q is not a variable name", ErrBadRequest, k)
 		}
 		if strings.ContainsAny(v, "\n\r\x00") {
@@ -46,7 +47,7 @@ func ReadEnvFile(path string) (map[string]string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || !envName.MatchString(k) {
+		if !ok || !envName().MatchString(k) {
 			return nil, fmt.Errorf("%s: line %d: want NAME=VALUE with a variable name", path, n)
 		}
 		env[k] = v

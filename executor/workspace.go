@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/beneath"
+	"github.com/berth-dev/berth/internal/lazyregexp"
 )
 
 // workspace is one run's directories on the host.
@@ -25,7 +25,7 @@ type workspace struct {
 	warnings []string
 }
 
-var unsafeKey = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
+var unsafeKey = lazyregexp.New(`[^A-Za-z0-9._+-]+`)
 
 // layout creates WORK with its fixed sub-directories, OUTPUT_DIR, the
 // CACHE_DIR and the item input.
@@ -70,7 +70,7 @@ func (e *Executor) layout(req Request) (*workspace, error) {
 		}
 		key = strings.Join(names, "+")
 	}
-	key = strings.Trim(unsafeKey.ReplaceAllString(key, "_"), ".")
+	key = strings.Trim(unsafeKey().ReplaceAllString(key, "_"), ".")
 	if key == "" {
 		return fail(fmt.Errorf("%w: cache key %q has no usable characters", ErrBadRequest, req.CacheKey))
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/addon"
+	"github.com/berth-dev/berth/internal/lazyregexp"
 	"github.com/berth-dev/berth/proc"
 	"github.com/berth-dev/berth/runner"
 )
@@ -98,7 +98,7 @@ func (r *Runner) Name() string { return addon.RunnerNixFlake }
 // ErrNoExecutable is wrapped when a flake's output holds no program.
 var ErrNoExecutable = errors.New("the flake's output has no executable")
 
-var versionRE = regexp.MustCompile(`(\d+)\.(\d+)`)
+var versionRE = lazyregexp.New(`(\d+)\.(\d+)`)
 
 // Available implements runner.Runner: the nix binary must answer, be
 // recent enough for flakes (2.4) and able to build (checkSetup), and the
@@ -114,7 +114,7 @@ func (r *Runner) Available(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s --version: %w", bin, err)
 	}
-	if m := versionRE.FindStringSubmatch(string(out)); m != nil {
+	if m := versionRE().FindStringSubmatch(string(out)); m != nil {
 		major, _ := strconv.Atoi(m[1])
 		minor, _ := strconv.Atoi(m[2])
 		if major < 2 || major == 2 && minor < 4 {

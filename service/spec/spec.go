@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/berth-dev/berth/internal/lazyregexp"
 	"github.com/berth-dev/berth/internal/yamlsafe"
 )
 
@@ -570,7 +570,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var nameRE = lazyregexp.New(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // Validate checks the whole file and returns every problem found (joined),
 // each an *Error naming container and field.
@@ -584,7 +584,7 @@ func (f *File) Validate() error {
 	}
 	for _, name := range f.Names() {
 		c := f.Containers[name]
-		if !nameRE.MatchString(name) {
+		if !nameRE().MatchString(name) {
 			bad(name, "", "the name must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (it becomes the container name)")
 		}
 		if c.Image == "" {

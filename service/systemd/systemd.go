@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/lazyregexp"
 	"github.com/berth-dev/berth/service/spec"
 )
 
@@ -299,11 +299,11 @@ func preStartScript(name string, c *spec.Container, engine string, podman bool) 
 	return "set -e; " + strings.Join(l, "; ")
 }
 
-var shSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@,+-]+$`)
+var shSafe = lazyregexp.New(`^[A-Za-z0-9_./:=@,+-]+$`)
 
 // shQuote quotes s for /bin/sh.
 func shQuote(s string) string {
-	if shSafe.MatchString(s) {
+	if shSafe().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -322,7 +322,7 @@ func shJoin(args []string) string {
 // safe characters are double-quoted with C-style escapes.
 func quote(s string) string {
 	s = strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
-	if shSafe.MatchString(s) {
+	if shSafe().MatchString(s) {
 		return s
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
@@ -333,7 +333,7 @@ func quote(s string) string {
 // is not expanded.
 func envQuote(s string) string {
 	s = strings.ReplaceAll(s, "%", "%%")
-	if shSafe.MatchString(s) {
+	if shSafe().MatchString(s) {
 		return s
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
