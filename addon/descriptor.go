@@ -586,6 +586,11 @@ func Load(dir string) (*Addon, error) {
 		}
 		return nil, &DescriptorError{File: file, Field: "runner", Reason: "enables no runner: add runner.trivial (enable, exec), a Dockerfile or runner.docker.image, a flake.nix, or runner.wasm (module)"}
 	}
+	// Docspell parses a descriptor without triggers but refuses to
+	// install it (AddonValidate.scala:67-73); berth runs it from the CLI.
+	if len(d.Triggers) == 0 {
+		a.Warnings = append(a.Warnings, DocspellRefuses+"no triggers: Docspell installs an addon only with at least one (final-process-item, final-reprocess-item, existing-item, scheduled)")
+	}
 	// Docspell builds ./Dockerfile whatever runner.docker.build says
 	// (DockerRunner.scala:65-73); berth honours the key.
 	if b := d.Runner.Docker.Build; b != "" && path.Clean(b) != "Dockerfile" && d.Runner.Docker.Image == "" && slices.Contains(a.Runners(), RunnerDocker) {

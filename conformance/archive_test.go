@@ -334,3 +334,24 @@ func TestARunSaysWhereTheItemDiffersFromWhatJoexWrites(t *testing.T) {
 		t.Errorf("a2 has both and is named:\n%s", all)
 	}
 }
+
+// AddonValidate.scala:67-80: Docspell installs an addon only with at
+// least one trigger, and never one with neither output nor networking.
+// berth runs an addon without triggers (from the CLI) with a warning,
+// and refuses the useless one as Docspell does.
+func TestAddonValidate_TriggersAndUselessOptions(t *testing.T) {
+	t.Run("no triggers is a warning", func(t *testing.T) {
+		a := loadDir(t, map[string]string{"docspell-addon.yaml": "meta: {name: untriggered, version: '1'}\nrunner: {trivial: {enable: true, exec: run.sh}}\n", "run.sh": "#!/bin/sh\n"})
+		if w := strings.Join(a.Warnings, "\n"); !strings.Contains(w, addon.DocspellRefuses+"no triggers") {
+			t.Errorf("warnings %q", a.Warnings)
+		}
+	})
+	t.Run("no output and no networking is refused", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "docspell-addon.yaml"), []byte("meta: {name: useless, version: '1'}\ntriggers: [scheduled]\nrunner: {trivial: {enable: true, exec: run.sh}}\noptions: {networking: false, collectOutput: false}\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+		if _, err := addon.Load(dir); err == nil || !strings.Contains(err.Error(), "options") {
+			t.Errorf("loaded a useless addon: %v", err)
+		}
+	})
+}
