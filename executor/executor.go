@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/addon"
@@ -70,7 +72,12 @@ type Executor struct {
 	UnisolatedWarning string
 	// Stderr, when set, receives every addon's stderr live.
 	Stderr io.Writer
-	Logger *slog.Logger
+	// BuildOutput, when set, receives the output of the builds a run
+	// needs (docker build or pull, nix build) live, each line prefixed
+	// with "[addon-name] " as stderr's are; runners that are not a
+	// runner.Builder write none.
+	BuildOutput io.Writer
+	Logger      *slog.Logger
 }
 
 // Step is one addon of a chain with its user-input string.
@@ -369,7 +376,7 @@ func (e *Executor) attempt(ctx context.Context, log *slog.Logger, req Request, r
 		timeout = DefaultTimeout
 	}
 	// The time limit covers the run, not the build: builds have their own.
-	prepared, err := r.Prepare(ctx, inv.Addon)
+	prepared, err := e.prepare(ctx, r, inv.Addon)
 	if err != nil {
 		var be *runner.BuildError
 		if errors.As(err, &be) {
@@ -501,4 +508,53 @@ func NewRunID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// prepare builds (or finds) what r needs, sending the build's output to
+// BuildOutput when r can show it.
+func (e *Executor) prepare(ctx context.Context, r runner.Runner, a *addon.Addon) (runner.Prepared, error) {
+	b, ok := r.(runner.Builder)
+	if !ok || e.BuildOutput == nil {
+		return r.Prepare(ctx, a)
+	}
+	pw := &prefixWriter{w: e.BuildOutput, prefix: []byte("[" + a.Meta.Name + "] ")}
+	p, err := b.Build(ctx, a, pw)
+	pw.flush()
+	return p, err
+}
+
+// prefixWriter writes each line of what it is given to w with prefix in
+// front, as one Write per line.
+type prefixWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  []byte
+	partial []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			p.partial = append(p.partial, b...)
+			break
+		}
+		line := append(append(append([]byte{}, p.prefix...), p.partial...), b[:i+1]...)
+		p.partial = p.partial[:0]
+		_, _ = p.w.Write(line)
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (p *prefixWriter) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.partial) > 0 {
+		_, _ = p.w.Write(append(append(append([]byte{}, p.prefix...), p.partial...), '\n'))
+		p.partial = nil
+	}
 }

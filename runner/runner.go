@@ -32,6 +32,14 @@ type Runner interface {
 	Run(ctx context.Context, p Prepared, inv Invocation) (Exit, error)
 }
 
+// Builder is a Runner whose Prepare can show its build's output as
+// it is written (docker build or pull, nix build): the executor calls
+// Build instead of Prepare when it has somewhere to send it.
+type Builder interface {
+	// Build is Prepare writing the build's output to progress.
+	Build(ctx context.Context, a *addon.Addon, progress io.Writer) (Prepared, error)
+}
+
 // Prepared is what Prepare produced.
 type Prepared struct {
 	// Program is the executable: relative to ADDON_DIR for trivial, an

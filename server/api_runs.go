@@ -459,7 +459,10 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := s.viewRun(run, true)
+	v, err := s.viewRunWithLogs(r.Context(), run)
+	if err != nil {
+		return err
+	}
 	if err := s.inlineOutput(r.Context(), &v, run); err != nil {
 		return err
 	}
@@ -661,19 +664,6 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.finished(run, store.Outcome{State: store.Cancelled}, nil)
 	}
 	writeJSON(w, http.StatusAccepted, s.viewRun(run, false))
-	return nil
-}
-
-func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) error {
-	run, err := s.st.GetRun(r.Context(), nil, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	l := runLogs{Lines: []string{}}
-	if len(run.Logs) > 0 {
-		_ = json.Unmarshal(run.Logs, &l)
-	}
-	writeJSON(w, http.StatusOK, l)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/outbound"
 	"github.com/berth-dev/berth/queue"
+	"github.com/berth-dev/berth/runlog"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -227,10 +227,26 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 		defer wg.Done()
 		s.watchCancel(runCtx, runID, func() { userCancel = true; cancel() })
 	}()
-	logs := newLineBuffer(s.set.LogLines)
+	// The attempt's log lines are stored as they come, on every
+	// attempt; a store that fails is logged, never fails the run.
+	logs, lerr := runlog.Open(ctx, s.st, runID, r.Attempts, runlog.Options{
+		MaxLines: s.set.LogLines, AttemptsLeft: r.MaxAttempts - r.Attempts + 1, Logger: log,
+	})
+	if lerr != nil {
+		log.Warn("the run's log lines are not stored", "err", lerr)
+	} else {
+		logs.Line(store.StreamBerth, fmt.Sprintf("attempt %d of %d on node %s", r.Attempts, r.MaxAttempts, s.nodeID))
+	}
 	res, err := s.execute(runCtx, exLog, r, logs)
 	cancel()
 	wg.Wait()
+	if logs != nil {
+		// Before the attempt's end is recorded: a follower that sees the
+		// run final has every line to read.
+		if cerr := logs.Close(context.WithoutCancel(ctx)); cerr != nil {
+			log.Warn("storing the last log lines", "err", cerr)
+		}
+	}
 	if err == nil && !userCancel && ctx.Err() == nil {
 		err = s.storeOutputs(ctx, r.ID, res)
 	}
@@ -263,7 +279,6 @@ func (s *Server) Run(ctx context.Context, runID string, jobID int64, attempt int
 	if res != nil {
 		o.Result, o.Output = storedResult(res, o.State)
 	}
-	o.Logs, _ = json.Marshal(logs.snapshot())
 	if ferr := s.finish(context.WithoutCancel(ctx), r, o, res); ferr != nil {
 		return ferr
 	}
@@ -327,7 +342,7 @@ func (s *Server) finish(ctx context.Context, r store.Run, o store.Outcome, res *
 }
 
 // execute runs the chain of r through the executor.
-func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, logs *lineBuffer) (*executor.Result, error) {
+func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, logs *runlog.Writer) (*executor.Result, error) {
 	var sp runSpec
 	if err := json.Unmarshal(r.Spec, &sp); err != nil {
 		return nil, fmt.Errorf("run %s: stored spec: %w", r.ID, err)
@@ -375,7 +390,10 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 	}
 	req.OutputDir = out
 	ex := *s.exec
-	ex.Stderr = logs
+	if logs != nil {
+		ex.Stderr = logs.Stream(store.StreamStderr)
+		ex.BuildOutput = logs.Stream(store.StreamBuild)
+	}
 	ex.Logger = log
 	return ex.Run(ctx, req)
 }
@@ -486,62 +504,6 @@ func (s *Server) Deliver(ctx context.Context, runID string, jobID int64, attempt
 	return err
 }
 
-// lineBuffer keeps the last max lines written to it in a ring, so a
-// flood of lines costs the same per line however many are kept.
-type lineBuffer struct {
-	mu      sync.Mutex
-	max     int
-	lines   []string // a ring once it holds max lines; next is its oldest
-	next    int
-	partial []byte
-	dropped int
-}
-
-func newLineBuffer(max int) *lineBuffer { return &lineBuffer{max: max} }
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			b.partial = append(b.partial, p...)
-			break
-		}
-		if len(b.partial) > 0 {
-			b.partial = append(b.partial, p[:i]...)
-			b.add(b.partial)
-			b.partial = b.partial[:0]
-		} else {
-			b.add(p[:i])
-		}
-		p = p[i+1:]
-	}
-	if len(b.partial) > 64<<10 {
-		b.add(b.partial)
-		b.partial = b.partial[:0]
-	}
-	return n, nil
-}
-
-func (b *lineBuffer) add(line []byte) {
-	const maxLine = 4096
-	var s string
-	if len(line) > maxLine {
-		s = string(line[:maxLine]) + "…"
-	} else {
-		s = string(bytes.TrimRight(line, "\r"))
-	}
-	if len(b.lines) < b.max {
-		b.lines = append(b.lines, s)
-		return
-	}
-	b.lines[b.next] = s
-	b.next = (b.next + 1) % b.max
-	b.dropped++
-}
-
 // runLogs is a run's captured stderr.
 type runLogs struct {
 	Lines []string `json:"lines"`
@@ -549,14 +511,3 @@ type runLogs struct {
 	Dropped int `json:"dropped"`
 }
 
-func (b *lineBuffer) snapshot() runLogs {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := make([]string, 0, len(b.lines)+1)
-	lines = append(lines, b.lines[b.next:]...)
-	lines = append(lines, b.lines[:b.next]...)
-	if len(b.partial) > 0 {
-		lines = append(lines, string(b.partial))
-	}
-	return runLogs{Lines: lines, Dropped: b.dropped}
-}

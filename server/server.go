@@ -57,6 +57,11 @@ type Server struct {
 	// blobs is this node's cache of the shared database's blobs.
 	blobs *blobcache.Cache
 
+	// stopping ends when the HTTP server shuts down: follow streams
+	// end with it (their clients resume by cursor).
+	stopping context.Context
+	stop     context.CancelFunc
+
 	// keyMu guards aead, the cipher of secretKeyFile (runenv.go).
 	keyMu sync.Mutex
 	aead  cipher.AEAD
@@ -112,6 +117,7 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 		dataDir: cfg.DataDir, started: clock(), lastFire: map[string]time.Time{},
 		outbound: outboundPolicy(cfg, set),
 	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	for _, d := range []string{s.addonsDir(), s.runsDir(), s.tmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
@@ -219,6 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	srv := s.httpServer()
+	srv.RegisterOnShutdown(s.stop)
 	ln = limitListener(ln, s.set.MaxConnections)
 	bgCtx, stopBG := context.WithCancel(base)
 	var wg sync.WaitGroup
@@ -324,6 +331,9 @@ func (s *Server) sweep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := s.st.DeleteRunLogs(ctx, nil, ids); err != nil {
+			return err
+		}
 		for _, id := range ids {
 			if err := os.RemoveAll(filepath.Join(s.runsDir(), id)); err != nil {
 				s.log.Warn("removing the files of an expired run", "run", id, "err", err)
@@ -335,6 +345,11 @@ func (s *Server) sweep(ctx context.Context) error {
 		if len(ids) < 1000 {
 			break
 		}
+	}
+	// The log lines of runs removed by a node that stopped before it
+	// removed their lines.
+	if _, err := s.st.DeleteOrphanLogs(ctx, nil); err != nil {
+		return err
 	}
 	return s.sweepFiles(ctx, ret)
 }

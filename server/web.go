@@ -90,7 +90,10 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := s.viewRun(run, true)
+	v, err := s.viewRunWithLogs(r.Context(), run)
+	if err != nil {
+		return err
+	}
 	res, _ := json.MarshalIndent(v.Result, "", "  ")
 	data := struct {
 		Run        *runView

@@ -96,6 +96,27 @@ var migrations = []string{
 	);
 	CREATE INDEX berth_run_files_hash ON berth_run_files (hash);
 	ALTER TABLE berth_addons ADD COLUMN package TEXT NOT NULL DEFAULT '';`,
+	// A run's log lines as they arrive (store/logs.go), every attempt's,
+	// numbered per run (seq is the follow cursor); and the idempotency
+	// keys of POST /v1/events with the runs each created, unique across
+	// the nodes (stored in the transaction that stores the runs).
+	`CREATE TABLE berth_run_logs (
+		run_id TEXT NOT NULL,
+		seq BIGINT NOT NULL,
+		attempt INTEGER NOT NULL,
+		stream TEXT NOT NULL,
+		ts_ms BIGINT NOT NULL,
+		line TEXT NOT NULL,
+		dropped BIGINT NOT NULL,
+		PRIMARY KEY (run_id, seq)
+	);
+	CREATE TABLE berth_idempotency (
+		idem_key TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		run_ids TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE INDEX berth_idempotency_created ON berth_idempotency (created_ms);`,
 }
 
 // Migrate brings the schema up to date. On PostgreSQL an advisory lock

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,29 +160,59 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
+	var follow, showStream bool
+	var after string
 	logs := &cobra.Command{
 		Use:   "logs RUN",
-		Short: "Print a run's captured stderr",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print a run's log: stderr and build output of every attempt; -f follows it",
+		Long: `logs prints the lines the daemon stored for a run: its addons' stderr
+("[addon] line"), the output of the docker or nix builds it needed, and a
+line where each attempt starts. Every attempt's lines are kept, within
+serve.log-lines per run; a marker line says how many were dropped.
+
+With -f (--follow) it prints the lines as they are stored, from any node
+of the cluster, until the run ends (reconnecting and resuming without
+loss when the connection breaks), and exits 3 when it did not succeed.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
-			l, err := c.RunLogs(cmd.Context(), args[0])
+			w := cmd.OutOrStdout()
+			print := func(l client.LogLine) error {
+				if showStream {
+					_, err := fmt.Fprintf(w, "%s %d %-6s %s\n", l.Time.Local().Format(time.TimeOnly), l.Attempt, l.Stream, l.Line)
+					return err
+				}
+				_, err := fmt.Fprintln(w, l.Line)
+				return err
+			}
+			if follow {
+				state, err := c.FollowLogs(cmd.Context(), args[0], after, print)
+				if err != nil {
+					return apiError(err)
+				}
+				if state != "succeeded" {
+					return &exitError{exitRunFailed, fmt.Errorf("run %s is %s", args[0], state)}
+				}
+				return nil
+			}
+			l, err := c.RunLogs(cmd.Context(), args[0], after)
 			if err != nil {
 				return apiError(err)
 			}
-			w := cmd.OutOrStdout()
-			if l.Dropped > 0 {
-				fmt.Fprintf(w, "[%d earlier lines dropped]\n", l.Dropped)
-			}
 			for _, line := range l.Lines {
-				fmt.Fprintln(w, line)
+				if err := print(line); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
 	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "print lines as they come until the run ends")
+	logs.Flags().BoolVar(&showStream, "long", false, "prefix each line with its time, attempt and stream (stderr, build, berth)")
+	logs.Flags().StringVar(&after, "after", "", "start after this cursor (a line's cursor from the API)")
 	cancel := &cobra.Command{
 		Use:   "cancel RUN",
 		Short: "Cancel a queued or running run",
@@ -248,14 +280,21 @@ func newEventsCmd() *cobra.Command {
 	newClient := apiFlags(cmd)
 	var ev client.Event
 	var itemFile, argsFile string
-	var wait bool
+	var wait, showLogs bool
+	var idemKey string
 	var timeout time.Duration
 	send := &cobra.Command{
 		Use:   "send",
 		Short: "Send an event: every enabled run configuration with its trigger runs",
 		Long: `send posts an event with optional item data and files; the daemon queues a
 run of every enabled run configuration with the trigger. With --wait it
-waits for the runs and exits 3 when one did not succeed.`,
+waits for the runs and exits 3 when one did not succeed; --logs then
+prints their log lines to stderr as they come.
+
+Each invocation sends an Idempotency-Key header (--idempotency-key, or a
+random one): if the answer is lost and the request is sent again with
+the same key, the daemon answers with the runs it queued the first time
+and queues no new ones, whichever node the resend reaches.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
@@ -281,7 +320,13 @@ waits for the runs and exits 3 when one did not succeed.`,
 				}
 				*x.dst = data
 			}
-			runs, err := c.SendEvent(cmd.Context(), ev)
+			if showLogs && !wait {
+				return badInput("--logs needs --wait")
+			}
+			if idemKey == "" {
+				idemKey = newIdempotencyKey()
+			}
+			runs, err := c.SendEvent(cmd.Context(), ev, idemKey)
 			if err != nil {
 				return apiError(err)
 			}
@@ -298,6 +343,16 @@ waits for the runs and exits 3 when one did not succeed.`,
 						var cancel func()
 						ctx, cancel = context.WithTimeout(ctx, timeout)
 						defer cancel()
+					}
+					if showLogs {
+						// The lines go to stderr, the runs' states to stdout.
+						ew := cmd.ErrOrStderr()
+						if _, err := c.FollowLogs(ctx, r.ID, "", func(l client.LogLine) error {
+							_, err := fmt.Fprintf(ew, "%s: %s\n", r.ID, l.Line)
+							return err
+						}); err != nil {
+							return apiError(err)
+						}
 					}
 					if r, err = c.Wait(ctx, r.ID, 100*time.Millisecond); err != nil {
 						return err
@@ -324,6 +379,15 @@ waits for the runs and exits 3 when one did not succeed.`,
 	fl.StringArrayVar(&ev.Pdfs, "pdf", nil, "a PDF of the item (repeatable)")
 	fl.BoolVar(&wait, "wait", false, "wait for the runs to end")
 	fl.DurationVar(&timeout, "timeout", 0, "with --wait, give up after this long")
+	fl.BoolVar(&showLogs, "logs", false, "with --wait, print each run's log lines (stderr, build output) to stderr as they come")
+	fl.StringVar(&idemKey, "idempotency-key", "", "the event's Idempotency-Key: a resend with the same key within serve.idempotency-window returns the same runs and queues none (default: a random key per invocation, so this command's own retries are safe)")
 	cmd.AddCommand(send)
 	return cmd
+}
+
+// newIdempotencyKey returns a random key for one `events send`.
+func newIdempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "berth-cli-" + hex.EncodeToString(b)
 }

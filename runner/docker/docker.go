@@ -101,7 +101,10 @@ func (r *Runner) forgetImage(ref string) {
 	delete(r.users, ref)
 }
 
-var _ runner.Runner = (*Runner)(nil)
+var (
+	_ runner.Runner  = (*Runner)(nil)
+	_ runner.Builder = (*Runner)(nil)
+)
 
 // Option configures a Runner.
 type Option func(*Runner)

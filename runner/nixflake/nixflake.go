@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -141,6 +142,12 @@ type buildResult struct {
 // Prepare implements runner.Runner: it builds the flake (a cache hit in
 // nix's store when nothing changed) and finds its executable.
 func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, error) {
+	return r.Build(ctx, a, nil)
+}
+
+// Build implements runner.Builder: Prepare, writing nix build's stderr
+// (its progress and the builder's log) to progress as it comes.
+func (r *Runner) Build(ctx context.Context, a *addon.Addon, progress io.Writer) (runner.Prepared, error) {
 	if !slices.Contains(a.Runners(), addon.RunnerNixFlake) {
 		return runner.Prepared{}, fmt.Errorf("%s does not enable the nix-flake runner", a.ID())
 	}
@@ -168,6 +175,11 @@ func (r *Runner) Prepare(ctx context.Context, a *addon.Addon) (runner.Prepared, 
 		Env:        os.Environ(), // berth's own build, not the addon: nix needs HOME, NIX_*, proxies
 		StderrTail: 30,
 		KillGrace:  5 * time.Second,
+		OnStderr: func(l string) {
+			if progress != nil {
+				fmt.Fprintln(progress, l)
+			}
+		},
 	})
 	tail := res.StderrTail
 	switch {
@@ -368,3 +380,5 @@ func truncate(b []byte) string {
 func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocation) (runner.Exit, error) {
 	return runner.RunProcess(ctx, r.sandbox, p.Program, inv)
 }
+
+var _ runner.Builder = (*Runner)(nil)

@@ -4,9 +4,11 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -71,16 +73,40 @@ func (r Run) Final() bool {
 	return r.State == "succeeded" || r.State == "failed" || r.State == "cancelled"
 }
 
-// Logs are a run's captured stderr lines.
+// LogLine is one stored line of a run's log: an addon's stderr
+// (stream "stderr"), a build's output ("build") or berth's own note
+// ("berth": an attempt starting, a marker counting dropped lines).
+type LogLine struct {
+	Seq     int64     `json:"seq"`
+	Cursor  string    `json:"cursor"`
+	Attempt int       `json:"attempt"`
+	Stream  string    `json:"stream"`
+	Time    time.Time `json:"time"`
+	Line    string    `json:"line"`
+	Dropped int64     `json:"dropped"`
+}
+
+// Logs are a run's stored log lines (GET /v1/runs/{id}/logs).
 type Logs struct {
-	Lines   []string `json:"lines"`
-	Dropped int      `json:"dropped"`
+	RunID   string    `json:"runId"`
+	State   string    `json:"state"`
+	Lines   []LogLine `json:"lines"`
+	Dropped int64     `json:"dropped"`
+	Next    string    `json:"next"`
+	More    bool      `json:"more"`
 }
 
 func (c *Client) do(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
+	return c.doHeader(ctx, method, path, ctype, nil, body, out)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path, ctype string, header http.Header, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
 	if err != nil {
 		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -260,11 +286,129 @@ func (c *Client) RunOutput(ctx context.Context, id string, w io.Writer) error {
 	return err
 }
 
-// RunLogs returns a run's logs.
-func (c *Client) RunLogs(ctx context.Context, id string) (Logs, error) {
-	var l Logs
-	err := c.do(ctx, "GET", "/v1/runs/"+url.PathEscape(id)+"/logs", "", nil, &l)
-	return l, err
+// RunLogs returns a run's stored log lines after the cursor after
+// (every line when empty), reading on while a page says there is more.
+func (c *Client) RunLogs(ctx context.Context, id, after string) (Logs, error) {
+	var all Logs
+	for {
+		var l Logs
+		q := url.Values{}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if err := c.do(ctx, "GET", "/v1/runs/"+url.PathEscape(id)+"/logs?"+q.Encode(), "", nil, &l); err != nil {
+			return all, err
+		}
+		lines := append(all.Lines, l.Lines...)
+		all, all.Lines = l, lines
+		if !l.More || len(l.Lines) == 0 {
+			if all.Lines == nil {
+				all.Lines = []LogLine{}
+			}
+			return all, nil
+		}
+		after = l.Next
+	}
+}
+
+// FollowLogs calls fn with each line of the run after the cursor after
+// as the daemon stores it, until the run is final (it returns the final
+// state) or ctx ends. It reads GET /v1/runs/{id}/logs?follow=true (Server-Sent
+// Events); when the stream breaks it reconnects after a second and
+// resumes from the last line's cursor, so no line is lost or repeated.
+func (c *Client) FollowLogs(ctx context.Context, id, after string, fn func(LogLine) error) (string, error) {
+	for {
+		state, err := c.followOnce(ctx, id, &after, fn)
+		if err == nil {
+			return state, nil
+		}
+		var ae *Error
+		if ctx.Err() != nil || errors.As(err, &ae) || errors.Is(err, errCallback) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+var errCallback = errors.New("follow callback failed")
+
+// errStreamEnded is a stream that ended without its "end" event (the
+// node stopped): FollowLogs reconnects.
+var errStreamEnded = errors.New("the log stream ended before the run did")
+
+func (c *Client) followOnce(ctx context.Context, id string, after *string, fn func(LogLine) error) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.BaseURL, "/")+"/v1/runs/"+url.PathEscape(id)+"/logs?follow=true", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *after != "" {
+		req.Header.Set("Last-Event-ID", *after)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("berth daemon at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e struct{ Error *Error }
+		if json.Unmarshal(data, &e) == nil && e.Error != nil {
+			e.Error.Status = resp.StatusCode
+			return "", e.Error
+		}
+		return "", &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var event, data, lastID string
+	for sc.Scan() {
+		line := sc.Text()
+		if line != "" {
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				event = value
+			case "data":
+				data = value
+			case "id":
+				lastID = value
+			}
+			continue
+		}
+		switch event {
+		case "line":
+			var l LogLine
+			if err := json.Unmarshal([]byte(data), &l); err != nil {
+				return "", fmt.Errorf("decoding a log event: %w", err)
+			}
+			if err := fn(l); err != nil {
+				return "", fmt.Errorf("%w: %w", errCallback, err)
+			}
+			*after = lastID
+		case "end":
+			var end struct{ State string }
+			_ = json.Unmarshal([]byte(data), &end)
+			return end.State, nil
+		}
+		event, data = "", ""
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errStreamEnded
 }
 
 // CancelRun cancels a queued or running run.
@@ -283,15 +427,31 @@ type Event struct {
 	Pdfs      []string        `json:"-"`
 }
 
-// SendEvent sends an event and returns the runs it queued.
-func (c *Client) SendEvent(ctx context.Context, ev Event) ([]Run, error) {
+// SendEvent sends an event and returns the runs it queued. A non-empty
+// key is sent as the Idempotency-Key header: a resend with the same key
+// returns the runs the first one queued. A request that fails without
+// an answer (the connection broke) is sent once more with the key.
+func (c *Client) SendEvent(ctx context.Context, ev Event, key string) ([]Run, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}
 	var out struct{ Runs []json.RawMessage }
+	header := http.Header{}
+	if key != "" {
+		header.Set("Idempotency-Key", key)
+	}
+	send := func(ctype string, body []byte) error {
+		err := c.doHeader(ctx, "POST", "/v1/events", ctype, header, bytes.NewReader(body), &out)
+		var ae *Error
+		if err != nil && key != "" && ctx.Err() == nil && !errors.As(err, &ae) {
+			// No answer: the same key makes the resend safe.
+			err = c.doHeader(ctx, "POST", "/v1/events", ctype, header, bytes.NewReader(body), &out)
+		}
+		return err
+	}
 	if len(ev.Originals)+len(ev.Pdfs) == 0 {
-		err = c.do(ctx, "POST", "/v1/events", "application/json", bytes.NewReader(body), &out)
+		err = send("application/json", body)
 	} else {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
@@ -311,7 +471,7 @@ func (c *Client) SendEvent(ctx context.Context, ev Event) ([]Run, error) {
 			}
 		}
 		mw.Close()
-		err = c.do(ctx, "POST", "/v1/events", mw.FormDataContentType(), &buf, &out)
+		err = send(mw.FormDataContentType(), buf.Bytes())
 	}
 	if err != nil {
 		return nil, err
