@@ -319,3 +319,25 @@ func TestDocspellAddonExampleSeesEveryInputAsItsOwnUser(t *testing.T) {
 		t.Errorf("the session token is in the log")
 	}
 }
+
+// joex stores the upload's language as each attachment's
+// (TextExtraction.scala:37, 93; given-data.json is that upload meta
+// data): an attachment the host gives no language gets the one of
+// --item-args, and audio-files-addon finds its model by it.
+func TestAudioFilesAddonTakesTheUploadsLanguage(t *testing.T) {
+	a := load(t, filepath.Join("..", "published", "audio-files-addon"))
+	ex, stderr := publishedExecutor(t, trivialHost)
+	ogg, err := os.ReadFile(filepath.Join("..", "executor", "testdata", "item", "voice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice := writeFile(t, t.TempDir(), "HPFvIDib6eA", string(ogg))
+	out := filepath.Join(t.TempDir(), "out")
+	runPublished(t, ex, stderr, executor.Request{Steps: []executor.Step{{Addon: a}}, OutputDir: out, Item: &executor.Item{
+		Data: []byte(`{"id":"qZDnyGIAJsXr"}`), Args: []byte(`{"language":"deu","tags":[]}`),
+		Originals: []executor.ItemFile{{ID: "HPFvIDib6eA", Path: voice}},
+	}})
+	if txt, _ := os.ReadFile(filepath.Join(out, "HPFvIDib6eA.txt")); !strings.Contains(string(txt), "model for deu") {
+		t.Errorf("HPFvIDib6eA.txt = %q, want the upload's language deu", txt)
+	}
+}

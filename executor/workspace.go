@@ -175,6 +175,13 @@ func writeItem(dir string, it *Item) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		if lang := uploadLanguage(it.Args); lang != "" {
+			for i := range files {
+				if files[i].Language == "" {
+					files[i].Language = lang
+				}
+			}
+		}
 		if err := writeItemFiles(c.list, files, filepath.Join(dir, c.sub), filepath.Join(dir, c.json)); err != nil {
 			return nil, err
 		}
@@ -200,6 +207,22 @@ func writeItem(dir string, it *Item) ([]string, error) {
 		warnings = append(warnings, "item: "+strings.Join(unpaired, ", ")+" (joex writes both for every attachment; give both with one id)")
 	}
 	return warnings, nil
+}
+
+// uploadLanguage is the language of the upload's arguments
+// (given-data.json), "" when none or not an ISO 639-3 code. joex extracts
+// an upload's text in that language and stores it as each attachment's
+// language (TextExtraction.scala:37, 93), which pdf-files.json and
+// source-files.json list (QAttachment.scala:33-56): so an attachment the
+// host gives no language gets the upload's.
+func uploadLanguage(args []byte) string {
+	var meta struct {
+		Language string `json:"language"`
+	}
+	if len(args) == 0 || json.Unmarshal(args, &meta) != nil || !validLanguage(meta.Language) {
+		return ""
+	}
+	return meta.Language
 }
 
 // listFiles returns the regular files under dir, relative, sorted. The
