@@ -38,6 +38,7 @@ type way struct {
 var (
 	trivialDefault = way{"trivial in the default sandbox", "trivial", "auto"}
 	trivialHost    = way{"trivial without a sandbox (as Docspell runs it)", "trivial", "none"}
+	trivialNspawn  = way{"trivial in nspawn (as Docspell's nspawn option)", "trivial", "nspawn"}
 	dockerWay      = way{"docker", "docker", "auto"}
 	nixWay         = way{"nix-flake", "nix-flake", "auto"}
 )
@@ -53,6 +54,14 @@ func publishedExecutor(t *testing.T, w way) (*executor.Executor, *syncBuffer) {
 	case "nix-flake":
 		if _, err := exec.LookPath("nix"); err != nil {
 			t.Skip("nix is not installed (CI installs nix-bin)")
+		}
+	}
+	if w.sandbox == "nspawn" {
+		if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+			t.Skip("systemd-nspawn is not installed (CI installs systemd-container)")
+		}
+		if os.Geteuid() != 0 {
+			t.Skip("nspawn runs need root (the non-root CI pass skips them as sandbox/nspawn does)")
 		}
 	}
 	cfg := config.Default()
@@ -127,7 +136,7 @@ func writeFile(t *testing.T, dir, name, body string) string {
 // <id>.txt; the published descriptor enables nix, docker and trivial.
 func TestRotatePdfAddonRotatesEachAttachmentByItsIDOnEveryRunner(t *testing.T) {
 	a := load(t, filepath.Join("..", "published", "rotate-pdf-addon"))
-	for _, w := range []way{trivialDefault, trivialHost, dockerWay, nixWay} {
+	for _, w := range []way{trivialDefault, trivialHost, trivialNspawn, dockerWay, nixWay} {
 		t.Run(w.name, func(t *testing.T) {
 			ex, stderr := publishedExecutor(t, w)
 			in := t.TempDir()
@@ -179,7 +188,7 @@ func TestAudioFilesAddonFindsAudioByItsDetectedMimetypeOnEveryRunner(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []way{trivialDefault, trivialHost, nixWay} {
+	for _, w := range []way{trivialDefault, trivialHost, trivialNspawn, nixWay} {
 		t.Run(w.name, func(t *testing.T) {
 			ex, stderr := publishedExecutor(t, w)
 			in := t.TempDir()
@@ -242,7 +251,7 @@ func TestSwissQrAddonReadsOriginalsThenPdfsByIDOnEveryRunner(t *testing.T) {
 	dir := filepath.Join("testdata", "published", "swiss-qr-addon")
 	a := load(t, filepath.Join("..", "published", "swiss-qr-addon"))
 	config := "add-tags:\n  - Invoice\n  - QR-Code\ncheck-tags:\n  - Invoice\n"
-	for _, w := range []way{trivialDefault, trivialHost, dockerWay} {
+	for _, w := range []way{trivialDefault, trivialHost, trivialNspawn, dockerWay} {
 		t.Run(w.name, func(t *testing.T) {
 			if w.runner == "docker" {
 				buildImage(t, a.Runner.Docker.Image, filepath.Join(dir, "image", "Dockerfile"), dir)
