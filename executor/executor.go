@@ -235,7 +235,7 @@ func (e *Executor) Run(ctx context.Context, req Request) (res *Result, err error
 	res.Addon, res.Runner = strings.Join(names, ","), strings.Join(runners, ",")
 	if failed != nil {
 		res.Kind = failed.Kind
-		res.Error = failed.Addon + ": " + failed.Error
+		res.Error = failed.Addon + ": " + strings.TrimPrefix(failed.Error, failed.Addon+": ")
 		res.ExitCode, res.StderrTail = failed.ExitCode, failed.StderrTail
 		// A failed chain has no effect: its output files are not kept,
 		// and not even the addons that succeeded return their output.
