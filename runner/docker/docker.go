@@ -502,7 +502,13 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	}
 	defer reap.stop() // last: after the container is removed below
 	log.Debug("starting container", "image", p.Image, "network", network)
-	res, runErr := proc.Run(ctx, proc.Spec{
+	// A stopped init would hold the container until the timeout: the
+	// watch cuts the run short (runCtx's cause says why).
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	watchCtx, stopWatch := context.WithCancel(runCtx)
+	go r.watchInit(watchCtx, name, stopRun, log)
+	res, runErr := proc.Run(runCtx, proc.Spec{
 		Path: r.eng.Binary,
 		Args: r.eng.Args(args...),
 		Dir:  clientDir,
@@ -522,6 +528,10 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 			}
 		},
 	})
+	stopWatch()
+	if runErr != nil && errors.Is(context.Cause(runCtx), ErrInitStopped) {
+		runErr = ErrInitStopped
+	}
 	// From here on the container must go, on a context of its own: ctx
 	// may be the very thing that was cancelled.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)

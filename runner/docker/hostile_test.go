@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/runner/docker"
 
 	"github.com/berth-dev/berth/engine/enginetest"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/sandbox/sandboxtest"
 )
 
 // TestHostileAddonsInContainers performs attacks of a hostile addon
@@ -28,6 +30,7 @@ func TestHostileAddonsInContainers(t *testing.T) {
 			t.Run("a pure addon cannot create a user namespace to gain capabilities in it", e.testNoUserNamespaces)
 			t.Run("a Dockerfile symlinked to a host file is refused and its content never shown", e.testDockerfileSymlink)
 			t.Run("docker.build-network none builds without a network, the default with one", e.testBuildNetwork)
+			t.Run("an addon that ptrace-stops its container's init fails the run, not at its timeout", e.testInitStopped)
 		})
 	}
 }
@@ -147,4 +150,39 @@ func (e env) testBuildNetwork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Issue 18 ("an addon can ptrace-stop its container's pid 1 so the run
+// hangs until the timeout (also under docker)"): the engines' default
+// seccomp profiles allow ptrace of a process of the same user, so a
+// pure addon attaches to its container's init and holds it stopped. The
+// run must fail, saying why, long before its timeout.
+func (e env) testInitStopped(t *testing.T) {
+	bin, err := os.ReadFile(sandboxtest.BuildPtraceStop(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.dockerfileAddon(t, pure("initstop"), `/addon/ptracestop >&2 &
+sleep 2
+echo '{}'
+# `+nonce(), map[string]string{
+		"ptracestop": string(bin),
+		"Dockerfile": "FROM " + enginetest.BusyboxRef + "\nCOPY run.sh ptracestop /addon/\nRUN chmod 0755 /addon/ptracestop\nENTRYPOINT [\"/bin/sh\", \"/addon/run.sh\"]\n",
+	})
+	ex := e.executor(t, e.runner(t, nil))
+	ex.Timeout = 30 * time.Second
+	res := e.run(t, ex, executor.Request{Steps: []executor.Step{{Addon: a}}, OutputDir: filepath.Join(t.TempDir(), "out")})
+	t.Logf("result %s: %s", res.Kind, res.Error)
+	tail := strings.Join(res.StderrTail, "\n")
+	if res.Kind == executor.Success {
+		if !strings.Contains(tail, "ptracestop: refused") {
+			t.Fatalf("the run succeeded but the attach was neither refused nor made (stderr %q)", tail)
+		}
+		t.Logf("the engine refused the attach: %s", tail)
+		return
+	}
+	if strings.Contains(res.Error, "timed out") || !strings.Contains(res.Error, "stopped its container's init") {
+		t.Errorf("result %s: %s; want a failure naming the stopped init", res.Kind, res.Error)
+	}
+	e.assertNoContainers(t, res.RunID)
 }

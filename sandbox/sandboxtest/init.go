@@ -46,3 +46,25 @@ func BuildInit(tb testing.TB, dir string) string {
 	}
 	return bin
 }
+
+// BuildPtraceStop builds testdata/ptracestop, a static program that
+// ptrace-stops pid 1 of its pid namespace and holds it (issue 18), into
+// a temporary directory of tb and returns its path; $BERTH_TEST_PTRACESTOP
+// names a prebuilt one (for suites run as another user).
+func BuildPtraceStop(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("BERTH_TEST_PTRACESTOP"); p != "" {
+		return p
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		tb.Fatalf("building ptracestop needs the go command: %v", err)
+	}
+	bin := filepath.Join(tb.TempDir(), "ptracestop")
+	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/berth-dev/berth/sandbox/sandboxtest/testdata/ptracestop")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("building ptracestop: %v\n%s", err, out)
+	}
+	return bin
+}
