@@ -4,7 +4,8 @@
 # Creates the user berth-test (idempotent), compiles the test binaries as
 # the caller (root, with the Go module cache) and runs them with
 # runuser from their package directories (testdata). A prebuilt
-# berth-sandbox-init (BERTH_TEST_INIT) spares the user a Go build.
+# berth-sandbox-init (BERTH_TEST_INIT) and ptracestop (BERTH_TEST_PTRACESTOP)
+# spare the user a Go build.
 # Usage: .ci/nonroot-tests.sh [PKG...]   (default: the sandbox packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ bin=$(mktemp -d /var/tmp/berth-nonroot.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 chmod 0755 "$bin"
 go build -o "$bin/berth-sandbox-init" ./cmd/berth-sandbox-init
+CGO_ENABLED=0 go build -o "$bin/ptracestop" ./sandbox/sandboxtest/testdata/ptracestop
 tmp=$home/tmp
 runuser -u "$user" -- mkdir -p "$tmp"
 
@@ -35,7 +37,7 @@ for pkg in "${pkgs[@]}"; do
   # Only the user's own directories: HOME and TMPDIR (a /tmp of mode
   # 0755, as on some machines, is not the user's).
   if (cd "$pkg" && runuser -u "$user" -- env -i PATH="$PATH" HOME="$home" TMPDIR="$tmp" \
-      BERTH_TEST_INIT="$bin/berth-sandbox-init" "$bin/$name.test" -test.count=1 -test.v) >"$bin/$name.log" 2>&1; then
+      BERTH_TEST_INIT="$bin/berth-sandbox-init" BERTH_TEST_PTRACESTOP="$bin/ptracestop" "$bin/$name.test" -test.count=1 -test.v) >"$bin/$name.log" 2>&1; then
     echo "ok   $pkg as $user: $(grep -c '^--- PASS' "$bin/$name.log") passed, $(grep -c '^--- SKIP' "$bin/$name.log") skipped"
     grep -B1 '^--- SKIP' "$bin/$name.log" | grep -v '^--- SKIP\|^--$' | sed 's/^ */     skip: /' || true
   else

@@ -194,6 +194,13 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 		t.Fatal(err)
 	}
 	init := sandboxtest.BuildInit(t, dir)
+	stopper, err := os.ReadFile(sandboxtest.BuildPtraceStop(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ptracestop"), stopper, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// A temporary directory of nobody's own: the host's /tmp may not
 	// let nobody in (mode 0755 on some machines).
 	tmp := filepath.Join(dir, "tmp")
@@ -205,7 +212,7 @@ func TestAnUnprivilegedBerthContainsTheAddonsToo(t *testing.T) {
 	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
 		"-test.run=^(TestAdversarialAddonsAreContained|TestAGoProgramGetsTheMemoryItIsAllowed)$", "-test.v")
-	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp", "TMPDIR="+tmp, "BERTH_TEST_INIT="+init)
+	cmd.Env = append(os.Environ(), "BERTH_TEST_UNPRIVILEGED=1", "HOME=/tmp", "TMPDIR="+tmp, "BERTH_TEST_INIT="+init, "BERTH_TEST_PTRACESTOP="+filepath.Join(dir, "ptracestop"))
 	wd, _ := os.Getwd()
 	cmd.Dir = wd
 	out, err := cmd.CombinedOutput()

@@ -54,7 +54,7 @@ var MaskedProc = []string{
 // --private-users=identity --ephemeral --as-pid2 --console=pipe,
 // read-only /bin, /usr/bin, /nix/store, the run's directories at
 // /mnt/...), plus the flags this host needs, the masks of MaskedProc and
-// no CAP_SYS_ADMIN.
+// no CAP_SYS_ADMIN and no tracing system calls.
 func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	bin = cfg.Binary
 	if cfg.Sudo != "" {
@@ -71,6 +71,10 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 		// Without it the container's root could unmount the masks below,
 		// or mount a /proc of its own; no addon needs it.
 		"--drop-capability=CAP_SYS_ADMIN",
+		// Tracing: the container's root could ptrace-stop the stub init
+		// (pid 1) and hold the run until its timeout, or read another
+		// process's memory; the builtin sandbox denies the same calls.
+		"--system-call-filter=~ptrace process_vm_readv process_vm_writev",
 	)
 	for _, p := range inv.ReadOnly {
 		args = append(args, "--bind-ro="+p)

@@ -65,6 +65,7 @@ func Adversarial(t *testing.T, opts Options) {
 	t.Run("a memory hog is killed and reported as out of memory", s.testMemoryHog)
 	t.Run("the host's keyrings cannot be listed through /proc/keys", s.testKeys)
 	t.Run("a double-forked daemon is gone when the run ends", s.testDaemon)
+	t.Run("pid 1 of the sandbox cannot be ptrace-stopped to hold the run", s.testStopInit)
 	t.Run("a timeout removes the whole sandbox", s.testTimeout)
 }
 
@@ -352,6 +353,46 @@ func (s suite) testDaemon(t *testing.T) {
 	}
 	if left := markedProcesses(tok); len(left) > 0 {
 		t.Errorf("the daemon survived the run: %v", left)
+	}
+}
+
+// testStopInit is issue 18's "an addon can ptrace-stop its container's
+// pid 1 so the run hangs until the timeout": the sandbox must refuse the
+// attach (as the builtin sandbox's seccomp filter does) or end the run
+// promptly; a run that lasts until its timeout fails this test.
+func (s suite) testStopInit(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"docspell-addon.yaml", "run.sh"} {
+		b, err := os.ReadFile(filepath.Join(FixtureDir("stop-init"), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin, err := os.ReadFile(BuildPtraceStop(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ptracestop"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, out := s.runDir(t, s.Sandbox, "adv-stop-init-"+token(), dir, "", 20*time.Second)
+	if res.Kind != executor.Success {
+		if strings.Contains(res.Error, "timed out") {
+			t.Fatalf("the addon held the sandbox's pid 1 stopped until the timeout: %s", res.Error)
+		}
+		if !strings.Contains(res.Error, "init") {
+			t.Fatalf("result %s: %s (stderr %q), want success (attach refused) or a failure naming the stopped init", res.Kind, res.Error, res.StderrTail)
+		}
+		return
+	}
+	if read(t, out, "ran") != "done" {
+		t.Fatal("the fixture did not run")
+	}
+	if got := read(t, out, "attach"); !strings.Contains(got, "refused") {
+		t.Errorf("ptracestop said %q, want the attach refused", got)
 	}
 }
 
