@@ -49,6 +49,10 @@ type daemon struct {
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	done chan struct{}
+	// wrap, when set, starts berth through it (ip netns exec NS).
+	wrap []string
+	// token, when set, is sent with every call.
+	token string
 }
 
 func freePort(t *testing.T) string {
@@ -89,7 +93,8 @@ func newDaemon(t *testing.T, id, dbURL string, extra ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	d.cmd = exec.Command(berthBin, d.args...)
+	argv := append(append(append([]string{}, d.wrap...), berthBin), d.args...)
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Env = d.env
 	if d.log == nil {
 		d.log = &bytes.Buffer{}
@@ -163,6 +168,9 @@ func (d *daemon) call(method, path string, body any, out any) int {
 	req, _ := http.NewRequest(method, d.url+path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
