@@ -46,7 +46,7 @@ var (
 // publishedExecutor is berth's default configuration with only w's
 // runner, offline nix (the test machine has no binary cache) and the
 // addon's stderr in the returned buffer.
-func publishedExecutor(t *testing.T, w way) (*executor.Executor, *syncBuffer) {
+func publishedExecutor(t *testing.T, w way, edit ...func(*config.Config)) (*executor.Executor, *syncBuffer) {
 	t.Helper()
 	switch w.runner {
 	case "docker":
@@ -70,6 +70,9 @@ func publishedExecutor(t *testing.T, w way) (*executor.Executor, *syncBuffer) {
 	cfg.Runners = []string{w.runner}
 	cfg.Sandbox = w.sandbox
 	cfg.Nix.ExtraFlags = []string{"--option", "substituters", ""}
+	for _, e := range edit {
+		e(&cfg)
+	}
 	ex := newExecutor(t, cfg)
 	if w.sandbox == "auto" && w.runner != "docker" {
 		requireBuiltinSandbox(t, ex)
@@ -348,5 +351,30 @@ func TestAudioFilesAddonTakesTheUploadsLanguage(t *testing.T) {
 	}})
 	if txt, _ := os.ReadFile(filepath.Join(out, "HPFvIDib6eA.txt")); !strings.Contains(string(txt), "model for deu") {
 		t.Errorf("HPFvIDib6eA.txt = %q, want the upload's language deu", txt)
+	}
+}
+
+// control.md:84-116: per-addon variables in joex's addons.configs shape,
+// tried with docspell-addon-example, which logs every DOCSPELL_TEST_*
+// variable (main.py:112-116): a value, a required value-from and an
+// optional one whose source is unset (left out).
+func TestDocspellAddonExampleLogsTheVariablesOfItsAddonsConfig(t *testing.T) {
+	dir := filepath.Join("testdata", "published", "docspell-addon-example")
+	a := load(t, filepath.Join("..", "published", "docspell-addon-example"))
+	buildImage(t, a.Runner.Docker.Image, filepath.Join(dir, "image", "Dockerfile"), filepath.Join(dir, "image"))
+	t.Setenv("DS_BAZ_SRC", "baz-value")
+	ex, stderr := publishedExecutor(t, dockerWay, func(c *config.Config) {
+		foo := "foo-value"
+		no := false
+		c.Addons.Configs = []config.AddonConfig{{Name: "docspell-addon-example", Envs: []config.AddonEnvVar{
+			{Name: "DOCSPELL_TEST_FOO", Value: &foo},
+			{Name: "DOCSPELL_TEST_BAZ", ValueFrom: &config.AddonEnvFrom{Env: "DS_BAZ_SRC", Optional: &no}},
+			{Name: "DOCSPELL_TEST_OPT", ValueFrom: &config.AddonEnvFrom{Env: "DS_UNSET_SOURCE_FOR_THIS_TEST"}},
+		}}}
+	})
+	runPublished(t, ex, stderr, executor.Request{Steps: []executor.Step{{Addon: a}}, Item: &executor.Item{Data: []byte(`{"id":"i1"}`)}})
+	log := stderr.String()
+	if !strings.Contains(log, "DOCSPELL_TEST_BAZ=baz-value\n[docspell-addon-example] DOCSPELL_TEST_FOO=foo-value\n") || strings.Contains(log, "DOCSPELL_TEST_OPT") {
+		t.Errorf("the addon logged:\n%s\nwant DOCSPELL_TEST_BAZ and _FOO, no _OPT", log)
 	}
 }

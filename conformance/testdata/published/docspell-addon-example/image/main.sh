@@ -5,6 +5,7 @@
 #                   every variable Docspell provides, loading the JSON
 #                   files that exist (main.py:10-14)
 #   main.py:65-118  logs all of it to stderr, DSC_SESSION masked
+#   main.py:112-116 logs every DOCSPELL_TEST_* variable, sorted
 #   main.py:121-127 prints {} (no changes)
 # Its test (test/main_test.py:98-115) asserts the log lines; the
 # conformance test asserts the same ones.
@@ -23,4 +24,6 @@ log "ITEM_ORIGINAL_JSON: $(json "$ITEM_ORIGINAL_JSON")"
 log "ITEM_PDF_JSON: $(json "$ITEM_PDF_JSON")"
 log "DSC_DOCSPELL_URL: ${DSC_DOCSPELL_URL-None}"
 log "DSC_SESSION: $([ -n "$DSC_SESSION" ] && echo '***' || echo None)"
+log "--- DOCSPELL_TEST_* env vars ---"
+env | grep '^DOCSPELL_TEST_' | sort >&2
 echo '{}'
