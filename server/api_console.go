@@ -5,15 +5,48 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"time"
 
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/store"
 )
 
 // The endpoints the operator console and `berth configs` need besides
 // the plain CRUD ones: enable/disable, re-run, a schedule's next
 // firings, runs on an item with files, and the runs list's filters.
+
+// runInput is a run's input as GET /v1/runs/{id} shows it.
+type runInput struct {
+	Item      json.RawMessage `json:"item,omitempty"`
+	ItemArgs  json.RawMessage `json:"itemArgs,omitempty"`
+	Pdfs      []inputFile     `json:"pdfs,omitempty"`
+	Originals []inputFile     `json:"originals,omitempty"`
+}
+
+// inputFile is an item's file by attachment id and name (its path on
+// the server is not the host's business).
+type inputFile struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+}
+
+func viewInput(sp runSpec) *runInput {
+	in := &runInput{Item: sp.Item, ItemArgs: sp.ItemArgs}
+	for _, x := range []struct {
+		from []executor.ItemFile
+		to   *[]inputFile
+	}{{sp.Pdfs, &in.Pdfs}, {sp.Originals, &in.Originals}} {
+		for _, f := range x.from {
+			*x.to = append(*x.to, inputFile{ID: f.ID, Name: cmpOr(f.Name, path.Base(f.Path))})
+		}
+	}
+	if in.Item == nil && in.ItemArgs == nil && in.Pdfs == nil && in.Originals == nil {
+		return nil
+	}
+	return in
+}
 
 // readRunForm reads a multipart POST /v1/runs: the run request (the JSON
 // body's shape) in part "run", the item's files in parts "original" and

@@ -46,6 +46,9 @@ type runView struct {
 	OutputSize  int64      `json:"outputSize,omitempty"`
 	OutputFiles []string   `json:"outputFiles,omitempty"`
 	Logs        *runLogs   `json:"logs,omitempty"`
+	// Input is what the run was given (item data, arguments, the names
+	// of its files; never its own variables), in GET /v1/runs/{id} only.
+	Input *runInput `json:"input,omitempty"`
 	Node        string     `json:"node,omitempty"`
 	Webhook     string     `json:"webhookState,omitempty"`
 	CreatedAt   time.Time  `json:"createdAt"`
@@ -102,6 +105,9 @@ func (s *Server) viewRun(r store.Run, withLogs bool) runView {
 			}
 			v.Result = &res
 		}
+	}
+	if withLogs {
+		v.Input = viewInput(sp)
 	}
 	if withLogs && len(r.Logs) > 0 {
 		var l runLogs

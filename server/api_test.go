@@ -90,14 +90,12 @@ func eventFlow(t *testing.T, dbURL string) {
 		if len(list.Runs) != 0 {
 			t.Fatalf("failed runs = %+v, want none", list.Runs)
 		}
-		page := get(t, n.URL+"/")
-		for _, want := range []string{r.ID, "greet", "hello", "succeeded"} {
-			if !strings.Contains(page, want) {
-				t.Errorf("the web page lacks %q", want)
+		// The console's page reads the API itself (e2e/ drives it in a
+		// browser): it is the same shell for every path.
+		for _, p := range []string{"/", "/ui/runs/" + r.ID, "/ui/configs"} {
+			if page := get(t, n.URL+p); !strings.Contains(page, `<script src="/ui/assets/app.js"`) {
+				t.Errorf("%s is not the console's page:\n%s", p, page)
 			}
-		}
-		if p := get(t, n.URL+"/ui/runs/"+r.ID); !strings.Contains(p, "greeting is") {
-			t.Errorf("the run page lacks the logs:\n%s", p)
 		}
 	})
 	t.Run("metrics count the run by state, result and runner", func(t *testing.T) {

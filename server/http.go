@@ -133,6 +133,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	handle("GET /{$}", s.page)
 	handle("GET /ui/runs/{id}", s.runPage)
+	handle("GET /ui/{path...}", s.page)
+	handle("GET /ui/assets/{file}", s.webAsset)
 
 	handle("GET /v1/addons", s.listAddons)
 	handle("POST /v1/addons", s.transfer(s.installAddon))
@@ -227,9 +229,10 @@ func (s *statusRecorder) Header() http.Header         { return s.header }
 func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
-// authenticate checks the bearer token (or, for the web page, a basic
-// auth password) on everything but /healthz. Without tokens (allowed on
-// loopback only) every request passes.
+// authenticate checks the bearer token (or a basic auth password) on
+// everything but /healthz and the console's page and assets, which hold
+// no data (the console's script sends the token). Without tokens
+// (allowed on loopback only) every request passes.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(s.tokens) == 0 || r.URL.Path == "/healthz" {
@@ -242,12 +245,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		} else if _, pw, ok := r.BasicAuth(); ok {
 			given = pw
 		}
+		if given == "" && consolePath(r) {
+			// The console's page asks for the token itself.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if given == "" {
-			if r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/ui/") {
-				w.Header().Set("WWW-Authenticate", `Basic realm="berth (password: an API token)"`)
-			} else {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
-			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
 			s.fail(w, r, errf(http.StatusUnauthorized, codeUnauthorized, "send an API token: Authorization: Bearer <token>"))
 			return
 		}
