@@ -42,18 +42,18 @@ type runView struct {
 	// Output is the combined output, only for a succeeded run, and only
 	// up to maxInlineOutput bytes and not in lists: OutputSize says how
 	// big it is, GET /v1/runs/{id}/output has it whole.
-	Output      any        `json:"output,omitempty"`
-	OutputSize  int64      `json:"outputSize,omitempty"`
-	OutputFiles []string   `json:"outputFiles,omitempty"`
-	Logs        *runLogs   `json:"logs,omitempty"`
+	Output      any      `json:"output,omitempty"`
+	OutputSize  int64    `json:"outputSize,omitempty"`
+	OutputFiles []string `json:"outputFiles,omitempty"`
+	Logs        *runLogs `json:"logs,omitempty"`
 	// Input is what the run was given (item data, arguments, the names
 	// of its files; never its own variables), in GET /v1/runs/{id} only.
-	Input *runInput `json:"input,omitempty"`
-	Node        string     `json:"node,omitempty"`
-	Webhook     string     `json:"webhookState,omitempty"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	StartedAt   *time.Time `json:"startedAt,omitempty"`
-	FinishedAt  *time.Time `json:"finishedAt,omitempty"`
+	Input      *runInput  `json:"input,omitempty"`
+	Node       string     `json:"node,omitempty"`
+	Webhook    string     `json:"webhookState,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 }
 
 type runAddon struct {

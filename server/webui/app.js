@@ -508,7 +508,10 @@ async function runPage(id) {
 
 async function pollLogs(id, pre) {
   const l = await api("GET", `/v1/runs/${encodeURIComponent(id)}/logs`);
-  const lines = (l.dropped ? [`[${l.dropped} earlier lines dropped]`] : []).concat(l.lines);
+  // Lines are objects ({line, attempt, stream…}) or, from an older
+  // daemon, strings; an older daemon counts its dropped lines apart.
+  const text = l.lines.map(x => typeof x === "string" ? x : x.line);
+  const lines = (l.dropped && typeof l.lines[0] !== "object" ? [`[${l.dropped} earlier lines dropped]`] : []).concat(text);
   pre.textContent = lines.length ? lines.join("\n") : "(no output on stderr)";
 }
 
@@ -536,10 +539,13 @@ async function followLogs(id, pre, gen) {
       let i;
       while ((i = buf.indexOf("\n\n")) >= 0) {
         const ev = buf.slice(0, i); buf = buf.slice(i + 2);
-        const data = ev.split("\n").filter(l => l.startsWith("data:")).map(l => l.slice(5).replace(/^ /, "")).join("\n");
-        if (!data) continue;
+        const fields = ev.split("\n");
+        const type = (fields.find(l => l.startsWith("event:")) || "event: line").slice(6).trim();
+        const data = fields.filter(l => l.startsWith("data:")).map(l => l.slice(5).replace(/^ /, "")).join("\n");
+        if (type === "end") { reader.cancel().catch(() => {}); return; }
+        if (!data || type !== "line") continue;
         let text = data;
-        try { const j = JSON.parse(data); text = j.line ?? (j.lines ? j.lines.join("\n") : j.text ?? data); } catch (e) {}
+        try { const j = JSON.parse(data); if (typeof j.line === "string") text = j.line; } catch (e) {}
         lines.push(text);
         pre.textContent = lines.join("\n");
         pre.scrollTop = pre.scrollHeight;
