@@ -36,8 +36,11 @@ func (e *PreStartError) Unwrap() error { return e.Err }
 // plan fails the start: *StrangerError); log in when login is complete
 // (password on stdin), going on after a failed login only when the image is
 // already present; load imageFile or imageStream; then the user's preStart
-// commands in order. Output goes to log.
-func preStart(ctx context.Context, eng *engine.Client, project, name string, c *spec.Container, log *serviceLog) error {
+// commands in order. Between the removal and the login, the declared
+// networks and volumes the container uses are created when missing
+// (berth's addition). Output goes to log.
+func preStart(ctx context.Context, eng *engine.Client, f *spec.File, project, name string, log *serviceLog) error {
+	c := f.Containers[name]
 	if !c.Replace {
 		info, err := eng.InspectContainer(ctx, name)
 		switch {
@@ -50,6 +53,9 @@ func preStart(ctx context.Context, eng *engine.Client, project, name string, c *
 	log.note("pre-start: removing stale container %s", name)
 	if err := eng.RemoveContainer(ctx, name, true); err != nil {
 		return &PreStartError{name, "remove stale container", err}
+	}
+	if err := ensureResources(ctx, eng, f, project, name, log); err != nil {
+		return err
 	}
 	if c.Login.Complete() {
 		if err := login(ctx, eng, c, log); err != nil {

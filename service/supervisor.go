@@ -503,7 +503,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		// is no longer wanted: a hanging hook must not hold up a shutdown.
 		pctx, cancelPre := context.WithCancel(ctx)
 		go s.cancelWhenUnwanted(pctx, v, cancelPre)
-		err := preStart(pctx, eng, s.cfg.Project, v.name, v.c, v.log)
+		err := preStart(pctx, eng, s.cfg.Spec, s.cfg.Project, v.name, v.log)
 		cancelPre()
 		if err != nil {
 			s.mu.Lock()

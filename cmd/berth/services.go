@@ -193,7 +193,13 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 				for _, n := range removed {
 					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", n)
 				}
-				return err
+				// The networks up created for the project; never its
+				// volumes, nor a network berth did not create.
+				nets, nerr := service.RemoveNetworks(ctx, eng, f.project)
+				for _, n := range nets {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed network %s\n", n)
+				}
+				return errors.Join(err, nerr)
 			})
 		},
 	}

@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/lazyregexp"
 )
 
 // Mode says who keeps the container running, which changes a few flags.
@@ -49,8 +50,10 @@ type RunOptions struct {
 // of NixOS's oci-containers module — name, log driver, entrypoint,
 // hostname, (podman/systemd flags), environment, environment files, ports,
 // user, volumes, labels, workdir, privileged, --rm, capabilities added then
-// dropped, devices, networks, --pull, (berth's --stop-timeout when
-// stopTimeout is set), extraOptions — then image and cmd.
+// dropped, devices, networks, --pull, then berth's additions
+// (--stop-timeout, the --health-* flags, --memory, --cpus, --pids-limit,
+// --stop-signal, --init, --read-only, each only when set), extraOptions —
+// then image and cmd.
 // Attribute sets are emitted sorted by key, as Nix does. Values are passed
 // as separate arguments, never through a shell.
 func RunArgs(name string, c *Container, o RunOptions) []string {
@@ -142,6 +145,24 @@ func RunArgs(name string, c *Container, o RunOptions) []string {
 		a = append(a, "--stop-timeout="+strconv.Itoa(c.StopTimeout.Seconds()))
 	}
 	a = append(a, healthArgs(c, o)...)
+	if c.Memory != nil {
+		a = append(a, "--memory="+*c.Memory)
+	}
+	if c.CPUs != nil {
+		a = append(a, "--cpus="+strconv.FormatFloat(*c.CPUs, 'f', -1, 64))
+	}
+	if c.Pids != nil {
+		a = append(a, "--pids-limit="+strconv.Itoa(*c.Pids))
+	}
+	if c.StopSignal != nil {
+		a = append(a, "--stop-signal="+*c.StopSignal)
+	}
+	if c.Init {
+		a = append(a, "--init")
+	}
+	if c.ReadOnly {
+		a = append(a, "--read-only")
+	}
 	a = append(a, c.ExtraOptions...)
 	a = append(a, c.Image)
 	return append(a, c.Cmd...)
@@ -209,13 +230,13 @@ func jsonList(l []string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@,+%-]+$`)
+var shellSafe = lazyregexp.New(`^[A-Za-z0-9_./:=@,+%-]+$`)
 
 // shellJoin quotes args for /bin/sh -c.
 func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, s := range args {
-		if shellSafe.MatchString(s) {
+		if shellSafe().MatchString(s) {
 			q[i] = s
 		} else {
 			q[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

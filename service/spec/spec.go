@@ -32,6 +32,57 @@ type File struct {
 	// stateVersion >= 22.05.
 	Backend    string                `json:"backend"`
 	Containers map[string]*Container `json:"containers"`
+	// Networks and Volumes are declared engine networks and named volumes
+	// (Compose's top-level keys, Quadlet's .network/.volume units): a
+	// container's pre-start creates the ones it uses when missing.
+	Networks map[string]*Network `json:"networks,omitempty"`
+	Volumes  map[string]*Volume  `json:"volumes,omitempty"`
+}
+
+// Network is a declared network: `network create [--driver D]
+// [--internal] [--label K=V] [--opt K=V] NAME`.
+type Network struct {
+	Driver   string            `json:"driver,omitempty" yaml:"driver"`
+	Internal bool              `json:"internal,omitempty" yaml:"internal"`
+	Labels   map[string]string `json:"labels,omitempty" yaml:"labels"`
+	Options  map[string]string `json:"options,omitempty" yaml:"options"`
+}
+
+// Volume is a declared named volume: `volume create [--driver D]
+// [--label K=V] [--opt K=V] NAME`.
+type Volume struct {
+	Driver  string            `json:"driver,omitempty" yaml:"driver"`
+	Labels  map[string]string `json:"labels,omitempty" yaml:"labels"`
+	Options map[string]string `json:"options,omitempty" yaml:"options"`
+}
+
+// UsedNetworks returns the declared networks container name joins, in
+// its order.
+func (f *File) UsedNetworks(name string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range f.Containers[name].Networks {
+		if _, ok := f.Networks[n]; ok && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// UsedVolumes returns the declared volumes container name mounts (a
+// volumes entry VOLUME:PATH[:OPTS]), in its order.
+func (f *File) UsedVolumes(name string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range f.Containers[name].Volumes {
+		src, _, _ := strings.Cut(v, ":")
+		if _, ok := f.Volumes[src]; ok && !seen[src] {
+			seen[src] = true
+			out = append(out, src)
+		}
+	}
+	return out
 }
 
 // Names returns the container names, sorted.
@@ -133,6 +184,15 @@ type Container struct {
 	// OnUnhealthy is what happens once the check says unhealthy: none,
 	// restart or stop (Quadlet's HealthOnFailure=).
 	OnUnhealthy string `json:"onUnhealthy"`
+
+	// Limits and process settings (issue 14 section 6), each one engine
+	// flag; unset leaves the engine's default.
+	Memory     *string  `json:"memory,omitempty"`     // --memory, e.g. 512m, 1g
+	CPUs       *float64 `json:"cpus,omitempty"`       // --cpus
+	Pids       *int     `json:"pids,omitempty"`       // --pids-limit (-1: unlimited)
+	StopSignal *string  `json:"stopSignal,omitempty"` // --stop-signal
+	Init       bool     `json:"init,omitempty"`       // --init
+	ReadOnly   bool     `json:"readOnly,omitempty"`   // --read-only
 
 	// sdnotifySet: podman.sdnotify was written in the file (not NixOS's
 	// default), so berth must not change it for a health condition.
@@ -305,6 +365,8 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 type rawFile struct {
 	Backend    *string                  `yaml:"backend"`
 	Containers map[string]*rawContainer `yaml:"containers"`
+	Networks   map[string]*Network      `yaml:"networks"`
+	Volumes    map[string]*Volume       `yaml:"volumes"`
 }
 
 type rawContainer struct {
@@ -354,15 +416,21 @@ type rawContainer struct {
 	} `yaml:"startLimit"`
 	Healthcheck *rawHealthcheck `yaml:"healthcheck"`
 	OnUnhealthy *string         `yaml:"onUnhealthy"`
+	Memory      *string         `yaml:"memory"`
+	CPUs        *float64        `yaml:"cpus"`
+	Pids        *int            `yaml:"pids"`
+	StopSignal  *string         `yaml:"stopSignal"`
+	Init        *bool           `yaml:"init"`
+	ReadOnly    *bool           `yaml:"readOnly"`
 }
 
 type rawHealthcheck struct {
 	Test        *healthTest `yaml:"test"`
-	Interval    *Duration `yaml:"interval"`
-	Timeout     *Duration `yaml:"timeout"`
-	Retries     *int      `yaml:"retries"`
-	StartPeriod *Duration `yaml:"startPeriod"`
-	Disable     *bool     `yaml:"disable"`
+	Interval    *Duration   `yaml:"interval"`
+	Timeout     *Duration   `yaml:"timeout"`
+	Retries     *int        `yaml:"retries"`
+	StartPeriod *Duration   `yaml:"startPeriod"`
+	Disable     *bool       `yaml:"disable"`
 }
 
 // healthTest is a healthcheck's test: a string is ["CMD-SHELL", s].
@@ -424,6 +492,17 @@ func Parse(path string, data []byte) (*File, error) {
 	dir := filepath.Dir(path)
 	if path == "" {
 		dir = "."
+	}
+	f.Networks, f.Volumes = raw.Networks, raw.Volumes
+	for n, v := range f.Networks {
+		if v == nil {
+			f.Networks[n] = &Network{}
+		}
+	}
+	for n, v := range f.Volumes {
+		if v == nil {
+			f.Volumes[n] = &Volume{}
+		}
 	}
 	for name, rc := range raw.Containers {
 		if rc == nil {
@@ -524,6 +603,9 @@ func (r *rawContainer) resolve(name, backend, dir string) *Container {
 	}
 	c.OnUnhealthy = "none"
 	set(&c.OnUnhealthy, r.OnUnhealthy)
+	c.Memory, c.CPUs, c.Pids, c.StopSignal = r.Memory, r.CPUs, r.Pids, r.StopSignal
+	set(&c.Init, r.Init)
+	set(&c.ReadOnly, r.ReadOnly)
 	return c
 }
 
@@ -581,6 +663,20 @@ func (f *File) Validate() error {
 	}
 	if f.Backend != BackendDocker && f.Backend != BackendPodman {
 		bad("", "backend", "must be docker or podman, not %q", f.Backend)
+	}
+	for _, n := range sortedKeys(f.Networks) {
+		if !nameRE().MatchString(n) {
+			bad("", "networks."+n, "the name must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (it becomes the network name)")
+		}
+		switch n {
+		case "host", "none", "bridge", "podman":
+			bad("", "networks."+n, "%s is the engine's own network: use it in a container's networks without declaring it", n)
+		}
+	}
+	for _, n := range sortedKeys(f.Volumes) {
+		if !nameRE().MatchString(n) {
+			bad("", "volumes."+n, "the name must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (it becomes the volume name)")
+		}
 	}
 	for _, name := range f.Names() {
 		c := f.Containers[name]
@@ -666,6 +762,26 @@ func (f *File) Validate() error {
 		} else if c.OnUnhealthy != "none" && c.Healthcheck.Disabled() {
 			bad(name, "onUnhealthy", "is %s, but healthcheck disables the check", c.OnUnhealthy)
 		}
+		if c.Memory != nil && !memoryRE().MatchString(*c.Memory) {
+			bad(name, "memory", "must be a size like 512m, 1g or 1048576 (a number with an optional b, k, m or g), not %q", *c.Memory)
+		}
+		if c.CPUs != nil && !(*c.CPUs > 0) {
+			bad(name, "cpus", "must be more than 0 (e.g. 0.5, 2), not %v", *c.CPUs)
+		}
+		if c.Pids != nil && *c.Pids < 1 && *c.Pids != -1 {
+			bad(name, "pids", "must be at least 1, or -1 for no limit, not %d", *c.Pids)
+		}
+		if c.StopSignal != nil && !signalRE().MatchString(*c.StopSignal) {
+			bad(name, "stopSignal", "must be a signal name or number like SIGINT, QUIT or 3, not %q", *c.StopSignal)
+		}
+		for _, opt := range []struct{ field, flag string }{
+			{"memory", "--memory"}, {"cpus", "--cpus"}, {"pids", "--pids-limit"}, {"stopSignal", "--stop-signal"},
+			{"init", "--init"}, {"readOnly", "--read-only"},
+		} {
+			if hasOption(c.ExtraOptions, opt.flag) && c.setField(opt.field) {
+				bad(name, opt.field, "extraOptions already sets %s: keep one of them", opt.flag)
+			}
+		}
 		if h := c.Healthcheck; h != nil {
 			validateHealthcheck(h, func(field, format string, args ...any) { bad(name, "healthcheck"+field, format, args...) })
 		}
@@ -674,6 +790,30 @@ func (f *File) Validate() error {
 		bad(cycle[0], "dependsOn", "dependency cycle: %s", f.cycleText(cycle))
 	}
 	return errors.Join(errs...)
+}
+
+var (
+	memoryRE = lazyregexp.New(`^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$`)
+	signalRE = lazyregexp.New(`^(SIG)?[A-Z][A-Z0-9]*([+-][0-9]+)?$|^[0-9]+$`)
+)
+
+// setField reports whether one of the limit fields is set.
+func (c *Container) setField(field string) bool {
+	switch field {
+	case "memory":
+		return c.Memory != nil
+	case "cpus":
+		return c.CPUs != nil
+	case "pids":
+		return c.Pids != nil
+	case "stopSignal":
+		return c.StopSignal != nil
+	case "init":
+		return c.Init
+	case "readOnly":
+		return c.ReadOnly
+	}
+	return false
 }
 
 // validateHealthcheck checks h as the engines would (docker refuses a

@@ -177,6 +177,8 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 			"containers.app.onUnhealthy", "reboot", "containers.b.healthcheck.test", "is required"}},
 		{"sdnotify-not-healthy", []string{"containers.app.dependsOn[0]", "podman.sdnotify is conmon"}},
 		{"dependency-without-name", []string{"needs a name"}},
+		{"bad-limits", []string{"networks.-bad", "networks.host: host is the engine's own network", "containers.app.memory", `"lots"`,
+			"containers.app.cpus", "containers.app.pids", "containers.app.stopSignal", "containers.twice.memory: extraOptions already sets --memory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" is refused with a clear message", func(t *testing.T) {
@@ -294,4 +296,23 @@ containers:
 			t.Errorf("b disabled = %v, onUnhealthy = %q", f.Containers["b"].Healthcheck.Disabled(), f.Containers["a"].OnUnhealthy)
 		}
 	})
+}
+
+func TestDeclaredNetworksAndVolumesAreTheOnesContainersUse(t *testing.T) {
+	f, err := spec.Load("testdata/runargs/limits.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(f.UsedNetworks("app")); got != "[front back]" {
+		t.Errorf("UsedNetworks(app) = %s: host-net is not declared, so it is only passed on", got)
+	}
+	if got := fmt.Sprint(f.UsedVolumes("app")); got != "[data]" {
+		t.Errorf("UsedVolumes(app) = %s: a bind mount is no volume", got)
+	}
+	if n := f.Networks["back"]; n == nil || !n.Internal || f.Networks["front"].Labels["tier"] != "front" || f.Volumes["data"] == nil {
+		t.Errorf("networks = %+v, volumes = %+v", f.Networks, f.Volumes)
+	}
+	if len(f.UsedNetworks("unlimited")) != 0 || len(f.UsedVolumes("unlimited")) != 0 {
+		t.Error("unlimited uses no declared network or volume")
+	}
 }

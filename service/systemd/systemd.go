@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -191,7 +192,7 @@ func unit(f *spec.File, name string, o Options) (string, *unitError) {
 		line("User=%s", user)
 		line("RuntimeDirectory=%s", name)
 	}
-	line("ExecStartPre=%s", join([]string{o.ShellPath, "-c", preStartScript(name, c, engineSh, podman)}))
+	line("ExecStartPre=%s", join([]string{o.ShellPath, "-c", preStartScript(f, name, engineSh, podman)}))
 	for _, cmd := range c.PreStart {
 		if cmd.IsShell() {
 			cmd = spec.Command{o.ShellPath, "-c", cmd[2]}
@@ -277,12 +278,71 @@ func unhealthyWatchScript(name string, c *spec.Container, engine string) string 
 		engine, shQuote(healthFormat), q, name, c.OnUnhealthy, act)
 }
 
+// ensureScript creates network/volume name unless it exists; a second
+// inspect covers another unit creating it at the same moment.
+func ensureScript(engine, kind, name string, flags []string) string {
+	q := shQuote(name)
+	create := append([]string{kind, "create"}, flags...)
+	create = append(create, "--label=berth.resource="+name, name)
+	return fmt.Sprintf("%s %s inspect %s >/dev/null 2>&1 || %s %s >/dev/null || %s %s inspect %s >/dev/null",
+		engine, kind, q, engine, shJoin(create), engine, kind, q)
+}
+
+func networkFlags(n *spec.Network) []string {
+	var a []string
+	if n.Driver != "" {
+		a = append(a, "--driver="+n.Driver)
+	}
+	if n.Internal {
+		a = append(a, "--internal")
+	}
+	return append(a, labelOpts(n.Labels, n.Options)...)
+}
+
+func volumeFlags(v *spec.Volume) []string {
+	var a []string
+	if v.Driver != "" {
+		a = append(a, "--driver="+v.Driver)
+	}
+	return append(a, labelOpts(v.Labels, v.Options)...)
+}
+
+func labelOpts(labels, opts map[string]string) []string {
+	var a []string
+	for _, k := range sortedKeys(labels) {
+		a = append(a, "--label="+k+"="+labels[k])
+	}
+	for _, k := range sortedKeys(opts) {
+		a = append(a, "--opt="+k+"="+opts[k])
+	}
+	return a
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // preStartScript is NixOS's pre-start script: remove a stale container;
 // log in (password on stdin) or go on when the image is present; load
 // imageFile / imageStream; podman removes its stale cidfile.
-func preStartScript(name string, c *spec.Container, engine string, podman bool) string {
+func preStartScript(f *spec.File, name string, engine string, podman bool) string {
+	c := f.Containers[name]
 	var l []string
 	l = append(l, fmt.Sprintf("%s rm -f %s || true", engine, shQuote(name)))
+	// berth's addition: the declared networks and volumes it uses, created
+	// when missing (as Quadlet's .network/.volume units ensure them), used
+	// as they are when they exist.
+	for _, n := range f.UsedNetworks(name) {
+		l = append(l, ensureScript(engine, "network", n, networkFlags(f.Networks[n])))
+	}
+	for _, v := range f.UsedVolumes(name) {
+		l = append(l, ensureScript(engine, "volume", v, volumeFlags(f.Volumes[v])))
+	}
 	if c.Login.Complete() {
 		l = append(l, fmt.Sprintf("%s login %s --username %s --password-stdin < %s || %s image inspect %s >/dev/null || { echo \"image doesn't exist locally and login failed\" >&2; exit 1; }",
 			engine, shQuote(*c.Login.Registry), shQuote(*c.Login.Username), shQuote(*c.Login.PasswordFile), engine, shQuote(c.Image)))
