@@ -4,16 +4,19 @@ PKGS ?= ./...
 
 .PHONY: build install test vet bench fuzz clean
 
-# berth and berth-sandbox-init, the builtin sandbox's init, which berth
-# finds next to itself.
+# berth, berthd (the daemon: cmd/berth built with -tags daemon, which
+# `berth serve` runs, so that one-shot commands do not link or initialise
+# the server, queue, databases and metrics) and berth-sandbox-init, the
+# builtin sandbox's init; berth finds both next to itself.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/berth-dev/berth/internal/buildinfo.version=$(VERSION) -X github.com/berth-dev/berth/internal/buildinfo.commit=$(COMMIT)
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+	$(GO) build -tags daemon -ldflags "$(LDFLAGS)" -o bin/berthd ./cmd/berth
 
-# Where `make install` puts berth, berth-sandbox-init, the systemd unit
+# Where `make install` puts berth, berthd, berth-sandbox-init, the systemd unit
 # of berth serve (dist/systemd/berth.service.in, with BINDIR filled in)
 # and the sysusers.d entry that creates its user; DESTDIR for packaging.
 # docs/daemon.md, "As a systemd service".
@@ -24,6 +27,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 install: build
 	install -D -m 0755 bin/berth $(DESTDIR)$(BINDIR)/berth
+	install -D -m 0755 bin/berthd $(DESTDIR)$(BINDIR)/berthd
 	install -D -m 0755 bin/berth-sandbox-init $(DESTDIR)$(BINDIR)/berth-sandbox-init
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/berth.service.in > $(DESTDIR)$(UNITDIR)/berth.service
@@ -32,6 +36,7 @@ install: build
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags daemon ./cmd/berth
 
 # Runs every test against the real engines this machine has, then prints
 # what was skipped and why, and a closing "N passed, N failed, N skipped".

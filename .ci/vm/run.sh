@@ -26,6 +26,7 @@ cp .ci/vm/in-vm.sh "$job/in-vm.sh"
 echo "$PWD" >"$job/repo-path"
 export CGO_ENABLED=0
 go build -o "$job/bin/" ./cmd/berth ./cmd/berth-sandbox-init
+go build -tags daemon -o "$job/bin/berthd" ./cmd/berth # berth serve runs it
 for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
   go test -c -o "$job/bin/${pkg//\//_}.test" "./$pkg"
 done

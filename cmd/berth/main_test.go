@@ -25,10 +25,13 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	// berth and its sandbox init, side by side as installed.
+	// berth, its daemon and its sandbox init, side by side as installed.
 	berthBin = filepath.Join(dir, "berth")
 	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../berth-sandbox-init").CombinedOutput(); err != nil {
 		panic("building berth: " + err.Error() + "\n" + string(out))
+	}
+	if out, err := exec.Command("go", "build", "-tags", "daemon", "-o", filepath.Join(dir, "berthd"), ".").CombinedOutput(); err != nil {
+		panic("building berthd: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
