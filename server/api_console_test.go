@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,6 +43,23 @@ func TestARunOnAnItemWithFilesCanBeRunAgainWithTheSameInputs(t *testing.T) {
 	if got := get(t, n.URL+"/v1/runs/"+first.ID+"/files/seen.txt"); first.State != "succeeded" || got != want {
 		t.Fatalf("first run %s saw %q, want %q", first.State, got, want)
 	}
+
+	t.Run("the run shows its input, never its own variables", func(t *testing.T) {
+		body := get(t, n.URL+"/v1/runs/"+first.ID)
+		var v struct {
+			Input struct {
+				Item      map[string]any
+				Originals []struct{ ID, Name string }
+			}
+		}
+		json.Unmarshal([]byte(body), &v)
+		if v.Input.Item["id"] != "i7" || len(v.Input.Originals) != 1 || v.Input.Originals[0].ID != "att-9" || v.Input.Originals[0].Name != "scan.jpg" {
+			t.Errorf("input = %+v", v.Input)
+		}
+		if strings.Contains(body, "s3cr3t-session") || strings.Contains(body, data) {
+			t.Errorf("the run's answer shows its secret variable or a server path:\n%s", body)
+		}
+	})
 
 	var again runV
 	n.mustCall(http.StatusAccepted, "POST", "/v1/runs/"+first.ID+"/rerun", nil, &again)
