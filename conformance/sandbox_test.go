@@ -179,3 +179,14 @@ func TestAnImageWithUSERWritesItsHome(t *testing.T) {
 		t.Errorf("tags = %q, want %q", got, want)
 	}
 }
+
+// Docspell would run bin/.wrapped-addon-wrapped, the first file of
+// result/bin (NixFlakeRunner.scala:44, 82-103); berth runs the wrapper
+// and says so in the run's warnings.
+func TestAMakeWrapperFlakeSaysWhatDocspellWouldRun(t *testing.T) {
+	ex, stderr := publishedExecutor(t, nixWay)
+	res := runPublished(t, ex, stderr, executor.Request{Steps: []executor.Step{{Addon: load(t, "wrapped")}}})
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "wrapped-addon-1.0: nix-flake runs bin/wrapped-addon, what nix run would; Docspell would run bin/.wrapped-addon-wrapped") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+}

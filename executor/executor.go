@@ -198,6 +198,9 @@ func (e *Executor) Run(ctx context.Context, req Request) (res *Result, err error
 				}
 			}
 		}
+		for _, n := range ar.notes {
+			res.Warnings = append(res.Warnings, ar.Addon+": "+n)
+		}
 		res.Warnings = append(res.Warnings, scrub(log, work, step.Addon.ID())...)
 		res.Addons = append(res.Addons, ar)
 		if ar.Kind != Success && failed == nil {
@@ -325,6 +328,7 @@ func (e *Executor) runStep(ctx context.Context, log *slog.Logger, req Request, w
 		ar.Attempts = append(ar.Attempts, att)
 		ar.Runner, ar.Kind, ar.Error, ar.ExitCode = att.Runner, att.Kind, att.Error, att.ExitCode
 		ar.StderrTail, ar.Isolated, ar.OutOfMemory, ar.Cached = exit.StderrTail, exit.Isolated, exit.OutOfMemory, prepared.Cached
+		ar.notes = prepared.Notes
 		ar.Limits = exit.Limits
 		if att.Kind == ExecutionFailed && len(prepared.BuildLog) > 0 && len(exit.StderrTail) == 0 {
 			ar.StderrTail = prepared.BuildLog

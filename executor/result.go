@@ -87,6 +87,9 @@ type AddonResult struct {
 	Limits *runner.Enforcement `json:"limits,omitempty"`
 	// Attempts holds every runner tried, in order, with its real error.
 	Attempts []Attempt `json:"attempts"`
+	// notes are the last attempt's runner.Prepared.Notes, for the run's
+	// warnings.
+	notes []string
 }
 
 // Attempt is one runner's try at an addon.

@@ -51,6 +51,10 @@ type Prepared struct {
 	Cached bool
 	// BuildLog holds the last lines of a build's output.
 	BuildLog []string
+	// Notes say where this preparation differs from what Docspell's
+	// runner would do (the program a nix build's output runs); the
+	// executor puts them in the run's warnings.
+	Notes []string
 }
 
 // Invocation is one run of one addon: the host directories of the run

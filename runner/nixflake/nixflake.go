@@ -210,7 +210,11 @@ func (r *Runner) Build(ctx context.Context, a *addon.Addon, progress io.Writer) 
 	}
 	cached := !builtSince(out, start)
 	r.log.Info("flake ready", "addon", a.ID(), "runner", r.Name(), "program", program, "cached", cached)
-	return runner.Prepared{Program: program, Cached: cached, BuildLog: tail}, nil
+	prep := runner.Prepared{Program: program, Cached: cached, BuildLog: tail}
+	if d := docspellProgram(out); d != "" && d != program {
+		prep.Notes = append(prep.Notes, fmt.Sprintf("nix-flake runs %s, what nix run would; Docspell would run %s, the first file of result/bin", strings.TrimPrefix(program, out+"/"), strings.TrimPrefix(d, out+"/")))
+	}
+	return prep, nil
 }
 
 func (r *Runner) binary() string {
@@ -330,6 +334,25 @@ func chooseProgram(out string, h programHints) (string, error) {
 		}
 	}
 	return executable(out)
+}
+
+// docspellProgram is what Docspell's nix runner would run of out: the
+// first entry of result/bin, else of result, that is not a directory,
+// hidden ones included (NixFlakeRunner.scala:44, 82-103; Docspell lists
+// in the file system's order, berth by name), "" when there is none.
+func docspellProgram(out string) string {
+	for _, dir := range []string{filepath.Join(out, "bin"), out} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if fi, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && !fi.IsDir() {
+				return filepath.Join(dir, e.Name())
+			}
+		}
+	}
+	return ""
 }
 
 // executable picks the first executable file (by name) in out/bin, else
