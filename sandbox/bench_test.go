@@ -19,9 +19,15 @@ import (
 
 // BenchmarkRunOverhead measures one run of a tiny addon, alternating in
 // every iteration between: plain exec of the program, the trivial runner
-// without sandbox, in the builtin sandbox, and in nspawn (when usable).
-// It reports the median wall time of each as <kind>-ms, and the
-// builtin sandbox's median minus plain exec's as builtin-over-plain-ms.
+// without sandbox, in the builtin sandbox, and in nspawn (when usable),
+// with two peers that wrap the same program: bubblewrap (`bwrap --ro-bind
+// / / --dev /dev --proc /proc --unshare-all --die-with-parent`) and
+// `unshare --user --map-root-user --net --mount --pid --ipc --uts --fork`
+// (issue 15's commands). It reports the median wall time of each as
+// <kind>-ms, the builtin sandbox's median minus plain exec's as
+// builtin-over-plain-ms, and the builtin sandbox's own cost (builtin minus
+// the trivial runner without sandbox) as a ratio to bwrap's (bwrap minus
+// plain exec) as builtin-cost/bwrap-cost (goal: at most 1).
 //
 //	go test ./sandbox -run '^$' -bench RunOverhead -benchtime 50x
 //
@@ -74,6 +80,29 @@ func BenchmarkRunOverhead(b *testing.B) {
 	kinds := []kind{{"plain", func() error {
 		return exec.Command(filepath.Join(addonDir, "run.sh"), filepath.Join(work, runner.UserInputFile)).Run()
 	}}}
+	// The peers: whole processes wrapping the same script, as a user
+	// would type them. Each is left out, with the reason, only when its
+	// tool is not installed (.ci/run installs bubblewrap).
+	prog := []string{filepath.Join(addonDir, "run.sh"), filepath.Join(work, runner.UserInputFile)}
+	for _, peer := range []struct {
+		name, bin string
+		args      []string
+	}{
+		{"bwrap", "bwrap", []string{"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent"}},
+		{"unshare", "unshare", []string{"--user", "--map-root-user", "--net", "--mount", "--pid", "--ipc", "--uts", "--fork"}},
+	} {
+		bin, err := exec.LookPath(peer.bin)
+		if err != nil {
+			b.Logf("leaving out the peer %s: %v", peer.name, err)
+			continue
+		}
+		argv := append(slices.Clone(peer.args), prog...)
+		if out, err := exec.Command(bin, argv...).CombinedOutput(); err != nil {
+			b.Logf("leaving out the peer %s, which cannot run here: %v %s", peer.name, err, out)
+			continue
+		}
+		kinds = append(kinds, kind{peer.name, func() error { return exec.Command(bin, argv...).Run() }})
+	}
 	for _, k := range []string{sandbox.KindNone, sandbox.KindBuiltin, sandbox.KindNspawn} {
 		if k == sandbox.KindNspawn && os.Getenv("BERTH_BENCH_NO_NSPAWN") != "" {
 			continue
@@ -126,5 +155,8 @@ func BenchmarkRunOverhead(b *testing.B) {
 	// The goal: the builtin sandbox adds at most 15 ms over plain exec.
 	if m, ok := medians[sandbox.KindBuiltin]; ok {
 		b.ReportMetric(m-medians["plain"], "builtin-over-plain-ms")
+		if bw, ok := medians["bwrap"]; ok && bw > medians["plain"] {
+			b.ReportMetric((m-medians[sandbox.KindNone])/(bw-medians["plain"]), "builtin-cost/bwrap-cost")
+		}
 	}
 }
