@@ -125,3 +125,70 @@ containers:
 		b.ReportMetric(float64(restart.Milliseconds())/float64(b.N), "restart-ms")
 	})
 }
+
+// BenchmarkHealthGatedStart measures gate-ms: from the moment db's check
+// can pass (the file it tests is made) to app, which waits for db to be
+// healthy, starting. The baseline is the engine alone: the same check on
+// a plain container, its inspect polled every 20 ms until healthy. With
+// interval 500ms both wait for the engine's next check; berth adds its
+// polling (docker) or runs the check itself (podman).
+func BenchmarkHealthGatedStart(b *testing.B) {
+	for _, name := range []string{"docker", "podman"} {
+		eng := engines[name](b)
+		ctx := context.Background()
+		b.Run(name+" baseline engine status", func(b *testing.B) {
+			img := enginetest.BusyboxImage(b, eng)
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				n := fmt.Sprintf("berth-bench-health-%d", i)
+				if _, err := eng.Run(ctx, []string{"run", "-d", "--rm", "--name", n, "--health-cmd", "test -e /tmp/ready", "--health-interval", "500ms",
+					img, "sh", "-c", "sleep 1000"}, engine.RunOpts{}); err != nil {
+					b.Fatal(err)
+				}
+				eng.Run(ctx, []string{"exec", n, "touch", "/tmp/ready"}, engine.RunOpts{})
+				t0 := time.Now()
+				for {
+					if name == "podman" {
+						// No systemd timers here: someone must run the check.
+						eng.Run(ctx, []string{"healthcheck", "run", n}, engine.RunOpts{})
+					}
+					out, _ := eng.Run(ctx, []string{"inspect", "--format", "{{.State.Health.Status}}", n}, engine.RunOpts{})
+					if strings.TrimSpace(string(out)) == "healthy" {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				total += time.Since(t0)
+				eng.RemoveContainer(ctx, n, true)
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "gate-ms")
+		})
+		b.Run(name+" berth dependsOn healthy", func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				s := newStack(b, eng, `
+backend: {{BACKEND}}
+containers:
+  {{P}}db:
+    image: {{IMG}}
+    cmd: `+loop+`
+    healthcheck: {test: "test -e /tmp/ready", interval: 500ms, retries: 1000}
+  {{P}}app:
+    image: {{IMG}}
+    cmd: `+loop+`
+    dependsOn: [{name: "{{P}}db", condition: healthy}]
+`)
+				sup, stop := s.up()
+				s.waitState(sup, s.p+"db", service.Running)
+				eng.Run(ctx, []string{"exec", s.p + "db", "touch", "/tmp/ready"}, engine.RunOpts{})
+				t0 := time.Now()
+				st := s.wait(sup, s.p+"app", "starting", func(st service.Status) bool { return st.State != service.Waiting && st.State != service.Stopped })
+				total += st.Since.Sub(t0)
+				if err := stop(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "gate-ms")
+		})
+	}
+}
