@@ -108,8 +108,11 @@ func newServicesUpCmd(f *servicesFlags) *cobra.Command {
 		Use:   "up [NAME...]",
 		Short: "Start the containers (all autoStart ones, or NAME and its dependencies) and supervise them in the foreground",
 		Long: `up applies the plan (see plan), then keeps every container running: in
-dependency order, restarting with backoff, until SIGINT/SIGTERM or
-'berth services down'; then it stops them in reverse order and removes them.`,
+dependency order (a dependsOn condition may wait for healthy or
+completed-successfully), creating the declared networks and volumes a
+container uses, following health checks (onUnhealthy), restarting with
+backoff, until SIGINT/SIGTERM or 'berth services down'; then it stops them
+in reverse order and removes them.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			sf, err := f.load()
 			if err != nil {
@@ -172,7 +175,7 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "down",
-		Short: "Stop the running supervisor and remove every container of the project",
+		Short: "Stop the running supervisor and remove every container (and network berth created) of the project; volumes are kept",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
 			sf, _ := spec.Load(f.file) // optional: orders the cleanup
