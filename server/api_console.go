@@ -136,7 +136,7 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return errf(http.StatusConflict, codeConflict, "run %s cannot be run again: %v", old.ID, err)
 		}
-		item = &itemInput{Data: sp.Item, Args: sp.ItemArgs, InputDir: sp.InputDir, Pdfs: sp.Pdfs, Originals: sp.Originals, Env: env}
+		item = &itemInput{Data: sp.Item, Args: sp.ItemArgs, InputDir: sp.InputDir, Pdfs: sp.Pdfs, Originals: sp.Originals, Env: env, blobs: sp.InputBlobs}
 	}
 	run, err := s.enqueue(r.Context(), newID("run_"), old.ConfigID, old.Trigger, addons, sp.Webhook, item)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,8 +101,12 @@ func (s *Server) storeOutputs(ctx context.Context, runID string, res *executor.R
 	if err != nil {
 		return err
 	}
-	if err := s.st.PutRunFiles(ctx, nil, runID, files); err != nil {
-		return err
+	// Only a succeeded attempt stores files, and a succeeded run has no
+	// next attempt: with none there is nothing to record or replace.
+	if len(files) > 0 {
+		if err := s.st.PutRunFiles(ctx, nil, runID, files); err != nil {
+			return err
+		}
 	}
 	os.RemoveAll(filepath.Join(s.runsDir(), runID))
 	return nil
@@ -312,4 +318,114 @@ func (s *Server) importOutputs(ctx context.Context) error {
 		s.log.Info("imported the output files of earlier runs into the database", "runs", n)
 	}
 	return nil
+}
+
+// inputBlobs stores the files under item's InputDir as blobs, once for
+// all the runs of the item. Without InputDir on this node (a re-run on
+// another node than the one that received the upload) the blobs the item
+// came with are kept, if they still exist.
+func (s *Server) inputBlobs(ctx context.Context, item *itemInput) (map[string]string, error) {
+	if item.InputDir == "" {
+		return nil, nil
+	}
+	if item.blobsDone {
+		return item.blobs, item.blobsErr
+	}
+	item.blobsDone = true
+	root, err := os.OpenRoot(item.InputDir)
+	if err != nil {
+		for rel, h := range item.blobs {
+			if ok, err := s.st.TouchBlob(ctx, nil, h); err != nil || !ok {
+				item.blobsErr = errf(http.StatusUnprocessableEntity, codeInvalid, "the item's file %s is no longer stored (%v)", rel, err)
+				return nil, item.blobsErr
+			}
+		}
+		return item.blobs, nil
+	}
+	defer root.Close()
+	blobs := map[string]string{}
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := root.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		b, err := s.st.PutBlob(ctx, f, int64(s.set.BlobMaxSize))
+		if errors.Is(err, store.ErrBlobTooLarge) {
+			return errf(http.StatusRequestEntityTooLarge, codeTooLarge, "the item's file %s: %v", p, err)
+		}
+		if err != nil {
+			return fmt.Errorf("storing the item's file %s: %w", p, err)
+		}
+		blobs[p] = b.Hash
+		return nil
+	})
+	if err != nil {
+		item.blobsErr = err
+		return nil, err
+	}
+	item.blobs = blobs
+	return blobs, nil
+}
+
+// inputDir returns the directory holding the item's files of a run: the
+// one the upload went to when this node has it, else a copy made in the
+// run's directory from the run's input blobs.
+func (s *Server) inputDir(ctx context.Context, runID string, sp runSpec) (string, error) {
+	if sp.InputDir == "" || len(sp.InputBlobs) == 0 {
+		return sp.InputDir, nil
+	}
+	if fi, err := os.Stat(sp.InputDir); err == nil && fi.IsDir() {
+		return sp.InputDir, nil
+	}
+	dir := filepath.Join(s.runsDir(), runID, "input")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	for rel, h := range sp.InputBlobs {
+		if err := s.copyBlobTo(ctx, root, filepath.FromSlash(rel), h); err != nil {
+			return "", fmt.Errorf("%s: %w", rel, err)
+		}
+	}
+	return dir, nil
+}
+
+// copyBlobTo writes blob hash (through this node's cache) to name
+// inside root.
+func (s *Server) copyBlobTo(ctx context.Context, root *os.Root, name, hash string) error {
+	p, release, err := s.blobs.File(ctx, hash)
+	if err != nil {
+		return err
+	}
+	defer release()
+	in, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if d := filepath.Dir(name); d != "." {
+		if err := root.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

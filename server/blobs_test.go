@@ -221,3 +221,42 @@ func TestBlobsOverTheSizeLimitAreRefusedWithTheFileAndSetting(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// The files uploaded with an event are blobs too: a node that did not
+// receive the upload runs the event's run with them, and a re-run on
+// such a node (the receiving node gone with its data dir) as well.
+func TestAnEventsFilesReachARunOnAnotherNode(t *testing.T) {
+	db := storetest.Postgres(t)
+	dataA := t.TempDir()
+	a := startNode(t, nodeOpts{dbURL: db, dataDir: dataA, nodeID: "A", set: func(s *settings.Serve) { s.Concurrency = 1 }})
+	ad := a.install(filesAddon(t))
+	a.config(map[string]any{"name": "seen", "enabled": true, "trigger": []string{"existing-item"}, "addons": []map[string]string{{"addonId": ad.ID}}})
+	// A's only slot is busy: B, started after the event, runs it.
+	busy := a.runAdhoc(a.install(fixture("sleep")).ID, "60")
+	a.wait(busy, "running", func(r runV) bool { return r.State == "running" })
+	body, ct := multipartBody(t, [][3]string{
+		{"event", "", `{"trigger":"existing-item","item":{"id":"i7"},"files":{"originals":[{"file":"scan.jpg","id":"att-9"}]}}`},
+		{"original", "scan.jpg", "\xff\xd8\xff\xe0"},
+	})
+	req, _ := http.NewRequest("POST", a.URL+"/v1/events", body)
+	req.Header.Set("Content-Type", ct)
+	var ev struct{ Runs []runV }
+	if code := a.do(req, &ev); code != http.StatusAccepted || len(ev.Runs) != 1 {
+		t.Fatalf("event = %d %+v", code, ev)
+	}
+	b := startNode(t, nodeOpts{dbURL: db, nodeID: "B"})
+	r := b.waitFinal(ev.Runs[0].ID)
+	want := "att-9\n{\"id\":\"i7\"}\nsecret=\n"
+	if got := get(t, b.URL+"/v1/runs/"+r.ID+"/files/seen.txt"); r.State != "succeeded" || r.Node != "B" || got != want {
+		t.Fatalf("the event's run = %s on %s (%s), saw %q; want succeeded on B seeing %q", r.State, r.Node, r.Error, got, want)
+	}
+	a.mustCall(http.StatusAccepted, "POST", "/v1/runs/"+busy+"/cancel", nil, nil)
+	a.stop()
+	os.RemoveAll(dataA)
+	var again runV
+	b.mustCall(http.StatusAccepted, "POST", "/v1/runs/"+r.ID+"/rerun", nil, &again)
+	again = b.waitFinal(again.ID)
+	if got := get(t, b.URL+"/v1/runs/"+again.ID+"/files/seen.txt"); again.State != "succeeded" || got != want {
+		t.Fatalf("the re-run on B = %s (%s), saw %q; want %q", again.State, again.Error, got, want)
+	}
+}

@@ -37,8 +37,12 @@ type runSpec struct {
 	// and take every file of InputDir's pdfs/ and originals/.
 	Pdfs      []executor.ItemFile `json:"pdfs,omitempty"`
 	Originals []executor.ItemFile `json:"originals,omitempty"`
-	CacheKey  string              `json:"cacheKey,omitempty"`
-	Webhook   string              `json:"webhook,omitempty"`
+	// InputBlobs are the files under InputDir as blobs (path relative to
+	// it, with slashes, to hash): a node without InputDir (only the node
+	// that received the upload has it) makes its own copy from them.
+	InputBlobs map[string]string `json:"inputBlobs,omitempty"`
+	CacheKey   string            `json:"cacheKey,omitempty"`
+	Webhook    string            `json:"webhook,omitempty"`
 	// SealedEnv is the run's own variables, AES-GCM sealed with the
 	// node's secretKeyFile (runenv.go); never stored in plain text.
 	SealedEnv string `json:"sealedEnv,omitempty"`
@@ -62,6 +66,11 @@ type itemInput struct {
 	Pdfs, Originals []executor.ItemFile
 	// Env is the run's own secret variables, sealed into the spec.
 	Env map[string]string
+	// blobs are InputDir's files as blobs, stored once for all the runs
+	// of the item (inputBlobs); a re-run starts with its run's.
+	blobs     map[string]string
+	blobsDone bool
+	blobsErr  error
 }
 
 func runSteps(r store.Run) int {
@@ -91,6 +100,11 @@ func (s *Server) planRun(ctx context.Context, id, configID, trigger string, addo
 	if item != nil {
 		sp.Item, sp.ItemArgs, sp.InputDir = item.Data, item.Args, item.InputDir
 		sp.Pdfs, sp.Originals = item.Pdfs, item.Originals
+		blobs, err := s.inputBlobs(ctx, item)
+		if err != nil {
+			return store.Run{}, err
+		}
+		sp.InputBlobs = blobs
 		sealed, err := s.sealEnv(id, item.Env)
 		if err != nil {
 			return store.Run{}, err
@@ -369,6 +383,9 @@ func (s *Server) execute(ctx context.Context, log *slog.Logger, r store.Run, log
 		req.Steps = append(req.Steps, executor.Step{Addon: a, UserInput: st.Args})
 	}
 	if sp.Item != nil || sp.ItemArgs != nil || sp.InputDir != "" {
+		if sp.InputDir, err = s.inputDir(ctx, r.ID, sp); err != nil {
+			return nil, fmt.Errorf("run %s: the item's files: %w", r.ID, err)
+		}
 		it := &executor.Item{Data: sp.Item, Args: sp.ItemArgs}
 		switch {
 		case sp.InputDir != "" && (sp.Pdfs != nil || sp.Originals != nil):
@@ -510,4 +527,3 @@ type runLogs struct {
 	// Dropped counts the earlier lines left out over the cap.
 	Dropped int `json:"dropped"`
 }
-

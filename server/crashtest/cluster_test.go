@@ -60,7 +60,10 @@ func newNetHosts(t *testing.T, n int) []netHost {
 		}
 		outer, inner := fmt.Sprintf("bh%s%d", tag, i), fmt.Sprintf("bn%s%d", tag, i)
 		run("netns", "add", h.name)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", h.name).Run(); _ = exec.Command("ip", "link", "del", outer).Run() })
+		t.Cleanup(func() {
+			_ = exec.Command("ip", "netns", "del", h.name).Run()
+			_ = exec.Command("ip", "link", "del", outer).Run()
+		})
 		run("link", "add", outer, "type", "veth", "peer", "name", inner)
 		run("link", "set", inner, "netns", h.name)
 		run("addr", "add", h.host+"/30", "dev", outer)
