@@ -20,7 +20,7 @@ func RunProcess(ctx context.Context, sb Sandbox, program string, inv Invocation)
 	log = log.With("addon", inv.Addon.ID(), "run", inv.RunID, "sandbox", sb.Name())
 	spec := proc.Spec{
 		Path:      program,
-		Args:      Args(inv.Addon, view.Work),
+		Args:      Args(inv.Addon, argsBase(view)),
 		Dir:       view.Work,
 		Env:       ContractEnv(inv, view),
 		StdoutCap: inv.StdoutCap,
@@ -47,4 +47,14 @@ func RunProcess(ctx context.Context, sb Sandbox, program string, inv Invocation)
 		exit.Limits = w.Limits()
 	}
 	return exit, err
+}
+
+// argsBase is where the user-input argument is rooted: relative to WORK
+// (the working directory) in a view whose paths are relative, as
+// Docspell's nspawn runner passes it (Context.scala:40-42), else WORK.
+func argsBase(view Paths) string {
+	if view.Relative {
+		return ""
+	}
+	return view.Work
 }

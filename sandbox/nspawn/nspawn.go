@@ -260,7 +260,10 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	// Docspell. Operator variables may be secrets, which never go into
 	// argv nor into a file a killed berth would leave: --setenv=NAME
 	// makes nspawn pass the value from its own environment.
-	env := append(dedupEnv(spec.Env), proc.MarkerVar+"="+marker(spec, inv))
+	// XDG_RUNTIME_DIR is WORK, as Docspell's nspawn runner sets it
+	// (RunnerUtil.scala:74), unless the operator gave one.
+	env := runner.DefaultEnv(dedupEnv(spec.Env), "XDG_RUNTIME_DIR="+runner.ContainerPaths.Work)
+	env = append(env, proc.MarkerVar+"="+marker(spec, inv))
 	ni.Env = secretNamesOnly(env, inv.Env)
 
 	attr := &syscall.SysProcAttr{}

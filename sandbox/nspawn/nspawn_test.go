@@ -49,7 +49,7 @@ func TestCommandLine(t *testing.T) {
 		Masked:   []string{"/proc/keys", "/proc/key-users"},
 		Env:      []string{"PATH=/usr/bin:/bin", "ADDON_DIR=addons/hello-1.0", "OUTPUT_DIR=/mnt/output"},
 		Program:  "/mnt/work/addons/hello-1.0/run.sh",
-		Args:     []string{"--flag", "/mnt/work/arguments/user-input"},
+		Args:     []string{"--flag", "arguments/user-input"},
 	}
 	cases := []struct {
 		name   string
