@@ -250,3 +250,46 @@ func TestAStderrFloodCostsTheSamePerLineWhateverTheCap(t *testing.T) {
 		t.Fatalf("a line costs %.0f bytes with 10,000 lines kept and %.0f with 100: the cost grows with the cap", large, small)
 	}
 }
+
+// BenchmarkWriter writes a flood of lines into Writers with caps of
+// 1000 and 100,000 lines (SQLite); past the cap the time per line
+// should not depend on it.
+//
+//	go test -run '^$' -bench BenchmarkWriter ./runlog/
+func BenchmarkWriter(b *testing.B) {
+	db, err := store.Open(context.Background(), "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	st := store.New(db)
+	if err := st.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	line := []byte("warning: the addon says something on every line\n")
+	for _, max := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("cap=%d", max), func(b *testing.B) {
+			id := fmt.Sprintf("run_bench_%d", max)
+			if _, err := st.InsertRun(context.Background(), nil, store.Run{ID: id, State: store.Running, Spec: []byte(`{}`), Created: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+			w, err := runlog.Open(context.Background(), st, id, 1, runlog.Options{MaxLines: max})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := w.Stream(store.StreamStderr)
+			for range 2 * max {
+				s.Write(line)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				s.Write(line)
+			}
+			b.StopTimer()
+			if err := w.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

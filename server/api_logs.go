@@ -80,8 +80,9 @@ func (s *Server) readLogs(ctx context.Context, run store.Run, after int64, limit
 	return s.st.RunLogs(ctx, nil, run.ID, after, limit)
 }
 
-// viewRunWithLogs is viewRun with the run's log lines, as they are
-// stored so far (a running run's too).
+// viewRunWithLogs is viewRun with the text of the run's stderr and
+// build lines, as they are stored so far (a running run's too), and
+// how many were dropped.
 func (s *Server) viewRunWithLogs(ctx context.Context, run store.Run) (runView, error) {
 	v := s.viewRun(run, true)
 	if v.Logs != nil {
@@ -94,7 +95,11 @@ func (s *Server) viewRunWithLogs(ctx context.Context, run store.Run) (runView, e
 			return v, err
 		}
 		for _, line := range lines {
-			l.Lines = append(l.Lines, line.Line)
+			// The addons' and builds' lines; berth's notes (an attempt
+			// starting, the dropped-lines marker) only count.
+			if line.Stream != store.StreamBerth {
+				l.Lines = append(l.Lines, line.Line)
+			}
 			l.Dropped += int(line.Dropped)
 		}
 		if len(lines) < 1000 {
@@ -256,4 +261,3 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, run store.Ru
 func (s *Server) followPoll() time.Duration {
 	return min(max(s.set.PollInterval.Std(), 100*time.Millisecond), time.Second)
 }
-

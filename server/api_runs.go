@@ -354,6 +354,19 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err := checkRunEnv(ev.Env); err != nil {
 		return err
 	}
+	key, err := idemKey(r)
+	if err != nil {
+		return err
+	}
+	var fingerprint string
+	if key != "" {
+		if fingerprint, err = eventFingerprint(ev, inputDir, pdfs, originals); err != nil {
+			return err
+		}
+		if done, err := s.replayEvent(r.Context(), w, key, fingerprint); done || err != nil {
+			return err
+		}
+	}
 	rcs, err := s.st.ListRunConfigs(r.Context(), nil, string(t))
 	if err != nil {
 		return err
@@ -374,7 +387,28 @@ func (s *Server) sendEvent(w http.ResponseWriter, r *http.Request) error {
 		}
 		planned = append(planned, run)
 	}
-	queued, err := s.enqueueAll(r.Context(), planned)
+	// The key is stored with the runs, in their transaction: a resend
+	// reaching another node meanwhile either finds it or, storing its own
+	// runs, fails on the key's uniqueness and answers as a replay.
+	var keyTaken bool
+	var also func(*store.Tx) error
+	if key != "" {
+		ids := make([]string, len(planned))
+		for i, run := range planned {
+			ids[i] = run.ID
+		}
+		also = func(tx *store.Tx) error {
+			err := s.st.PutIdemKey(r.Context(), tx, store.IdemKey{Key: key, Fingerprint: fingerprint, RunIDs: ids}, s.set.IdempotencyWindow.Std())
+			keyTaken = errors.Is(err, store.ErrConflict)
+			return err
+		}
+	}
+	queued, err := s.enqueueAllWith(r.Context(), planned, also)
+	if keyTaken {
+		if done, err := s.replayEvent(r.Context(), w, key, fingerprint); done || err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,14 @@ func (s *Server) enqueue(ctx context.Context, id, configID, trigger string, addo
 // without a job, which Recover queues after node-timeout. A run whose id
 // exists already is returned as it is, and not queued again.
 func (s *Server) enqueueAll(ctx context.Context, planned []store.Run) ([]store.Run, error) {
-	if len(planned) == 0 {
+	return s.enqueueAllWith(ctx, planned, nil)
+}
+
+// enqueueAllWith is enqueueAll that also runs also (when not nil) in the
+// transaction that stores the runs: an event's idempotency key is stored
+// with its runs or not at all.
+func (s *Server) enqueueAllWith(ctx context.Context, planned []store.Run, also func(*store.Tx) error) ([]store.Run, error) {
+	if len(planned) == 0 && also == nil {
 		return []store.Run{}, nil
 	}
 	out := make([]store.Run, len(planned))
@@ -162,6 +169,9 @@ func (s *Server) enqueueAll(ctx context.Context, planned []store.Run) ([]store.R
 			if out[i], err = s.st.GetRun(ctx, tx, run.ID); err != nil {
 				return err
 			}
+		}
+		if also != nil {
+			return also(tx)
 		}
 		return nil
 	})

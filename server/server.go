@@ -237,6 +237,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go func() { defer wg.Done(); s.loop(bgCtx, time.Second, s.schedule) }()
 	wg.Add(1)
+	go func() { defer wg.Done(); s.loop(bgCtx, time.Minute, s.sweepIdemKeys) }()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := s.sweepBlobs(bgCtx); err != nil && bgCtx.Err() == nil {

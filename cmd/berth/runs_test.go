@@ -264,3 +264,52 @@ func TestATokenFileReadsTheSameForServeAndTheCLI(t *testing.T) {
 		t.Errorf("a token file without a token = %d, want 2 naming the file:\n%s", r.code, r.stderr)
 	}
 }
+
+func TestEventsSendIsIdempotentAndShowsLogs(t *testing.T) {
+	url := startDaemon(t)
+	item := filepath.Join(t.TempDir(), "item.json")
+	os.WriteFile(item, []byte(`{"id":"cli-2"}`), 0o644)
+	t.Run("a resend with the same --idempotency-key queues no new run", func(t *testing.T) {
+		var ids []string
+		for range 2 {
+			r := berth(t, "events", "send", "--server", url, "--trigger", "existing-item", "--item", item, "--idempotency-key", "cli-key-1")
+			if r.code != 0 {
+				t.Fatalf("events send = %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			ids = append(ids, strings.Fields(r.stdout)[0])
+		}
+		if ids[0] != ids[1] {
+			t.Fatalf("the resend queued %s, the first send %s", ids[1], ids[0])
+		}
+		list := berth(t, "runs", "list", "--server", url, "--json")
+		var l struct{ Runs []struct{ ID string } }
+		if err := json.Unmarshal([]byte(list.stdout), &l); err != nil || len(l.Runs) != 1 {
+			t.Fatalf("runs list = %s (%v), want one run", list.stdout, err)
+		}
+	})
+	t.Run("--wait --logs prints the runs' log lines to stderr", func(t *testing.T) {
+		r := berth(t, "events", "send", "--server", url, "--trigger", "existing-item", "--item", item, "--wait", "--logs", "--timeout", "1m")
+		if r.code != 0 || !strings.Contains(r.stderr, "greeting is 'from the CLI'") || !strings.Contains(r.stdout, "succeeded") {
+			t.Fatalf("events send --wait --logs = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		runID := strings.Fields(r.stdout)[0]
+		if !strings.Contains(r.stderr, runID+": ") {
+			t.Errorf("the log lines do not name their run %s:\n%s", runID, r.stderr)
+		}
+		f := berth(t, "runs", "logs", "-f", "--long", "--server", url, runID)
+		if f.code != 0 || !strings.Contains(f.stdout, "stderr") || !strings.Contains(f.stdout, "greeting is 'from the CLI'") || !strings.Contains(f.stdout, "attempt 1 of") {
+			t.Fatalf("runs logs -f --long = %d\n%s%s", f.code, f.stdout, f.stderr)
+		}
+	})
+	t.Run("--logs without --wait is bad input", func(t *testing.T) {
+		if r := berth(t, "events", "send", "--server", url, "--trigger", "existing-item", "--logs"); r.code != 2 {
+			t.Fatalf("events send --logs = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("runs --help offers following a run's log", func(t *testing.T) {
+		r := berth(t, "runs", "logs", "--help")
+		if !strings.Contains(r.stdout, "--follow") || !strings.Contains(r.stdout, "until the run ends") {
+			t.Fatalf("runs logs --help:\n%s", r.stdout)
+		}
+	})
+}

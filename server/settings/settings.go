@@ -53,6 +53,10 @@ type Serve struct {
 	// Retention is how long a finished run's record and output files are
 	// kept after it ended; 0 keeps them forever.
 	Retention Duration `yaml:"retention"`
+	// IdempotencyWindow is how long POST /v1/events remembers an
+	// Idempotency-Key: a resend with the key within it returns the runs
+	// the first request queued.
+	IdempotencyWindow Duration `yaml:"idempotency-window"`
 	// RequestTimeout bounds reading a request (headers and body) and
 	// writing its answer, on every endpoint but the transfers.
 	RequestTimeout Duration `yaml:"request-timeout"`
@@ -99,6 +103,8 @@ func Default() Serve {
 		PollInterval:  Duration(20 * time.Millisecond),
 		LogLines:      1000,
 
+		IdempotencyWindow: Duration(24 * time.Hour),
+
 		RequestTimeout:  Duration(time.Minute),
 		TransferTimeout: Duration(15 * time.Minute),
 		IdleTimeout:     Duration(time.Minute),
@@ -132,6 +138,9 @@ func (s Serve) Validate() error {
 	}
 	if s.Retention < 0 || (s.Retention > 0 && s.Retention.Std() < MinRetention) {
 		return bad("retention", "%v: want 0 (keep finished runs forever) or at least %v, so that a host polling a run sees it final before it is removed", s.Retention.Std(), MinRetention)
+	}
+	if s.IdempotencyWindow < Duration(time.Minute) {
+		return bad("idempotency-window", "%v: want at least 1m (a host's resend after a lost answer must find its key)", s.IdempotencyWindow.Std())
 	}
 	if s.LogLines < 1 {
 		return bad("log-lines", "must be at least 1")
