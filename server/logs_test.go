@@ -229,3 +229,31 @@ func TestTheOpenAPIDocumentDescribesLogsAndIdempotency(t *testing.T) {
 		t.Error("no LogLine schema")
 	}
 }
+
+// A follow stream lasts as long as the run, not request-timeout: each
+// write has its own deadline, and reading the request is over.
+func TestAFollowStreamOutlivesTheRequestTimeout(t *testing.T) {
+	n := startNode(t, nodeOpts{set: func(s *settings.Serve) { s.RequestTimeout = settings.Duration(time.Second) }})
+	a := n.install(fixture("chatty"))
+	gate := filepath.Join(t.TempDir(), "gate")
+	id := n.runAdhoc(a.ID, gate)
+	resp, err := http.Get(n.URL + "/v1/runs/" + id + "/logs?follow=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	go func() {
+		time.Sleep(3 * time.Second)
+		os.WriteFile(gate, nil, 0o600)
+	}()
+	var events []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "event:") || strings.HasPrefix(l, "data: {\"state") {
+			events = append(events, l)
+		}
+	}
+	if len(events) < 2 || events[len(events)-2] != "event: end" || events[len(events)-1] != `data: {"state":"succeeded"}` {
+		t.Fatalf("a stream over 3 s with a 1 s request-timeout got %q (err %v), want it to end with the run", events, sc.Err())
+	}
+}
