@@ -71,6 +71,15 @@ function fmtTime(t) {
   const p = n => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
+// goDurMS turns a Go duration string ("1m2.5s", "154.609677ms") into
+// milliseconds, or NaN.
+function goDurMS(s) {
+  if (typeof s !== "string" || s === "") return NaN;
+  const unit = {h: 3600e3, m: 60e3, s: 1e3, ms: 1, us: 1e-3, "µs": 1e-3, ns: 1e-6};
+  let ms = 0, rest = s.replace(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g, (_, n, u) => { ms += parseFloat(n) * unit[u]; return ""; });
+  return rest === "" ? ms : NaN;
+}
+
 function fmtDur(ms) {
   if (ms == null || isNaN(ms)) return "–";
   if (ms < 1000) return Math.round(ms) + " ms";
@@ -583,7 +592,7 @@ function runDetails(r) {
         h("td", {"data-label": "Runner"}, t.runner || "–"),
         h("td", {"data-label": "Result"}, t.result || ""),
         h("td", {"data-label": "Exit"}, t.exitCode ?? "–"),
-        h("td", {"data-label": "Duration"}, t.duration || "–"),
+        h("td", {"data-label": "Duration"}, isNaN(goDurMS(t.duration)) ? (t.duration || "–") : fmtDur(goDurMS(t.duration))),
         h("td", {"data-label": "Error"}, t.error || "")))))));
     if (res.warnings && res.warnings.length) out.push(h("h2", {}, "Warnings"), h("ul", {}, res.warnings.map(w => h("li", {}, w))));
   }
