@@ -26,13 +26,18 @@ ARG COMMIT=unknown
 # test passes the host's module cache that way). go.sum checks them all.
 ARG GOPROXY=https://proxy.golang.org,direct
 ARG GOFLAGS=
-# Static binaries (no cgo: SQLite is pure Go), so any base runs them.
+# Static binaries (no cgo: SQLite is pure Go), so any base runs them:
+# berth, berthd (the daemon `berth serve` runs, cmd/berth with -tags
+# daemon) and berth-sandbox-init.
 RUN CGO_ENABLED=0 GOPROXY="${GOPROXY}" GOFLAGS="${GOFLAGS}" go build -trimpath \
       -ldflags "-s -w -X github.com/berth-dev/berth/internal/buildinfo.version=${VERSION} -X github.com/berth-dev/berth/internal/buildinfo.commit=${COMMIT}" \
-      -o /out/ ./cmd/berth ./cmd/berth-sandbox-init
+      -o /out/ ./cmd/berth ./cmd/berth-sandbox-init \
+ && CGO_ENABLED=0 GOPROXY="${GOPROXY}" GOFLAGS="${GOFLAGS}" go build -trimpath -tags daemon \
+      -ldflags "-s -w -X github.com/berth-dev/berth/internal/buildinfo.version=${VERSION} -X github.com/berth-dev/berth/internal/buildinfo.commit=${COMMIT}" \
+      -o /out/berthd ./cmd/berth
 
 FROM ${BASE_IMAGE}
-COPY --from=build /out/berth /out/berth-sandbox-init /usr/local/bin/
+COPY --from=build /out/berth /out/berthd /out/berth-sandbox-init /usr/local/bin/
 COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
 # For addons fetched over https.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

@@ -34,7 +34,7 @@ install: build
 	chmod 0644 $(DESTDIR)$(UNITDIR)/berth.service
 	install -m 0644 dist/systemd/berth.sysusers $(DESTDIR)$(SYSUSERSDIR)/berth.conf
 
-# bin/berth_<version>_<arch>.deb: both binaries (static, in /usr/bin),
+# bin/berth_<version>_<arch>.deb: berth, berthd and berth-sandbox-init (static, in /usr/bin),
 # the unit with BINDIR=/usr/bin, the sysusers.d entry (postinst creates
 # the user berth) and a default /etc/berth/berth.yaml, packed by nfpm
 # (dist/deb/nfpm.yaml), which `go run` fetches from the module proxy
@@ -47,6 +47,7 @@ DEB_ARCH ?= $(shell $(GO) env GOARCH)
 deb:
 	rm -rf build/deb && mkdir -p build/deb bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o build/deb/ ./cmd/berth ./cmd/berth-sandbox-init
+	CGO_ENABLED=0 $(GO) build -trimpath -tags daemon -ldflags "$(LDFLAGS)" -o build/deb/berthd ./cmd/berth
 	sed 's|@BINDIR@|/usr/bin|g' dist/systemd/berth.service.in > build/deb/berth.service
 	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' $(NFPM) package -f dist/deb/nfpm.yaml -p deb -t bin/
 

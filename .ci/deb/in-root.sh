@@ -23,7 +23,7 @@ step root-is-fresh fresh
 step dpkg-install dpkg -i /job/berth.deb
 installed() {
   id berth && [ "$(getent passwd berth | cut -d: -f6)" = /var/lib/berth ] &&
-    [ -x /usr/bin/berth ] && [ -x /usr/bin/berth-sandbox-init ] &&
+    [ -x /usr/bin/berth ] && [ -x /usr/bin/berthd ] && [ -x /usr/bin/berth-sandbox-init ] &&
     [ -f /etc/berth/berth.yaml ] && grep -q '^ExecStart=/usr/bin/berth serve$' /usr/lib/systemd/system/berth.service &&
     systemctl is-enabled berth.service && ! systemctl is-active berth.service
 }

@@ -247,7 +247,8 @@ func goImage(t *testing.T, root, ctxDir string) string {
 	start := time.Now()
 	_, err = dockerErr(nil, "run", "--name", name, "-v", proxy+":/gomod-in:ro", "-v", ctxDir+":/ctx:ro", base, "/bin/sh", "-c",
 		"set -e; cp -r /gomod-in /gomod; cp -r /ctx /src; cd /src; "+
-			"CGO_ENABLED=0 GOPROXY=file:///gomod GOFLAGS=-mod=mod go build -trimpath ./cmd/berth ./cmd/berth-sandbox-init; rm -rf /src")
+			"CGO_ENABLED=0 GOPROXY=file:///gomod GOFLAGS=-mod=mod go build -trimpath ./cmd/berth ./cmd/berth-sandbox-init; "+
+			"CGO_ENABLED=0 GOPROXY=file:///gomod GOFLAGS=-mod=mod go build -trimpath -tags daemon -o /dev/null ./cmd/berth; rm -rf /src")
 	defer func() { _, _ = dockerErr(nil, "rm", "-f", name) }()
 	if err != nil {
 		t.Fatalf("warming the build cache in %s: %v", base, err)
@@ -521,6 +522,9 @@ func TestTheImageIsSmallAndRunsAsAUserOfItsOwn(t *testing.T) {
 		t.Errorf("id -u, id -g in the image = %q, want %d and %d", id, berthUID, berthGID)
 	}
 	// Multi-stage: the toolchain and the source stay in the build stage.
+	if _, err := dockerErr(nil, "run", "--rm", "--entrypoint", "/bin/sh", image, "-c", "test -x /usr/local/bin/berthd && test -x /usr/local/bin/berth-sandbox-init"); err != nil {
+		t.Errorf("the image lacks berthd or berth-sandbox-init beside berth: %v", err)
+	}
 	for _, p := range []string{"/usr/local/go", "/src"} {
 		if _, err := dockerErr(nil, "run", "--rm", "--entrypoint", "/bin/sh", image, "-c", "test ! -e "+p); err != nil {
 			t.Errorf("the final image holds %s: %v", p, err)
