@@ -535,7 +535,7 @@ func TestTheImageIsSmallAndRunsAsAUserOfItsOwn(t *testing.T) {
 		t.Errorf("berth version in the image = %q, want the VERSION build argument", version)
 	}
 	size, _ := strconv.ParseInt(strings.TrimSpace(docker(t, nil, "image", "inspect", "-f", "{{.Size}}", image)), 10, 64)
-	t.Logf("image size %.1f MB (busybox base: berth, berth-sandbox-init, docker client)", float64(size)/1e6)
+	t.Logf("image size %.1f MB (busybox base: berth, berthd, berth-sandbox-init, docker client)", float64(size)/1e6)
 }
 
 // Docspell's "Within Docker" (control.md:229-248): the socket and the
