@@ -155,8 +155,12 @@ func Load(file string, environ []string) (Config, string, error) {
 		if err != nil {
 			return cfg, "", fmt.Errorf("reading configuration: %w", err)
 		}
-		if err := yamlsafe.Unmarshal(data, &cfg, yaml.DisallowUnknownField()); err != nil {
-			return cfg, file, &Error{File: file, Reason: firstLine(yaml.FormatError(err, false, false)), Err: err}
+		// An empty file, or one of comments only, is the defaults: the
+		// decoder would zero cfg for its null document.
+		if !emptyYAML(data) {
+			if err := yamlsafe.Unmarshal(data, &cfg, yaml.DisallowUnknownField()); err != nil {
+				return cfg, file, &Error{File: file, Reason: firstLine(yaml.FormatError(err, false, false)), Err: err}
+			}
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
@@ -166,6 +170,18 @@ func Load(file string, environ []string) (Config, string, error) {
 		return cfg, file, err
 	}
 	return cfg, file, nil
+}
+
+// emptyYAML reports whether data holds no YAML node: only blank lines,
+// comments and document markers.
+func emptyYAML(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && line != "---" && line != "..." {
+			return false
+		}
+	}
+	return true
 }
 
 func firstLine(s string) string {

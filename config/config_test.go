@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,30 @@ func TestLoadWithoutFileGivesDefaults(t *testing.T) {
 		if cfg.WorkingDir != d.WorkingDir || cfg.Sandbox != "auto" {
 			t.Errorf("defaults = %+v", cfg)
 		}
+	}
+}
+
+// An empty berth.yaml, or one of comments only (as a package's default
+// file may be), is the defaults; it was read as a config without runners.
+func TestAnEmptyOrCommentOnlyFileGivesDefaults(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty":         "",
+		"comments only": "# berth.yaml: see docs/configuration.md\n\n#runners: [docker]\n",
+		"a bare marker": "---\n# nothing\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "berth.yaml")
+			if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, _, err := Load(file, nil)
+			if err != nil {
+				t.Fatalf("Load = %v, want the defaults", err)
+			}
+			if d := Default(); !slices.Equal(cfg.Runners, d.Runners) || cfg.RunTimeout != d.RunTimeout || cfg.Sandbox != d.Sandbox {
+				t.Errorf("Load = %+v, want the defaults", cfg)
+			}
+		})
 	}
 }
 
