@@ -41,15 +41,17 @@ func (r *Runner) watchInit(ctx context.Context, name string, cancel context.Canc
 		case <-time.After(wait):
 		}
 		pid, id, err := r.initPID(ctx, name)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, engine.ErrNotFound) {
-				log.Debug("init watch: inspect", "err", err)
-			}
+		switch {
+		case ctx.Err() != nil:
 			return
-		}
-		if pid == 0 { // created, not started yet: the image may be large
+		case errors.Is(err, engine.ErrNotFound), err == nil && pid == 0:
+			// Not created, or not started, yet: a loaded engine, a
+			// large image. Ask again.
 			wait = initWatchInterval
 			continue
+		case err != nil:
+			log.Debug("init watch: inspect", "err", err)
+			return
 		}
 		cg, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 		if err != nil || !strings.Contains(string(cg), id) {
