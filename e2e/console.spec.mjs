@@ -123,6 +123,10 @@ try {
   await page.getByRole("button", { name: "Filter" }).click();
   await page.waitForURL(/state=succeeded/);
   await page.locator(`#runs tr[data-run='${firstRun}']`).waitFor();
+  // The filtered list replaces the full one: wait until the cancelled
+  // run's row is gone (it may still be on screen just after the URL
+  // changed), then there must be exactly one.
+  await page.waitForFunction(() => !/cancelled/.test(document.querySelector("#runs")?.innerText ?? "cancelled"), null, { timeout: 10000 });
   assert.equal(await rows.count(), 1);
   await shot("runs");
   await page.locator(`#runs tr[data-run='${firstRun}']`).getByRole("button", { name: "Re-run" }).click();
