@@ -90,7 +90,9 @@ func checkAs(t *testing.T, uid int, what string) Check {
 	if err := os.WriteFile(bin, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for d := filepath.Dir(bin); d != "/"; d = filepath.Dir(d) {
+	// Only the two levels t.TempDir made: walking up to "/" made the
+	// machine's /tmp 0755 (no longer 1777), breaking apt and other users.
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
 		os.Chmod(d, 0o755)
 	}
 	u := strconv.Itoa(uid)
