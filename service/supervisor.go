@@ -55,6 +55,9 @@ type Supervisor struct {
 	snapErr  error
 	stopping bool // shutdown began: nothing starts any more
 	force    bool // Force was called: stops kill at once
+	// leaving: Leave was called; Run ends without stopping containers.
+	leaving bool
+	leave   chan struct{}
 }
 
 type svc struct {
@@ -98,7 +101,8 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := checkPodmanUsers(cfg.Spec, order); err != nil {
 		return nil, err
 	}
-	s := &Supervisor{cfg: cfg, log: cfg.Logger, order: order, svcs: map[string]*svc{}, changed: make(chan struct{})}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, order: order, svcs: map[string]*svc{}, changed: make(chan struct{}),
+		leave: make(chan struct{})}
 	for _, n := range order {
 		c := cfg.Spec.Containers[n]
 		s.svcs[n] = &svc{name: n, c: c, hash: spec.Hash(cfg.Spec.Backend, n, c), done: make(chan struct{}),
@@ -199,6 +203,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-stop:
+	case <-s.leave:
+		// Every loop ends without stopping its container; the state
+		// keeps their last states for the supervisor that adopts them.
+		for _, n := range s.order {
+			<-s.svcs[n].done
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.notifyLocked(nil)
+		return s.snapErr
 	}
 	s.log.Info("stopping services in reverse dependency order")
 	s.mu.Lock()
@@ -265,6 +279,23 @@ func (s *Supervisor) Force() {
 			s.log.Info("killing container", "service", n, "err", err)
 		}
 	}
+}
+
+// Leave makes Run return without stopping any container: the engine
+// CLIs that follow the containers are killed (nothing is forwarded to a
+// container), pre-start steps are cut short, and the lock and control
+// socket are released. A later supervisor of the same project and file
+// adopts every container still running and unchanged (plan: unchanged),
+// so none is restarted. The daemon calls it when it shuts down.
+func (s *Supervisor) Leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leaving {
+		return
+	}
+	s.leaving, s.stopping = true, true
+	close(s.leave)
+	s.notifyLocked(nil)
 }
 
 // Status returns the state of every supervised service, in start order.
@@ -370,6 +401,9 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
+		if s.leaving {
+			return
+		}
 		if !v.want {
 			if v.st.State != Stopped {
 				s.setLocked(v, Stopped, "")
@@ -422,7 +456,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		}
 		if errors.Is(err, errUnhealthy) && v.c.OnUnhealthy == "stop" {
 			s.setLocked(v, Stopped, fmt.Sprintf("stopped: unhealthy (onUnhealthy: stop); `berth services restart %s` starts it again", v.name))
-			for v.want && !v.restart {
+			for v.want && !v.restart && !s.leaving {
 				s.waitLocked(0)
 			}
 			continue
@@ -434,7 +468,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 				why = "stopped: unhealthy (onUnhealthy: restart)"
 			}
 			s.setLocked(v, Stopped, fmt.Sprintf("%s; restart=%s", why, v.c.Restart))
-			for v.want && !v.restart {
+			for v.want && !v.restart && !s.leaving {
 				s.waitLocked(0)
 			}
 			continue
@@ -454,7 +488,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		if len(v.fails) >= v.c.StartLimit.Burst {
 			s.setLocked(v, Failed, fmt.Sprintf("start limit hit: %d exits within %s; `berth services restart %s` tries again",
 				len(v.fails), window, v.name))
-			for v.want && !v.restart {
+			for v.want && !v.restart && !s.leaving {
 				s.waitLocked(0)
 			}
 			continue
@@ -469,7 +503,7 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		s.setLocked(v, Backoff, fmt.Sprintf("exit %s; restarting in %s", exitText(code, err), delay), func(st *Status) {
 			st.Attempt, st.NextTry = v.backoff, now.Add(delay)
 		})
-		for v.want && !v.restart && time.Now().Before(v.st.NextTry) {
+		for v.want && !v.restart && !s.leaving && time.Now().Before(v.st.NextTry) {
 			s.waitLocked(time.Until(v.st.NextTry))
 		}
 	}
@@ -507,7 +541,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		cancelPre()
 		if err != nil {
 			s.mu.Lock()
-			planned := !v.want || v.restart
+			planned := !v.want || v.restart || s.leaving
 			s.mu.Unlock()
 			v.log.note("%v", err)
 			if planned {
@@ -573,7 +607,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			}
 		}
 		s.mu.Lock()
-		stopNow := !v.want || v.restart
+		stopNow := !v.want || v.restart || s.leaving
 		s.mu.Unlock()
 		if stopNow {
 			break
@@ -583,7 +617,9 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		s.mu.Lock()
 		ch := s.changed
 		reason := ""
+		leaving := s.leaving
 		switch {
+		case leaving:
 		case !v.want:
 			reason = "shutting down"
 		case v.restart:
@@ -597,6 +633,13 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		}
 		unhealthy := v.unhealthy && v.want && !v.restart
 		s.mu.Unlock()
+		if leaving {
+			// Kill the CLI, not the container: SIGKILL is not forwarded.
+			stopHealth()
+			proc.Signal(syscall.SIGKILL)
+			<-exited
+			return -1, nil, true
+		}
 		if reason != "" {
 			// Leaving running makes the dependents stop (Requires=); wait
 			// for them before stopping this container, as systemd does.
@@ -666,7 +709,7 @@ func (s *Supervisor) cancelWhenUnwanted(ctx context.Context, v *svc, cancel cont
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ctx.Err() == nil {
-		if !v.want || v.restart {
+		if !v.want || v.restart || s.leaving {
 			cancel()
 			return
 		}
@@ -740,3 +783,6 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// StateDir returns the state directory the supervisor publishes to.
+func (s *Supervisor) StateDir() string { return s.cfg.StateDir }
