@@ -26,6 +26,7 @@ cp .ci/vm/in-vm.sh "$job/in-vm.sh"
 echo "$PWD" >"$job/repo-path"
 export CGO_ENABLED=0
 go build -o "$job/bin/" ./cmd/berth ./cmd/berth-sandbox-init
+go build -o "$job/bin/ptracestop" ./sandbox/sandboxtest/testdata/ptracestop # the VM has no Go
 go build -tags daemon -o "$job/bin/berthd" ./cmd/berth # berth serve runs it
 for pkg in sandbox/internal/cgroups sandbox/builtin sandbox/nspawn sandbox; do
   go test -c -o "$job/bin/${pkg//\//_}.test" "./$pkg"
@@ -35,7 +36,7 @@ echo "vm job: binaries built after $((SECONDS - start))s"
 
 qemu-img create -q -f qcow2 -b "$cache/bookworm.img" -F raw "$job/disk.qcow2"
 boot() { # ACCEL...: boots the VM until it powers off
-  timeout "${BERTH_VM_TIMEOUT:-2400}" qemu-system-x86_64 "$@" -m 2048 -smp 2 \
+  timeout "${BERTH_VM_TIMEOUT:-1800}" qemu-system-x86_64 "$@" -m 2048 -smp 2 \
     -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 quiet loglevel=3" \
     -drive file="$job/disk.qcow2",if=virtio,format=qcow2 \
@@ -44,11 +45,22 @@ boot() { # ACCEL...: boots the VM until it powers off
     -nic none -display none -serial file:"$job/out/console.log" -no-reboot -monitor none
 }
 accel=tcg
-# KVM when it works (nested KVM often does not: qemu aborts at once),
-# else TCG.
+# KVM when it works, else TCG. Nested KVM often does not: qemu aborts
+# at once, or (seen on this CI machine) hangs before the kernel prints
+# anything. in-vm.sh creates out/summary first thing: a VM that has not
+# within BERTH_VM_KVM_DEADLINE seconds is given up for TCG.
 if [ -w /dev/kvm ] && [ -z "${BERTH_VM_TCG:-}" ]; then
   accel=kvm
-  boot -accel kvm -cpu host 2>"$job/out/qemu-kvm.err" || true
+  boot -accel kvm -cpu host 2>"$job/out/qemu-kvm.err" &
+  qemu=$!
+  for _ in $(seq "${BERTH_VM_KVM_DEADLINE:-90}"); do
+    [ -e "$job/out/summary" ] || ! kill -0 "$qemu" 2>/dev/null && break
+    sleep 1
+  done
+  if [ ! -e "$job/out/summary" ]; then
+    kill "$qemu" 2>/dev/null || true
+  fi
+  wait "$qemu" || true
   if [ ! -s "$job/out/summary" ]; then
     echo "vm job: KVM did not boot ($(head -1 "$job/out/qemu-kvm.err")); TCG instead"
     accel=tcg

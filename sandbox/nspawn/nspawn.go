@@ -291,6 +291,14 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 			lim = Enforcement(s.cfg.Limits, group, nil, false)
 		}
 	}
+	// berth's own pid namespace hides nspawn's pid from machined, which
+	// then refuses to register the container ("Process 9 is a kernel
+	// thread", seen in the Debian 12 VM): without properties to carry,
+	// the container is not registered, as with limits in berth's group.
+	pidns := ownPidNamespace() && len(ni.Properties) == 0
+	if pidns {
+		ni.NoRegister = true
+	}
 	bin, args := CommandLine(s.cfg, ni)
 	w := spec
 	w.Path, w.Args = bin, args
@@ -315,7 +323,7 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 		w.Path, w.Args = builtin.CgroupExec(s.cfg.InitPath, len(procs), append([]string{w.Path}, w.Args...))
 		w.ExtraFiles = procs
 	}
-	if ownPidNamespace() {
+	if pidns {
 		// The helper becomes the init of a pid namespace holding nspawn
 		// and its container: when berth dies (SIGKILL), the helper gets
 		// the parent-death signal, and with it goes everything below.
