@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: build install deb test vet bench fuzz clean
+.PHONY: build install pkgfiles deb rpm test vet bench fuzz clean
 
 # berth, berthd (the daemon: cmd/berth built with -tags daemon, which
 # `berth serve` runs, so that one-shot commands do not link or initialise
@@ -34,22 +34,26 @@ install: build
 	chmod 0644 $(DESTDIR)$(UNITDIR)/berth.service
 	install -m 0644 dist/systemd/berth.sysusers $(DESTDIR)$(SYSUSERSDIR)/berth.conf
 
-# bin/berth_<version>_<arch>.deb: berth, berthd and berth-sandbox-init (static, in /usr/bin),
-# the unit with BINDIR=/usr/bin, the sysusers.d entry (postinst creates
+# bin/berth_<version>_<arch>.deb and bin/berth-<version>-1.<arch>.rpm:
+# berth, berthd and berth-sandbox-init (static, in /usr/bin), the unit
+# with BINDIR=/usr/bin, the sysusers.d entry (the install script creates
 # the user berth) and a default /etc/berth/berth.yaml, packed by nfpm
 # (dist/deb/nfpm.yaml), which `go run` fetches from the module proxy
-# once: it is not a dependency of berth. Tested by .ci/deb/run.sh in a
-# debootstrapped Debian 12 booted with systemd-nspawn. docs/daemon.md.
+# once: it is not a dependency of berth. Tested by .ci/deb/run.sh: each
+# package installed in a debootstrapped Debian 12 booted with
+# systemd-nspawn. docs/daemon.md.
 NFPM ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
-DEB_VERSION ?= $(shell git log -1 --format=0.0~git%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0.0~dev)
-DEB_ARCH ?= $(shell $(GO) env GOARCH)
+PKG_VERSION ?= $(shell git log -1 --format=0.0~git%cd.%h --date=format:%Y%m%d 2>/dev/null || echo 0.0~dev)
+PKG_ARCH ?= $(shell $(GO) env GOARCH)
 
-deb:
-	rm -rf build/deb && mkdir -p build/deb bin
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o build/deb/ ./cmd/berth ./cmd/berth-sandbox-init
-	CGO_ENABLED=0 $(GO) build -trimpath -tags daemon -ldflags "$(LDFLAGS)" -o build/deb/berthd ./cmd/berth
-	sed 's|@BINDIR@|/usr/bin|g' dist/systemd/berth.service.in > build/deb/berth.service
-	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' $(NFPM) package -f dist/deb/nfpm.yaml -p deb -t bin/
+pkgfiles:
+	rm -rf build/pkg && mkdir -p build/pkg bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o build/pkg/ ./cmd/berth ./cmd/berth-sandbox-init
+	CGO_ENABLED=0 $(GO) build -trimpath -tags daemon -ldflags "$(LDFLAGS)" -o build/pkg/berthd ./cmd/berth
+	sed 's|@BINDIR@|/usr/bin|g' dist/systemd/berth.service.in > build/pkg/berth.service
+
+deb rpm: pkgfiles
+	DEB_VERSION='$(PKG_VERSION)' DEB_ARCH='$(PKG_ARCH)' $(NFPM) package -f dist/deb/nfpm.yaml -p $@ -t bin/
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the fresh Debian 12 root booted by .ci/deb/run.sh (systemd
-# as PID 1), as root, with the package at /job/berth.deb. Writes one line
-# per step to /job/out/summary and each step's log beside it.
+# as PID 1), as root, with the package at /job/berth.deb or
+# /job/berth.rpm (the root has rpm, as a Fedora host would). Writes one
+# line per step to /job/out/summary and each step's log beside it.
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 out=/job/out
@@ -20,7 +21,16 @@ step() { # NAME CMD...: runs CMD, records ok/FAIL with the time
 }
 fresh() { ! id berth && [ ! -e /usr/bin/berth ] && [ ! -e /etc/berth ]; }
 step root-is-fresh fresh
-step dpkg-install dpkg -i /job/berth.deb
+if [ -e /job/berth.rpm ]; then
+  kind=rpm
+  # --nodeps: Debian's rpm database knows none of the root's packages.
+  step rpm-install rpm -i --nodeps /job/berth.rpm
+  version() { rpm -q --qf '%{VERSION}' berth; }
+else
+  kind=deb
+  step dpkg-install dpkg -i /job/berth.deb
+  version() { dpkg-query -W -f '${Version}' berth; }
+fi
 installed() {
   id berth && [ "$(getent passwd berth | cut -d: -f6)" = /var/lib/berth ] &&
     [ -x /usr/bin/berth ] && [ -x /usr/bin/berthd ] && [ -x /usr/bin/berth-sandbox-init ] &&
@@ -36,7 +46,7 @@ serves() {
   done
   echo "healthz: ${body:-none}"
   systemctl status --no-pager berth.service
-  [ -n "${body:-}" ] && echo "$body" | grep -q "$(dpkg-query -W -f '${Version}' berth | sed 's/.*\.//')" &&
+  [ -n "${body:-}" ] && echo "$body" | grep -q "$(version | sed 's/.*\.//')" &&
     [ "$(stat -c %U "/proc/$(systemctl show -p MainPID --value berth.service)")" = berth ] &&
     [ -d /var/lib/berth ] && [ "$(stat -c %U /var/lib/berth)" = berth ]
 }
@@ -51,11 +61,14 @@ doctor() {
   grep -q '^ok    sandbox in use' "$out/doctor.txt"
 }
 step doctor-in-the-unit doctor
-purged() {
-  dpkg --purge berth && ! systemctl is-active berth.service && [ ! -e /usr/lib/systemd/system/berth.service ] &&
-    [ ! -e /usr/bin/berth ] && [ ! -e /var/lib/berth ]
+removed() {
+  ! systemctl is-active berth.service && [ ! -e /usr/lib/systemd/system/berth.service ] && [ ! -e /usr/bin/berth ] &&
+    ! systemctl is-enabled berth.service
 }
-step dpkg-purge purged
+purged() { dpkg --purge berth && removed && [ ! -e /var/lib/berth ]; }
+# rpm has no purge: /var/lib/berth and the user stay (dist/rpm/postun).
+erased() { rpm -e berth && removed && ! rpm -q berth; }
+if [ "$kind" = rpm ]; then step rpm-erase erased; else step dpkg-purge purged; fi
 echo "$status" >"$out/status"
 sync
 # The unit's ExecStopPost powers the container off.
