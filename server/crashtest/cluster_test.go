@@ -3,7 +3,6 @@ package crashtest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -160,25 +159,6 @@ func (d *daemon) file(runID, name string) string {
 	return string(b)
 }
 
-// tryGetAuth is tryGet with the node's token.
-func (d *daemon) tryGetAuth(id string) (r run, found, ok bool) {
-	c := http.Client{Timeout: 5 * time.Second}
-	req, _ := http.NewRequest("GET", d.url+"/v1/runs/"+id, nil)
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return r, false, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return r, false, true
-	}
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&r) != nil {
-		return r, false, false
-	}
-	return r, true, true
-}
-
 // Issue 12 section 1: three `berth serve` processes, each in a network
 // namespace of its own with its own address and data dir, share nothing
 // but a PostgreSQL database they reach over the network. The addon is
@@ -283,23 +263,12 @@ func TestThreeNodesInTheirOwnNetworksShareOnlyPostgreSQL(t *testing.T) {
 	var cn struct{ lost, stuck, pureRepeated, impureRepeated, pureInterrupted, impureInterrupted int }
 	deadline := time.Now().Add(40 * time.Second)
 	for _, q := range runs {
-		var r run
-		for {
-			var found, ok bool
-			r, found, ok = observer.tryGetAuth(q.id)
-			if ok && !found {
-				cn.lost++
-				break
-			}
-			if ok && final(r) {
-				break
-			}
-			if time.Now().After(deadline) {
-				cn.stuck++
-				t.Logf("stuck: %+v", r)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		r, lost, stuck := awaitFinal(t, observer, q.id, deadline)
+		if lost {
+			cn.lost++
+		}
+		if stuck {
+			cn.stuck++
 		}
 		data, _ := os.ReadFile(q.tally)
 		execs := strings.Count(string(data), "\n")

@@ -37,7 +37,11 @@ func (d *daemon) tryRun(addonID, args string) (string, bool) {
 // found is false when it answered 404.
 func (d *daemon) tryGet(id string) (r run, found, ok bool) {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(d.url + "/v1/runs/" + id)
+	req, _ := http.NewRequest("GET", d.url+"/v1/runs/"+id, nil)
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return r, false, false
 	}
@@ -49,6 +53,28 @@ func (d *daemon) tryGet(id string) (r run, found, ok bool) {
 		return r, false, false
 	}
 	return r, true, true
+}
+
+// awaitFinal polls d for run id until it ends, the API no longer knows it
+// (lost), or deadline passes (stuck; the last state seen is logged).
+// A node that does not answer is asked again.
+func awaitFinal(t *testing.T, d *daemon, id string, deadline time.Time) (r run, lost, stuck bool) {
+	t.Helper()
+	for {
+		var found, ok bool
+		r, found, ok = d.tryGet(id)
+		if ok && !found {
+			return r, true, false
+		}
+		if ok && final(r) {
+			return r, false, false
+		}
+		if time.Now().After(deadline) {
+			t.Logf("stuck: %+v", r)
+			return r, false, true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // queuedRun is a run the API accepted, with the file its addon appends a
@@ -130,23 +156,12 @@ func loadAndKill(t *testing.T, nodes []*daemon, total, kills int) counts {
 
 	deadline := time.Now().Add(60 * time.Second)
 	for _, q := range runs {
-		var r run
-		for {
-			var found, ok bool
-			r, found, ok = nodes[0].tryGet(q.id)
-			if ok && !found {
-				c.lost++
-				break
-			}
-			if ok && final(r) {
-				break
-			}
-			if time.Now().After(deadline) {
-				c.stuck++
-				t.Logf("stuck: %+v", r)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		r, lost, stuck := awaitFinal(t, nodes[0], q.id, deadline)
+		if lost {
+			c.lost++
+		}
+		if stuck {
+			c.stuck++
 		}
 		data, _ := os.ReadFile(q.tally)
 		execs := strings.Count(string(data), "\n")
