@@ -6,7 +6,11 @@
 # shipped unit, and checks that nothing is left in /sys/fs/cgroup
 # (.ci/vm/in-vm.sh). The image is built once into the cache
 # (.ci/vm/image.sh); each job boots a throw-away overlay of it.
-# Usage: .ci/vm/run.sh    (BERTH_VM_CACHE, default /var/cache/berth-vm)
+# Usage: .ci/vm/run.sh
+#   BERTH_VM_CACHE  where the image is kept (default /var/cache/berth-vm)
+#   BERTH_VM_STEPS  a regular expression: run only the steps it matches
+#   BERTH_VM_TCG=1  skip the KVM attempt
+# The job's logs are left in /var/tmp/berth-vm-out (BERTH_VM_OUT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -23,6 +27,7 @@ job=$(mktemp -d /var/tmp/berth-vm-job.XXXXXX)
 trap 'rm -rf "$job"' EXIT
 mkdir -p "$job/bin" "$job/out"
 cp .ci/vm/in-vm.sh "$job/in-vm.sh"
+printf '%s\n' "${BERTH_VM_STEPS:-}" >"$job/steps"
 echo "$PWD" >"$job/repo-path"
 export CGO_ENABLED=0
 go build -o "$job/bin/" ./cmd/berth ./cmd/berth-sandbox-init
@@ -75,7 +80,14 @@ echo "vm job: booted with $accel"
 cat "$job/out/summary" 2>/dev/null || { echo "vm job: the VM wrote no summary; its console:"; tail -50 "$job/out/console.log"; }
 echo "vm job: $((SECONDS - start))s in all"
 status=$(cat "$job/out/status" 2>/dev/null || echo 1)
+keep=${BERTH_VM_OUT:-/var/tmp/berth-vm-out}
+rm -rf "$keep" && cp -r "$job/out" "$keep" && chmod -R a+rX "$keep"
 if [ "$status" != 0 ]; then
-  echo "vm job: failed; logs:"; tail -n 60 "$job"/out/*.log | tail -400
+  echo "vm job: failed; each failing step's test lines (all logs in $keep):"
+  for name in $(awk '$1 == "FAIL" {print $2}' "$job/out/summary" 2>/dev/null); do
+    echo "-- $name"
+    grep -E '^\s*(--- FAIL|FAIL|panic)|_test\.go:[0-9]+|suite\.go:[0-9]+' "$job/out/$name.log" | head -40
+  done
+  echo "-- in-vm.log"; tail -n 30 "$job/out/in-vm.log"
 fi
 exit "$status"
