@@ -1,9 +1,11 @@
 package beneath
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"strconv"
@@ -50,58 +52,65 @@ func Walk(dir string, fn func(e *Entry) error) error {
 	return walk(fd, "", 0, fn)
 }
 
+// listBatch is how many names walk reads from a directory at a time: a
+// directory of millions of entries costs the walk no more memory than a
+// small one, and a callback that stops the walk stops it early.
+const listBatch = 1024
+
 func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
 	if depth >= MaxDepth {
 		return fmt.Errorf("%s: %w (more than %d levels)", rel, ErrTooDeep, MaxDepth)
 	}
-	names, err := readNames(dirfd)
+	// A duplicate of dirfd is read, so that dirfd's own offset is never
+	// consumed and it stays usable for the *at calls.
+	dup, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("listing %q: %w", rel, err)
 	}
-	for _, name := range names {
-		e := Entry{Dirfd: dirfd, Name: name, Path: path.Join(rel, name)}
-		if err := unix.Fstatat(dirfd, name, &e.Stat, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
-			return &os.PathError{Op: "lstat", Path: e.Path, Err: err}
+	dir := os.NewFile(uintptr(dup), ".")
+	defer dir.Close()
+	for {
+		names, err := dir.Readdirnames(listBatch)
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		if err := fn(&e); err != nil {
-			return err
-		}
-		if !e.IsDir() {
-			continue
-		}
-		child, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			// Gone, or swapped for a link or a file since the stat.
-			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-				continue
-			}
-			return &os.PathError{Op: "open", Path: e.Path, Err: err}
+			return fmt.Errorf("listing %q: %w", rel, err)
 		}
-		err = walk(child, e.Path, depth+1, fn)
-		unix.Close(child)
-		if err != nil {
-			return err
+		for _, name := range names {
+			if err := visit(dirfd, rel, name, depth, fn); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
 }
 
-// readNames lists the directory open at dirfd without consuming dirfd.
-func readNames(dirfd int) ([]string, error) {
-	dup, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// visit calls fn for the entry name of the directory open at dirfd and
+// walks it if it is a directory.
+func visit(dirfd int, rel, name string, depth int, fn func(e *Entry) error) error {
+	e := Entry{Dirfd: dirfd, Name: name, Path: path.Join(rel, name)}
+	if err := unix.Fstatat(dirfd, name, &e.Stat, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return &os.PathError{Op: "lstat", Path: e.Path, Err: err}
+	}
+	if err := fn(&e); err != nil {
+		return err
+	}
+	if !e.IsDir() {
+		return nil
+	}
+	child, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		// Gone, or swapped for a link or a file since the stat.
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil
+		}
+		return &os.PathError{Op: "open", Path: e.Path, Err: err}
 	}
-	f := os.NewFile(uintptr(dup), ".")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if errors.Is(err, io.EOF) {
-		err = nil
-	}
-	return names, err
+	defer unix.Close(child)
+	return walk(child, e.Path, depth+1, fn)
 }
 
 // Chown gives dir and everything below it to uid:gid (-1 keeps one), on
@@ -207,16 +216,63 @@ func strip(e *Entry, caps bool) (bool, error) {
 // Usage returns the bytes the tree below dir occupies on disk (allocated
 // blocks, so a sparse file counts what it really uses; each inode once).
 func Usage(dir string) (int64, error) {
+	t, err := Measure(context.Background(), math.MaxInt64, math.MaxInt64, dir)
+	return t.Bytes, err
+}
+
+// Tally is what Measure counted.
+type Tally struct {
+	// Bytes is the disk space the entries occupy: allocated blocks
+	// (st_blocks × 512), so a sparse file counts what it really uses,
+	// and a file of several names counts once.
+	Bytes int64
+	// Entries is the number of names: files, directories, links, each
+	// hard link on its own.
+	Entries int64
+}
+
+// ErrOverLimit is returned by Measure when the trees hold more than its
+// limits.
+var ErrOverLimit = errors.New("over the limit")
+
+// Measure adds up what the trees below dirs hold (not dirs themselves),
+// each inode once across all of them, following no link. It stops as
+// soon as the bytes exceed maxBytes or the entries maxEntries, with the
+// tally so far and an error wrapping ErrOverLimit, and when ctx is done,
+// with ctx's error: the cost of a walk is bounded by maxEntries whatever
+// the trees hold.
+func Measure(ctx context.Context, maxBytes, maxEntries int64, dirs ...string) (Tally, error) {
 	type inode struct{ dev, ino uint64 }
-	seen := map[inode]bool{}
-	var total int64
-	err := Walk(dir, func(e *Entry) error {
-		k := inode{e.Stat.Dev, e.Stat.Ino}
-		if !seen[k] {
-			seen[k] = true
-			total += e.Stat.Blocks * 512
+	// Only a non-directory with more than one name can be met twice.
+	seen := map[inode]struct{}{}
+	var t Tally
+	for _, dir := range dirs {
+		err := Walk(dir, func(e *Entry) error {
+			t.Entries++
+			if t.Entries%listBatch == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if e.Stat.Nlink > 1 && !e.IsDir() {
+				k := inode{uint64(e.Stat.Dev), e.Stat.Ino}
+				if _, ok := seen[k]; ok {
+					return nil
+				}
+				seen[k] = struct{}{}
+			}
+			t.Bytes += e.Stat.Blocks * 512
+			switch {
+			case t.Bytes > maxBytes:
+				return fmt.Errorf("%w: more than %d bytes", ErrOverLimit, maxBytes)
+			case t.Entries > maxEntries:
+				return fmt.Errorf("%w: more than %d entries", ErrOverLimit, maxEntries)
+			}
+			return nil
+		})
+		if err != nil {
+			return t, err
 		}
-		return nil
-	})
-	return total, err
+	}
+	return t, nil
 }

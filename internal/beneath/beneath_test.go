@@ -1,10 +1,13 @@
 package beneath_test
 
 import (
+	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,5 +125,131 @@ func TestUsageCountsWhatASparseFileReallyUses(t *testing.T) {
 	}
 	if n < 1<<20 || n > 2<<20 {
 		t.Errorf("usage = %d bytes, want about 1 MiB (the real file; the sparse one holds no blocks)", n)
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	const mib = 1 << 20
+	// host is outside the measured trees: a link to it must not count it.
+	host := t.TempDir()
+	write(t, filepath.Join(host, "big"), strings.Repeat("x", 4*mib), 0o644)
+	for _, tt := range []struct {
+		name string
+		// make fills the measured dirs a and b.
+		make func(t *testing.T, a, b string)
+		// bytes is the expected disk use, within [bytes, bytes+slack]
+		// (directories and file systems' rounding add a little).
+		bytes, entries int64
+	}{
+		{
+			name: "a real file counts its blocks",
+			make: func(t *testing.T, a, b string) {
+				write(t, filepath.Join(a, "real"), strings.Repeat("x", mib), 0o644)
+			},
+			bytes: mib, entries: 1,
+		},
+		{
+			name: "a sparse file of 10 TiB counts what it really uses",
+			make: func(t *testing.T, a, b string) {
+				f, err := os.Create(filepath.Join(a, "sparse"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if err := f.Truncate(10 << 40); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteAt([]byte("x"), 5<<40); err != nil {
+					t.Fatal(err)
+				}
+			},
+			bytes: 0, entries: 1,
+		},
+		{
+			name: "a symbolic link is not followed",
+			make: func(t *testing.T, a, b string) {
+				if err := os.Symlink(filepath.Join(host, "big"), filepath.Join(a, "file-link")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(host, filepath.Join(b, "dir-link")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			bytes: 0, entries: 2,
+		},
+		{
+			name: "a file of several names counts once, across the trees too",
+			make: func(t *testing.T, a, b string) {
+				write(t, filepath.Join(a, "one"), strings.Repeat("x", mib), 0o644)
+				for _, p := range []string{filepath.Join(a, "sub", "two"), filepath.Join(b, "three")} {
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Link(filepath.Join(a, "one"), p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			bytes: mib, entries: 4, // one, sub, sub/two, three
+		},
+		{
+			name: "a directory bigger than a listing batch is walked whole",
+			make: func(t *testing.T, a, b string) {
+				for i := range 3000 {
+					write(t, filepath.Join(b, "f"+strconv.Itoa(i)), "", 0o644)
+				}
+			},
+			bytes: 0, entries: 3000,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := t.TempDir(), t.TempDir()
+			tt.make(t, a, b)
+			got, err := beneath.Measure(context.Background(), math.MaxInt64, math.MaxInt64, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const slack = 512 << 10 // directories' own blocks, metadata
+			if got.Bytes < tt.bytes || got.Bytes > tt.bytes+slack || got.Entries != tt.entries {
+				t.Errorf("Measure = %d bytes, %d entries; want %d bytes (+ at most %d), %d entries", got.Bytes, got.Entries, tt.bytes, slack, tt.entries)
+			}
+		})
+	}
+}
+
+func TestMeasureStopsAsSoonAsALimitIsExceeded(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 5000 {
+		write(t, filepath.Join(dir, "f"+strconv.Itoa(i)), "x", 0o644)
+	}
+	for _, tt := range []struct {
+		name                 string
+		maxBytes, maxEntries int64
+	}{
+		{"entries", math.MaxInt64, 100},
+		{"bytes", 100 * 4096, math.MaxInt64}, // each file holds a block or more
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := beneath.Measure(context.Background(), tt.maxBytes, tt.maxEntries, dir)
+			if !errors.Is(err, beneath.ErrOverLimit) {
+				t.Fatalf("Measure = %v, want ErrOverLimit", err)
+			}
+			if got.Entries > 101 {
+				t.Errorf("Measure went on to %d entries after the limit was exceeded", got.Entries)
+			}
+		})
+	}
+}
+
+func TestMeasureHonoursItsContext(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3000 {
+		write(t, filepath.Join(dir, "f"+strconv.Itoa(i)), "", 0o644)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got, err := beneath.Measure(ctx, math.MaxInt64, math.MaxInt64, dir)
+	if !errors.Is(err, context.Canceled) || got.Entries >= 3000 {
+		t.Errorf("Measure with a cancelled context = %d entries, %v; want it stopped early with context.Canceled", got.Entries, err)
 	}
 }
