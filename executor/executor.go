@@ -57,6 +57,14 @@ type Executor struct {
 	// use; a cache over it after a run is emptied, with a warning in the
 	// result. Zero means DefaultCacheCap.
 	CacheCap int64
+	// RunDiskCap bounds the disk space (allocated blocks, each inode
+	// once) that WORK, OUTPUT_DIR and CACHE_DIR may hold together while
+	// an addon runs, and RunFilesCap the entries they may hold: a
+	// watchdog stops an addon over either, and the attempt fails. It
+	// should leave room for a full cache and the output files
+	// (CacheCap + OutputFilesCap) besides the item. Zero means
+	// DefaultRunDiskCap and DefaultRunFilesCap.
+	RunDiskCap, RunFilesCap int64
 	// KillGrace is the time between SIGTERM and SIGKILL.
 	KillGrace time.Duration
 	// Env returns the operator-configured variables for an addon name.
@@ -340,7 +348,9 @@ func (e *Executor) runStep(ctx context.Context, log *slog.Logger, req Request, w
 			}
 			return ar
 		}
-		if ctx.Err() != nil || !a.Pure() || att.Kind == DecodingError || i == len(candidates)-1 {
+		// An addon stopped for the disk it used would use it again under
+		// another runner.
+		if ctx.Err() != nil || !a.Pure() || att.Kind == DecodingError || att.overDisk || i == len(candidates)-1 {
 			break
 		}
 		log.Info("falling back to the next runner", "runner", r.Name(), "result", att.Kind, "err", att.Error)
@@ -392,10 +402,17 @@ func (e *Executor) attempt(ctx context.Context, log *slog.Logger, req Request, r
 	}
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	runCtx, watch := e.watchDisk(runCtx, log, inv.WorkDir, inv.OutputDir, inv.CacheDir)
 	log.Info("running", "cached", prepared.Cached)
 	exit, err := r.Run(runCtx, prepared, inv)
+	overDisk := watch.stop(ctx)
 	att.ExitCode = exit.Code
 	switch {
+	case overDisk != nil:
+		// Whatever else happened, the addon wrote too much (and was
+		// stopped for it, unless it ended first).
+		att.overDisk = true
+		done(ExecutionFailed, overDisk)
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		done(ExecutionFailed, fmt.Errorf("timed out after %s; the process tree was killed", timeout))
 	case err != nil && ctx.Err() != nil:

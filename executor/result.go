@@ -102,6 +102,8 @@ type Attempt struct {
 	// Warnings are what the attempt's output asked for that berth
 	// ignored, such as a file that does not exist.
 	Warnings []string `json:"warnings,omitempty"`
+	// overDisk is set when the disk watchdog failed the attempt.
+	overDisk bool
 }
 
 // Duration marshals as a Go duration string ("1.5s").
