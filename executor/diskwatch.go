@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/beneath"
 )
@@ -13,20 +16,20 @@ import (
 // The disk watchdog bounds what WORK, OUTPUT_DIR and CACHE_DIR hold while
 // an addon runs, where output-files-cap and cache-cap only look once it
 // has ended: a hostile addon writing for ever would fill the host's disk
-// first. Every diskCheckEvery it adds up the real disk use of the three
-// (allocated blocks, each inode once, no link followed: beneath.Measure)
-// and, as soon as they hold more than RunDiskCap bytes or RunFilesCap
-// entries, cancels the attempt's context, which stops the addon as a
-// timeout does. A walk costs about a microsecond per entry, so the wait
-// after one is at least diskCheckBackoff times as long as the walk took:
-// the watchdog spends at most a fifth of a core on a tree of any size,
-// and RunFilesCap bounds the walk itself.
+// first. It adds up the real disk use of the three (allocated blocks,
+// each inode once, no link followed: beneath.Measure) every
+// diskCheckEvery and once more when the addon ends, and as soon as they
+// hold more than RunDiskCap bytes or RunFilesCap entries it cancels the
+// attempt's context, which stops the addon as a timeout does. A walk
+// costs a few microseconds per entry, so on a large tree the walks are
+// spaced out (see run), and RunFilesCap bounds each walk.
 const (
 	DefaultRunDiskCap  = 8 << 30
 	DefaultRunFilesCap = 1_000_000
 
 	diskCheckEvery   = 50 * time.Millisecond
 	diskCheckBackoff = 9
+	diskCheckSoonest = 3
 )
 
 // DiskCapError fails an attempt whose WORK, OUTPUT_DIR and CACHE_DIR
@@ -101,40 +104,96 @@ func (e *Executor) watchDisk(ctx context.Context, log *slog.Logger, dirs ...stri
 	return runCtx, w
 }
 
-// run checks the directories until ctx ends or they hold too much.
+// run checks the directories until ctx ends or they hold too much. A
+// walk is due diskCheckBackoff times its own duration after the last
+// one, or at the next tick when that is sooner. In between, at every
+// tick, the file systems' own counts (one statfs each) tell whether they
+// have grown by more than the room the directories had left under the
+// caps; if so the walk comes early, though never sooner than
+// diskCheckSoonest times the last walk's duration after it. A large tree
+// growing fast is thus checked almost as promptly as a small one, and the
+// watchdog never takes more than a third of a core.
 func (w *diskWatch) run(ctx context.Context) {
 	defer close(w.done)
-	timer := time.NewTimer(diskCheckEvery)
-	defer timer.Stop()
+	tick := time.NewTicker(diskCheckEvery)
+	defer tick.Stop()
+	var (
+		due, soonest time.Time // of the next walk
+		base         fsUse     // the file systems' use before the last walk
+		room         fsUse     // what the directories could still grow by
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-tick.C:
 		}
 		start := time.Now()
-		if err := w.check(ctx); err != nil {
+		use := statFS(w.dirs)
+		if start.Before(soonest) || start.Before(due) && !use.grownBeyond(base, room) {
+			continue
+		}
+		t, err := w.check(ctx)
+		if err != nil {
 			w.tripped = err
 			w.cancel(err)
 			return
 		}
-		timer.Reset(max(diskCheckEvery, diskCheckBackoff*time.Since(start)))
+		took := time.Since(start)
+		due, soonest = start.Add(diskCheckBackoff*took), start.Add(diskCheckSoonest*took)
+		base, room = use, fsUse{bytes: w.limit - t.Bytes, inodes: w.entries - t.Entries}
 	}
 }
 
-// check measures the directories once; it returns nil when they are
+// fsUse is what file systems have in use; ok is false when it could not
+// be told.
+type fsUse struct {
+	bytes, inodes int64
+	ok            bool
+}
+
+// statFS adds up the use of the file systems holding dirs, each once.
+func statFS(dirs []string) fsUse {
+	use := fsUse{ok: true}
+	var seen []unix.Fsid
+	for _, d := range dirs {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err != nil {
+			return fsUse{}
+		}
+		if slices.Contains(seen, st.Fsid) {
+			continue
+		}
+		seen = append(seen, st.Fsid)
+		use.bytes += int64(st.Blocks-st.Bfree) * st.Frsize
+		use.inodes += int64(st.Files - st.Ffree)
+	}
+	return use
+}
+
+// grownBeyond tells whether u exceeds base by more than room. Only
+// growth counts: others freeing space may hide some, never add any, so
+// this only brings a walk forward, it never decides.
+func (u fsUse) grownBeyond(base, room fsUse) bool {
+	if !u.ok || !base.ok {
+		return false
+	}
+	return u.bytes-base.bytes > room.bytes || u.inodes-base.inodes > room.inodes
+}
+
+// check measures the directories once; its error is nil when they are
 // within the limits or ctx ended the walk.
-func (w *diskWatch) check(ctx context.Context) *DiskCapError {
+func (w *diskWatch) check(ctx context.Context) (beneath.Tally, *DiskCapError) {
 	t, err := beneath.Measure(ctx, w.limit, w.entries, w.dirs...)
 	switch {
 	case err == nil, ctx.Err() != nil:
-		return nil
+		return t, nil
 	case errors.Is(err, beneath.ErrOverLimit):
 		w.log.Warn("WORK, OUTPUT_DIR and CACHE_DIR hold too much", "bytes", t.Bytes, "run-disk-cap", w.limit, "entries", t.Entries, "run-files-cap", w.entries)
-		return &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries}
+		return t, &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries}
 	default:
 		w.log.Warn("cannot measure WORK, OUTPUT_DIR and CACHE_DIR", "err", err)
-		return &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries, Err: err}
+		return t, &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries, Err: err}
 	}
 }
 
@@ -149,7 +208,7 @@ func (w *diskWatch) stop(ctx context.Context) *DiskCapError {
 	if w.tripped != nil {
 		return w.tripped
 	}
-	err := w.check(ctx)
+	_, err := w.check(ctx)
 	if err != nil {
 		err.Ended = true
 	}

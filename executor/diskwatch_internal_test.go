@@ -81,3 +81,35 @@ func TestTheDiskWatchdog(t *testing.T) {
 		})
 	}
 }
+
+// TestStatFSSeesGrowth checks the trigger that brings a walk forward on a
+// large tree: statfs sees a file written into a measured directory.
+func TestStatFSSeesGrowth(t *testing.T) {
+	dir := t.TempDir()
+	base := statFS([]string{dir, dir, t.TempDir()})
+	if !base.ok {
+		t.Fatal("statfs failed")
+	}
+	room := fsUse{bytes: 1 << 20, inodes: 1000}
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 8<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	use := statFS([]string{dir, dir, t.TempDir()})
+	if !use.grownBeyond(base, room) {
+		t.Errorf("8 MiB written, statfs grew by %d bytes: not beyond a room of 1 MiB", use.bytes-base.bytes)
+	}
+	if use.grownBeyond(base, fsUse{bytes: 1 << 40, inodes: 1 << 40}) {
+		t.Error("grown beyond a room of 1 TiB")
+	}
+	if (fsUse{}).grownBeyond(base, room) {
+		t.Error("a failed statfs brought a walk forward")
+	}
+}
