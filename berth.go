@@ -90,6 +90,8 @@ func NewExecutor(ctx context.Context, cfg config.Config, opt Options) *executor.
 		StdoutCap:        int64(cfg.OutputCap),
 		OutputFilesCap:   int64(cfg.OutputFilesCap),
 		CacheCap:         int64(cfg.CacheCap),
+		RunDiskCap:       int64(cfg.RunDiskCap),
+		RunFilesCap:      int64(cfg.RunFilesCap),
 		KillGrace:        cfg.KillGrace.Std(),
 		Env:              func(name string) (map[string]string, error) { return cfg.AddonEnv(name, os.LookupEnv) },
 		RequireIsolation: cfg.RequireIsolation,

@@ -38,6 +38,10 @@ type Config struct {
 	OutputFilesCap ByteSize `yaml:"output-files-cap"`
 	// CacheCap bounds the disk space of one CACHE_DIR.
 	CacheCap ByteSize `yaml:"cache-cap"`
+	// RunDiskCap bounds the disk space WORK, OUTPUT_DIR and CACHE_DIR of
+	// a run hold together while an addon runs, RunFilesCap their entries.
+	RunDiskCap  ByteSize `yaml:"run-disk-cap"`
+	RunFilesCap int      `yaml:"run-files-cap"`
 	// Unpack bounds what unpacking an addon zip may create.
 	Unpack Unpack `yaml:"unpack"`
 	// Env holds operator-configured variables per addon name.
@@ -105,6 +109,8 @@ func Default() Config {
 
 		OutputFilesCap: 1 << 30,
 		CacheCap:       4 << 30,
+		RunDiskCap:     8 << 30,
+		RunFilesCap:    1_000_000,
 	}
 }
 
@@ -216,6 +222,18 @@ func (c *Config) Validate(file string) error {
 	}
 	if c.CacheCap <= 0 {
 		return bad("cache-cap", "must be positive")
+	}
+	if c.RunDiskCap <= 0 {
+		return bad("run-disk-cap", "must be positive")
+	}
+	// A run may start with a full cache and end with all its output
+	// files: a cap below both would stop an addon that keeps to them.
+	if need := c.CacheCap + c.OutputFilesCap; c.RunDiskCap < need {
+		size := func(b ByteSize) string { t, _ := b.MarshalText(); return string(t) }
+		return bad("run-disk-cap", "%s is less than cache-cap + output-files-cap (%s): an addon keeping to both could be stopped; raise run-disk-cap or lower them", size(c.RunDiskCap), size(need))
+	}
+	if c.RunFilesCap <= 0 {
+		return bad("run-files-cap", "must be positive")
 	}
 	if c.KillGrace < 0 {
 		return bad("kill-grace", "must not be negative")

@@ -70,6 +70,8 @@ func TestLoadFileThenEnvironment(t *testing.T) {
 		{"unpack.max-entries from the file", cfg.Unpack.MaxEntries, 100},
 		{"unpack.max-bytes from the environment", int64(cfg.Unpack.MaxBytes), int64(1 << 20)},
 		{"unpack.max-download-bytes keeps its default", int64(cfg.Unpack.MaxDownloadBytes), int64(256 << 20)},
+		{"run-disk-cap keeps its default", int64(cfg.RunDiskCap), int64(8 << 30)},
+		{"run-files-cap keeps its default", cfg.RunFilesCap, 1_000_000},
 		{"docker.binary from the file", cfg.Docker.Binary, "podman"},
 		{"docker.pull from the environment", cfg.Docker.Pull, "always"},
 		{"docker hardening keeps its default", cfg.Docker.CapDropAll && cfg.Docker.NoNewPrivileges && !cfg.Docker.ReadOnlyRoot, true},
@@ -109,6 +111,10 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an allow-nets entry that is not a network names the key", "testdata/full.yaml", []string{"BERTH_OUTBOUND_ALLOW_NETS=10.0.0.0/8,192.168.1.300/32"}, `outbound.allow-nets[1]: "192.168.1.300/32" is not a network in CIDR form`},
 		{"a zero idle timeout", "testdata/full.yaml", []string{"BERTH_OUTBOUND_IDLE_TIMEOUT=0s"}, "outbound.idle-timeout: must be positive"},
+		{"a zero run-disk-cap", "testdata/full.yaml", []string{"BERTH_RUN_DISK_CAP=0"}, "run-disk-cap: must be positive"},
+		{"a run-disk-cap below a full cache and the output files", "testdata/full.yaml", []string{"BERTH_RUN_DISK_CAP=4GiB"}, "run-disk-cap: 4GiB is less than cache-cap + output-files-cap (5GiB)"},
+		{"a raised cache-cap needs a raised run-disk-cap", "testdata/full.yaml", []string{"BERTH_CACHE_CAP=10GiB"}, "run-disk-cap: 8GiB is less than cache-cap + output-files-cap (11GiB)"},
+		{"a zero run-files-cap", "testdata/full.yaml", []string{"BERTH_RUN_FILES_CAP=0"}, "run-files-cap: must be positive"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}
 	for _, tt := range tests {
