@@ -24,9 +24,6 @@ import (
 // costs a few microseconds per entry, so on a large tree the walks are
 // spaced out (see run), and RunFilesCap bounds each walk.
 const (
-	DefaultRunDiskCap  = 8 << 30
-	DefaultRunFilesCap = 1_000_000
-
 	diskCheckEvery   = 50 * time.Millisecond
 	diskCheckBackoff = 9
 	diskCheckSoonest = 3
@@ -34,10 +31,11 @@ const (
 
 // DiskCapError fails an attempt whose WORK, OUTPUT_DIR and CACHE_DIR
 // held more than run-disk-cap bytes or run-files-cap entries while it
-// ran, or could not be measured (a tree berth cannot read or too deep):
-// berth stopped the addon.
+// ran, or could not be measured (a tree berth cannot read, or too deep):
+// the watchdog stopped the addon, or the last check found it when the
+// addon ended.
 type DiskCapError struct {
-	// Used and Limit are bytes; Entries and EntriesLimit names. The
+	// Used and Limit are bytes, Entries and EntriesLimit names. The
 	// walk stops as soon as a limit is exceeded, so Used and Entries are
 	// what was counted by then: the directories held at least that.
 	Used, Limit           int64

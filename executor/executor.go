@@ -29,6 +29,8 @@ const (
 	DefaultStdoutCap      = 16 << 20
 	DefaultOutputFilesCap = 1 << 30
 	DefaultCacheCap       = 4 << 30
+	DefaultRunDiskCap     = 8 << 30
+	DefaultRunFilesCap    = 1_000_000
 )
 
 // DefaultPreference is the runner preference list when none is configured.
