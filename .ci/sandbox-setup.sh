@@ -8,7 +8,10 @@
 #     nix-setup-systemd creates them;
 #   - user namespaces for the builtin sandbox (only reported: root needs
 #     no sysctl, and CI runs as root);
-#   - a JDK and python3 for the conformance suite's addons.
+#   - a JDK and python3 for the conformance suite's addons;
+#   - the user berth-sudo-test, allowed passwordless sudo for
+#     systemd-nspawn only: a non-root berth with nspawn.sudo (cmd/berth's
+#     TestAKilledBerthLeavesNoAddonBehind).
 # Needs the packages systemd-container, nix-bin and bash (installed by .ci/run).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -79,3 +82,14 @@ if [ ${#runtimes[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${runtimes[@]}" >/dev/null
   echo "sandbox-setup: installed ${runtimes[*]}"
 fi
+
+# 5. A non-root berth that runs nspawn through sudo (nspawn.sudo), as the
+#    docs tell admins to set it up: one sudoers rule, nspawn only.
+command -v sudo >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo >/dev/null
+id berth-sudo-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-sudo-test --shell /bin/sh berth-sudo-test
+nspawn=$(command -v systemd-nspawn)
+rule=/etc/sudoers.d/berth-sudo-test
+echo "berth-sudo-test ALL=(root) NOPASSWD: $nspawn" >"$rule.new"
+chmod 0440 "$rule.new"
+visudo -cqf "$rule.new" && mv "$rule.new" "$rule"
+echo "sandbox-setup: berth-sudo-test may run $nspawn through sudo"

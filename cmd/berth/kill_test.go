@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,23 +61,36 @@ func killToken() string {
 // TestAKilledBerthLeavesNoAddonBehind kills `berth addon run` with
 // SIGKILL while its addon runs, the addon having double-forked a
 // daemon out of its session: neither may survive berth (issue 16),
-// whatever isolates the addon.
+// whatever isolates the addon. With nspawn.sudo berth runs as a user
+// that may run systemd-nspawn through sudo (.ci/sandbox-setup.sh makes
+// berth-sudo-test): sudo is set-user-ID, so the kernel drops the
+// parent-death signal berth gives it, and sudo, nspawn and the
+// container outlived berth until the sudo keeper passed its death on.
 func TestAKilledBerthLeavesNoAddonBehind(t *testing.T) {
 	cases := []struct {
 		name    string
 		sandbox string
 		engine  func(testing.TB) *engine.Client
 		config  string
+		user    string // run berth as this user (nspawn.sudo)
 	}{
 		{name: "builtin sandbox", sandbox: "builtin"},
 		{name: "nspawn sandbox", sandbox: "nspawn"},
+		{name: "nspawn sandbox through nspawn.sudo as a user", sandbox: "nspawn", config: "nspawn:\n  sudo: sudo\n", user: sudoTestUser},
 		{name: "docker", engine: enginetest.RequireDocker},
 		{name: "podman", engine: enginetest.RequirePodman, config: "docker:\n  binary: podman\n  global-args: [--runtime, " + enginetest.PodmanRuntime() + "]\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tok := killToken()
-			dir := t.TempDir()
+			tempDir := t.TempDir
+			var cred *syscall.Credential
+			var userEnv []string
+			if c.user != "" {
+				cred, userEnv = requireSudoUser(t, c.user)
+				tempDir = userTempDir(t, cred, strings.TrimPrefix(userEnv[0], "HOME="))
+			}
+			dir := tempDir()
 			name := "killed-" + tok
 			runner := "trivial:\n    enable: true\n    exec: run.sh\n"
 			var eng *engine.Client
@@ -105,12 +120,16 @@ func TestAKilledBerthLeavesNoAddonBehind(t *testing.T) {
 			}
 			// An operator secret for the addon: it must not stay on disk.
 			secret := "s3cret-" + tok + "-" + killToken()
-			cfg := filepath.Join(t.TempDir(), "berth.yaml")
+			cfg := filepath.Join(tempDir(), "berth.yaml")
 			write(t, cfg, c.config+"env:\n  "+name+":\n    API_TOKEN: "+secret+"\n", 0o644)
 			args = append(args, "--config", cfg)
-			tmp := t.TempDir()
+			tmp := tempDir()
 			cmd := exec.Command(berthBin, args...)
-			cmd.Env = append(os.Environ(), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"))
+			cmd.Env = append(append(os.Environ(), userEnv...), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"))
+			if cred != nil {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+				chownTree(t, filepath.Dir(tmp), cred)
+			}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -172,8 +191,12 @@ func TestAKilledBerthLeavesNoAddonBehind(t *testing.T) {
 			}
 			leftDirs := runDirsOf(tok)
 			next := exec.Command(berthBin, args...)
-			next.Args[3] = quickAddon(t, c.engine != nil)
+			next.Args[3] = quickAddon(t, tempDir(), c.engine != nil)
 			next.Env = cmd.Env
+			if cred != nil {
+				next.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+				chownTree(t, filepath.Dir(tmp), cred)
+			}
 			if out, err := next.CombinedOutput(); err != nil {
 				t.Fatalf("the next berth's run failed: %v\n%s", err, out)
 			}
@@ -188,8 +211,7 @@ func TestAKilledBerthLeavesNoAddonBehind(t *testing.T) {
 
 // quickAddon is an addon that ends at once, for the trivial runner or
 // (docker) for an image.
-func quickAddon(t *testing.T, docker bool) string {
-	dir := t.TempDir()
+func quickAddon(t *testing.T, dir string, docker bool) string {
 	runner := "trivial:\n    enable: true\n    exec: run.sh\n"
 	if docker {
 		runner = "docker:\n    enable: true\n"
@@ -237,6 +259,77 @@ func runDirsOf(tok string) []string {
 func write(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sudoTestUser may run systemd-nspawn, and nothing else, through
+// passwordless sudo (made by .ci/sandbox-setup.sh).
+const sudoTestUser = "berth-sudo-test"
+
+// requireSudoUser returns the credentials and HOME of name, a user that
+// may run systemd-nspawn through sudo without a password. It skips
+// where no such user was set up, and fails in CI, which sets one up.
+func requireSudoUser(t *testing.T, name string) (*syscall.Credential, []string) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...) + " (.ci/sandbox-setup.sh sets it up)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("running berth as another user needs root")
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		missing("no user %s: %v", name, err)
+	}
+	nspawn, err := exec.LookPath("systemd-nspawn")
+	if err != nil {
+		t.Skip("systemd-nspawn is not installed (CI installs systemd-container)")
+	}
+	if out, err := exec.Command("sudo", "-n", "-l", "-U", name, nspawn).CombinedOutput(); err != nil {
+		missing("user %s may not run %s through sudo: %v %s", name, nspawn, err, bytes.TrimSpace(out))
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, []string{"HOME=" + u.HomeDir, "USER=" + name, "LOGNAME=" + name}
+}
+
+// userTempDir is t.TempDir for berth run as another user: a directory
+// in that user's home (t.TempDir's are root's, mode 0700), outside the
+// temporary directory the test searches for secrets.
+func userTempDir(t *testing.T, cred *syscall.Credential, home string) func() string {
+	base, err := os.MkdirTemp(home, "berth-kill-as-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chown(base, int(cred.Uid), int(cred.Gid)); err != nil {
+		t.Fatal(err)
+	}
+	return func() string {
+		d, err := os.MkdirTemp(base, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+}
+
+// chownTree gives everything below dir to cred's user.
+func chownTree(t *testing.T, dir string, cred *syscall.Credential) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, int(cred.Uid), int(cred.Gid))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

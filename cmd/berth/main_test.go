@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	// berth, its daemon and its sandbox init, side by side as installed.
+	// berth, its daemon and its sandbox init, side by side as installed;
+	// other users may run them (kill_test.go's nspawn.sudo case).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	berthBin = filepath.Join(dir, "berth")
 	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../berth-sandbox-init").CombinedOutput(); err != nil {
 		panic("building berth: " + err.Error() + "\n" + string(out))

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"os"
 	"strconv"
 
 	"github.com/berth-dev/berth/sandbox/builtin/nsinit"
@@ -15,4 +16,14 @@ func CgroupExec(initPath string, n int, argv []string) (string, []string) {
 		initPath = DefaultInitPath()
 	}
 	return initPath, append([]string{nsinit.CgroupExecArg, strconv.Itoa(n)}, argv...)
+}
+
+// SudoKeeper is the command line that runs argv (sudo and its command)
+// below the keeper of initPath ("" for the default), which passes
+// berth's death on to sudo as SIGTERM (see nsinit.SudoKeeperArg).
+func SudoKeeper(initPath string, argv []string) (string, []string) {
+	if initPath == "" {
+		initPath = DefaultInitPath()
+	}
+	return initPath, append([]string{nsinit.SudoKeeperArg, strconv.Itoa(os.Getpid())}, argv...)
 }

@@ -148,9 +148,9 @@ func (s *Sandbox) check(ctx context.Context) error {
 	} else if os.Geteuid() != 0 {
 		return errors.New("systemd-nspawn needs root: run berth as root, or set nspawn.sudo: sudo and allow passwordless sudo for systemd-nspawn")
 	}
-	if s.cfg.InitPath != "" && (!s.cfg.Limits.Zero() || ownPidNamespace()) {
-		// It joins the run's cgroups (v1) before nspawn starts, and is
-		// the init of nspawn's pid namespace, as root.
+	if s.cfg.InitPath != "" && (!s.cfg.Limits.Zero() || ownPidNamespace() || s.cfg.Sudo != "") {
+		// It joins the run's cgroups (v1) before nspawn starts, is the
+		// init of nspawn's pid namespace as root, and sudo's keeper.
 		if err := builtin.CheckInit(s.cfg.InitPath); err != nil {
 			return fmt.Errorf("the cgroup helper: %w", err)
 		}
@@ -305,6 +305,13 @@ func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocatio
 	w.Dir = tmp
 	if path, err := exec.LookPath(bin); err == nil {
 		w.Path = path
+	}
+	if s.cfg.Sudo != "" && !pidns {
+		// sudo is set-user-ID, so the kernel drops the parent-death
+		// signal proc gives it: a keeper between berth and sudo passes
+		// berth's death on to sudo as SIGTERM (nspawn then kills the
+		// container), and berth's own signals too.
+		w.Path, w.Args = builtin.SudoKeeper(s.cfg.InitPath, append([]string{w.Path}, w.Args...))
 	}
 	switch {
 	case group != nil && group.Version == 2:

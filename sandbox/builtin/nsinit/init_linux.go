@@ -100,9 +100,17 @@ type Rlimit struct {
 
 // IsInit reports whether this process was started as a sandbox's init
 // (or as one of its helpers: the cgroup-joining one of the nspawn
-// sandbox, the rlimit-setting one).
+// sandbox, the rlimit-setting one, the keeper of a command run through
+// sudo).
 func IsInit() bool {
-	return len(os.Args) > 1 && (os.Args[1] == Arg || os.Args[1] == CgroupExecArg || os.Args[1] == rlimitExecArg)
+	if len(os.Args) < 2 {
+		return false
+	}
+	switch os.Args[1] {
+	case Arg, CgroupExecArg, rlimitExecArg, SudoKeeperArg:
+		return true
+	}
+	return false
 }
 
 // Main runs the sandbox's init (or the helper IsInit found) and exits
@@ -119,6 +127,8 @@ func Main() {
 		os.Exit(cgroupExec())
 	case rlimitExecArg:
 		os.Exit(rlimitExec())
+	case SudoKeeperArg:
+		os.Exit(sudoKeeper())
 	}
 	runtime.LockOSThread() // credentials, seccomp and the fork stay on this thread
 	os.Exit(runInit())
