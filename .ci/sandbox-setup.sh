@@ -9,9 +9,10 @@
 #   - user namespaces for the builtin sandbox (only reported: root needs
 #     no sysctl, and CI runs as root);
 #   - a JDK and python3 for the conformance suite's addons;
-#   - the user berth-sudo-test, allowed passwordless sudo for
-#     systemd-nspawn only: a non-root berth with nspawn.sudo (cmd/berth's
-#     TestAKilledBerthLeavesNoAddonBehind).
+#   - the users berth-sudo-test, allowed passwordless sudo for
+#     systemd-nspawn only (with SETENV), and berth-sudo-nosetenv-test
+#     (without): a non-root berth with nspawn.sudo (cmd/berth's
+#     TestAKilledBerthLeavesNoAddonBehind, TestNspawnSudo...).
 # Needs the packages systemd-container, nix-bin and bash (installed by .ci/run).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -84,12 +85,17 @@ if [ ${#runtimes[@]} -gt 0 ]; then
 fi
 
 # 5. A non-root berth that runs nspawn through sudo (nspawn.sudo), as the
-#    docs tell admins to set it up: one sudoers rule, nspawn only.
+#    docs tell admins to set it up: one sudoers rule, nspawn only, SETENV
+#    so that the addon's configured variables pass; and a user whose rule
+#    lacks SETENV, for berth's error about it.
 command -v sudo >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sudo >/dev/null
-id berth-sudo-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-sudo-test --shell /bin/sh berth-sudo-test
 nspawn=$(command -v systemd-nspawn)
-rule=/etc/sudoers.d/berth-sudo-test
-echo "berth-sudo-test ALL=(root) NOPASSWD: $nspawn" >"$rule.new"
-chmod 0440 "$rule.new"
-visudo -cqf "$rule.new" && mv "$rule.new" "$rule"
-echo "sandbox-setup: berth-sudo-test may run $nspawn through sudo"
+for u in berth-sudo-test:NOPASSWD:SETENV: berth-sudo-nosetenv-test:NOPASSWD:; do
+  name=${u%%:*} tags=${u#*:}
+  id "$name" >/dev/null 2>&1 || useradd --system --create-home --home-dir "/var/lib/$name" --shell /bin/sh "$name"
+  rule=/etc/sudoers.d/$name
+  echo "$name ALL=(root) $tags $nspawn" >"$rule.new"
+  chmod 0440 "$rule.new"
+  visudo -cqf "$rule.new" && mv "$rule.new" "$rule"
+done
+echo "sandbox-setup: berth-sudo-test (and berth-sudo-nosetenv-test, without SETENV) may run $nspawn through sudo"

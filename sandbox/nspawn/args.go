@@ -1,7 +1,9 @@
 package nspawn
 
 import (
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/runner"
 )
@@ -59,6 +61,13 @@ func CommandLine(cfg Config, inv Invocation) (bin string, args []string) {
 	bin = cfg.Binary
 	if cfg.Sudo != "" {
 		bin = cfg.Sudo
+		// sudo resets the environment: the variables nspawn is to take
+		// from its own (--setenv=NAME, the operator's, which may be
+		// secrets) must be named to it, and the sudoers rule must allow
+		// it (SETENV). Names only: the values stay out of argv.
+		if names := namesOnly(inv.Env); len(names) > 0 && filepath.Base(cfg.Sudo) == "sudo" {
+			args = append(args, "--preserve-env="+strings.Join(names, ","))
+		}
 		args = append(args, cfg.Binary)
 	}
 	args = append(args,
@@ -130,4 +139,16 @@ func Properties(lim Limits) []string {
 		p = append(p, "CPUQuota="+strconv.FormatFloat(lim.CPUs*100, 'f', -1, 64)+"%")
 	}
 	return p
+}
+
+// namesOnly lists the entries of env that are a bare name (a variable
+// nspawn takes from its own environment).
+func namesOnly(env []string) []string {
+	var names []string
+	for _, e := range env {
+		if !strings.Contains(e, "=") {
+			names = append(names, e)
+		}
+	}
+	return names
 }

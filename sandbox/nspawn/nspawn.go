@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +78,9 @@ type Sandbox struct {
 	probeMu  sync.Mutex
 	probed   bool
 	probeErr error
+	// envErr, found by the probe, fails runs with operator variables
+	// when nspawn.sudo cannot pass them (ErrSudoDropsEnv).
+	envErr   error
 	warnOnce sync.Once
 	// sweepOnce removes what dead berths left, before the first run.
 	sweepOnce sync.Once
@@ -176,7 +181,50 @@ func (s *Sandbox) check(ctx context.Context) error {
 	inv.WorkDir, inv.OutputDir, inv.CacheDir = filepath.Join(dir, "work"), filepath.Join(dir, "output"), filepath.Join(dir, "cache")
 	cfg := s.cfg
 	cfg.Limits, cfg.Wait = Limits{}, 0
-	w, err := New(cfg).Wrap(ctx, proc.Spec{Path: "/bin/sh", Args: []string{"-c", "echo ok"}, Dir: runner.ContainerPaths.Work}, inv)
+	// Through sudo, also an operator variable: sudo passes it only when
+	// the sudoers rule allows it (SETENV).
+	if s.cfg.Sudo != "" {
+		inv.Env = map[string]string{probeVar: "ok"}
+		err := probe(ctx, cfg, inv)
+		var pe *probeError
+		// sudo 1.9: "sorry, you are not allowed to set the following
+		// environment variables: …" (older: "… to preserve the environment").
+		if !errors.As(err, &pe) || !strings.Contains(pe.stderr, "not allowed to") || !strings.Contains(pe.stderr, "environment") {
+			return err
+		}
+		s.envErr = fmt.Errorf("%w: %s may run %s but not pass it variables, so an addon's configured env would be lost (fix: add SETENV to the sudoers rule: %s ALL=(root) NOPASSWD:SETENV: %s)",
+			ErrSudoDropsEnv, s.cfg.Sudo, s.cfg.Binary, currentUser(), nspawnPath(s.cfg.Binary))
+		s.cfg.Logger.Warn("runs with configured variables will fail", "sandbox", Name, "err", s.envErr)
+		inv.Env = nil
+	}
+	return probe(ctx, cfg, inv)
+}
+
+// probeVar is the operator variable of the probe container.
+const probeVar = "BERTH_NSPAWN_PROBE"
+
+// ErrSudoDropsEnv is the error of a run with configured variables when
+// nspawn.sudo may not pass them to nspawn.
+var ErrSudoDropsEnv = errors.New("nspawn.sudo drops the addon's variables")
+
+// probeError is a probe container that ran and failed.
+type probeError struct {
+	exit   int
+	stderr string
+}
+
+func (e *probeError) Error() string {
+	return fmt.Sprintf("a probe container failed (exit %d): %s", e.exit, e.stderr)
+}
+
+// probe starts one container that prints "ok" (or the value of
+// inv.Env's probeVar).
+func probe(ctx context.Context, cfg Config, inv runner.Invocation) error {
+	script, env := "echo ok", []string(nil)
+	if v, ok := inv.Env[probeVar]; ok {
+		script, env = "echo $"+probeVar, []string{probeVar + "=" + v}
+	}
+	w, err := New(cfg).Wrap(ctx, proc.Spec{Path: "/bin/sh", Args: []string{"-c", script}, Dir: runner.ContainerPaths.Work, Env: env}, inv)
 	if err != nil {
 		return err
 	}
@@ -186,9 +234,27 @@ func (s *Sandbox) check(ctx context.Context) error {
 		return fmt.Errorf("starting a probe container: %w", err)
 	}
 	if strings.TrimSpace(string(res.Stdout)) != "ok" {
-		return fmt.Errorf("a probe container failed (exit %d): %s", res.ExitCode, strings.Join(res.StderrTail, "; "))
+		return &probeError{exit: res.ExitCode, stderr: strings.Join(res.StderrTail, "; ")}
 	}
 	return nil
+}
+
+// currentUser names berth's user, for the sudoers line in an error.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+// nspawnPath is bin as a sudoers rule needs it: an absolute path.
+func nspawnPath(bin string) string {
+	if p, err := exec.LookPath(bin); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return bin
 }
 
 // TempPrefix is the prefix of the directory that holds a run's container
@@ -197,6 +263,14 @@ func TempPrefix(runID string) string { return "berth-nspawn-" + clean(runID, 40)
 
 // Wrap implements runner.Sandbox.
 func (s *Sandbox) Wrap(ctx context.Context, spec proc.Spec, inv runner.Invocation) (runner.Wrapped, error) {
+	if len(inv.Env) > 0 {
+		s.probeMu.Lock()
+		err := s.envErr
+		s.probeMu.Unlock()
+		if err != nil {
+			return runner.Wrapped{}, err
+		}
+	}
 	s.sweepOnce.Do(s.sweep)
 	// Locked while the run lasts: should berth die, the next one removes
 	// it (with nspawn's ephemeral copy of the root, which is inside).

@@ -59,6 +59,11 @@ func TestCommandLine(t *testing.T) {
 		{"pure-as-docspell", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork = true }},
 		{"pure-without-systemd", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) { i.PrivateNetwork, i.NoRegister = true, true }},
 		{"impure-with-sudo-and-extra-args", nspawn.Config{Binary: "/usr/bin/systemd-nspawn", Sudo: "sudo", ExtraArgs: []string{"--drop-capability=all", "--no-new-privileges=yes"}}, func(*nspawn.Invocation) {}},
+		// sudo resets the environment: the secret's name goes to it.
+		{"sudo-and-a-secret-by-name", nspawn.Config{Binary: "/usr/bin/systemd-nspawn", Sudo: "sudo"}, func(i *nspawn.Invocation) {
+			i.PrivateNetwork, i.NoRegister = true, true
+			i.Env = append(i.Env, "API_TOKEN", "OTHER_SECRET")
+		}},
 		{"rlimits-and-a-secret-by-name", nspawn.Config{Binary: "systemd-nspawn"}, func(i *nspawn.Invocation) {
 			i.PrivateNetwork, i.NoRegister, i.RlimitData, i.RlimitNproc = true, true, 1<<30, 256
 			i.Env = append(i.Env, "API_TOKEN")
