@@ -109,10 +109,16 @@ func Default() Config {
 
 		OutputFilesCap: 1 << 30,
 		CacheCap:       4 << 30,
-		RunDiskCap:     8 << 30,
+		// RunDiskCap 0: cache-cap + output-files-cap + runDiskHeadroom,
+		// worked out once the file is read (8 GiB with these defaults).
 		RunFilesCap:    1_000_000,
 	}
 }
+
+// runDiskHeadroom is what the default run-disk-cap leaves above
+// cache-cap + output-files-cap: the item's files and what an addon
+// writes in WORK besides.
+const runDiskHeadroom = 3 << 30
 
 // SearchPath lists where Load looks for berth.yaml when no file is given.
 func SearchPath() []string {
@@ -172,6 +178,11 @@ func Load(file string, environ []string) (Config, string, error) {
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, file, err
 	}
+	if cfg.RunDiskCap == 0 {
+		// The default follows the caps it must hold: a raised cache-cap
+		// raises it, rather than make berth refuse its configuration.
+		cfg.RunDiskCap = cfg.CacheCap + cfg.OutputFilesCap + runDiskHeadroom
+	}
 	if err := cfg.Validate(file); err != nil {
 		return cfg, file, err
 	}
@@ -223,12 +234,12 @@ func (c *Config) Validate(file string) error {
 	if c.CacheCap <= 0 {
 		return bad("cache-cap", "must be positive")
 	}
-	if c.RunDiskCap <= 0 {
-		return bad("run-disk-cap", "must be positive")
+	if c.RunDiskCap < 0 {
+		return bad("run-disk-cap", "must be positive (0 or unset: cache-cap + output-files-cap + 3GiB)")
 	}
 	// A run may start with a full cache and end with all its output
 	// files: a cap below both would stop an addon that keeps to them.
-	if need := c.CacheCap + c.OutputFilesCap; c.RunDiskCap < need {
+	if need := c.CacheCap + c.OutputFilesCap; c.RunDiskCap != 0 && c.RunDiskCap < need {
 		size := func(b ByteSize) string { t, _ := b.MarshalText(); return string(t) }
 		return bad("run-disk-cap", "%s is less than cache-cap + output-files-cap (%s): an addon keeping to both could be stopped; raise run-disk-cap or lower them", size(c.RunDiskCap), size(need))
 	}

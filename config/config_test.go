@@ -54,6 +54,28 @@ func TestAnEmptyOrCommentOnlyFileGivesDefaults(t *testing.T) {
 	}
 }
 
+// The default run-disk-cap follows cache-cap and output-files-cap, so
+// that raising one of them does not make berth refuse its file.
+func TestTheDefaultRunDiskCapFollowsTheCaps(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want int64
+	}{
+		{nil, 8 << 30},
+		{[]string{"BERTH_CACHE_CAP=10GiB"}, 14 << 30},
+		{[]string{"BERTH_RUN_DISK_CAP=0", "BERTH_OUTPUT_FILES_CAP=2GiB"}, 9 << 30},
+		{[]string{"BERTH_RUN_DISK_CAP=6GiB"}, 6 << 30},
+	} {
+		cfg, _, err := Load("testdata/full.yaml", c.env)
+		if err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		if int64(cfg.RunDiskCap) != c.want {
+			t.Errorf("%v: run-disk-cap %d, want %d", c.env, cfg.RunDiskCap, c.want)
+		}
+	}
+}
+
 func TestLoadFileThenEnvironment(t *testing.T) {
 	cfg, _, err := Load("testdata/full.yaml", []string{"BERTH_RUN_TIMEOUT=90s", "BERTH_DOCKER_PULL=always", "BERTH_RUNNERS=trivial", "BERTH_UNPACK_MAX_BYTES=1MiB", "BERTH_BUILTIN_INIT=/opt/berth/libexec/berth-sandbox-init", "OTHER=x"})
 	if err != nil {
@@ -111,9 +133,9 @@ func TestLoadRejectsBadSettings(t *testing.T) {
 		{"a negative unpack limit", "testdata/full.yaml", []string{"BERTH_UNPACK_MAX_ENTRIES=-5"}, "unpack.max-entries: must not be negative"},
 		{"an allow-nets entry that is not a network names the key", "testdata/full.yaml", []string{"BERTH_OUTBOUND_ALLOW_NETS=10.0.0.0/8,192.168.1.300/32"}, `outbound.allow-nets[1]: "192.168.1.300/32" is not a network in CIDR form`},
 		{"a zero idle timeout", "testdata/full.yaml", []string{"BERTH_OUTBOUND_IDLE_TIMEOUT=0s"}, "outbound.idle-timeout: must be positive"},
-		{"a zero run-disk-cap", "testdata/full.yaml", []string{"BERTH_RUN_DISK_CAP=0"}, "run-disk-cap: must be positive"},
+		{"a negative run-disk-cap", "testdata/full.yaml", []string{"BERTH_RUN_DISK_CAP=-1"}, "run-disk-cap"},
 		{"a run-disk-cap below a full cache and the output files", "testdata/full.yaml", []string{"BERTH_RUN_DISK_CAP=4GiB"}, "run-disk-cap: 4GiB is less than cache-cap + output-files-cap (5GiB)"},
-		{"a raised cache-cap needs a raised run-disk-cap", "testdata/full.yaml", []string{"BERTH_CACHE_CAP=10GiB"}, "run-disk-cap: 8GiB is less than cache-cap + output-files-cap (11GiB)"},
+		{"a raised cache-cap with an explicit run-disk-cap below it", "testdata/full.yaml", []string{"BERTH_CACHE_CAP=10GiB", "BERTH_RUN_DISK_CAP=8GiB"}, "run-disk-cap: 8GiB is less than cache-cap + output-files-cap (11GiB)"},
 		{"a zero run-files-cap", "testdata/full.yaml", []string{"BERTH_RUN_FILES_CAP=0"}, "run-files-cap: must be positive"},
 		{"an environment variable name with '=' names the key", "testdata/bad-env-name.yaml", nil, `env.rename.TOKEN=x: "TOKEN=x" is not a variable name`},
 	}
