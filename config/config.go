@@ -111,7 +111,7 @@ func Default() Config {
 		CacheCap:       4 << 30,
 		// RunDiskCap 0: cache-cap + output-files-cap + runDiskHeadroom,
 		// worked out once the file is read (8 GiB with these defaults).
-		RunFilesCap:    1_000_000,
+		RunFilesCap: 1_000_000,
 	}
 }
 
