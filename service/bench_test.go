@@ -30,30 +30,40 @@ func tenContainers() string {
 }
 
 // BenchmarkUpTenContainersInThreeLayers measures `up` of the stack until
-// every container runs; the baseline starts the same ten containers with
-// plain sequential `docker run -d`.
+// every container runs, and (down-ms) stopping and removing it all; the
+// baseline starts the same ten containers with plain sequential
+// `docker run -d`, then stops them with sequential `docker stop` and
+// `docker rm`.
 func BenchmarkUpTenContainersInThreeLayers(b *testing.B) {
 	eng := enginetest.RequireDocker(b)
 	ctx := context.Background()
 	b.Run("baseline sequential docker run -d", func(b *testing.B) {
 		img := enginetest.BusyboxImage(b, eng)
+		var down time.Duration
 		for i := 0; i < b.N; i++ {
 			var names []string
 			for j := 0; j < 10; j++ {
 				n := fmt.Sprintf("berth-bench-%d-%d", i, j)
 				names = append(names, n)
-				if _, err := eng.Run(ctx, []string{"run", "-d", "--rm", "--name", n, img, "sh", "-c", "sleep 1000"}, engine.RunOpts{}); err != nil {
+				if _, err := eng.Run(ctx, []string{"run", "-d", "--name", n, img, "sh", "-c", loopScript}, engine.RunOpts{}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
-			for _, n := range names {
-				eng.RemoveContainer(ctx, n, true)
+			t0 := time.Now()
+			for j := len(names) - 1; j >= 0; j-- {
+				if _, err := eng.Run(ctx, []string{"stop", names[j]}, engine.RunOpts{}); err != nil {
+					b.Fatal(err)
+				}
+				eng.RemoveContainer(ctx, names[j], true)
 			}
+			down += time.Since(t0)
 			b.StartTimer()
 		}
+		b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "down-ms")
 	})
 	b.Run("berth services up", func(b *testing.B) {
+		var down time.Duration
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			s := newStack(b, eng, tenContainers())
@@ -63,11 +73,14 @@ func BenchmarkUpTenContainersInThreeLayers(b *testing.B) {
 				s.waitState(sup, fmt.Sprintf("%sc%d", s.p, j), service.Running)
 			}
 			b.StopTimer()
+			t0 := time.Now()
 			if err := stop(); err != nil {
 				b.Fatal(err)
 			}
+			down += time.Since(t0)
 			b.StartTimer()
 		}
+		b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "down-ms")
 	})
 }
 

@@ -161,7 +161,10 @@ func (s *stack) leftovers() []string {
 }
 
 // loop is a container command that runs until stopped and exits 0 on TERM.
-const loop = `["sh", "-c", "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done"]`
+const loop = `["sh", "-c", "` + loopScript + `"]`
+
+// loopScript runs until SIGTERM.
+const loopScript = "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done"
 
 // seen reports whether name went through state with a reason containing reason.
 func (s *stack) seen(name string, state service.State, reason string) bool {
