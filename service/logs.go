@@ -12,9 +12,16 @@ import (
 // serviceLog appends everything about one service (engine output and
 // berth's own notes) to its log file and keeps the last lines in memory
 // for the state.
+//
+// Each line in the file starts with the time its first byte arrived (see
+// stampLines), so that the logs of several services can be merged in time
+// order; lastLines and the state keep the lines as written.
 type serviceLog struct {
 	mu      sync.Mutex
 	f       *os.File
+	now     func() time.Time
+	midLine bool   // the file's last line has no '\n' yet
+	buf     []byte // reused by Write
 	partial []byte
 	last    []string
 }
@@ -36,13 +43,18 @@ func openServiceLog(stateDir, name string) (*serviceLog, error) {
 		f.Close()
 		return nil, err
 	}
-	return &serviceLog{f: f}, nil
+	return &serviceLog{f: f, now: time.Now}, nil
 }
 
 func (l *serviceLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, err := l.f.Write(p)
+	l.buf, l.midLine = stampLines(l.buf[:0], p, l.midLine, l.now())
+	_, err := l.f.Write(l.buf)
+	n := len(p)
+	if err != nil {
+		n = 0
+	}
 	l.partial = append(l.partial, p...)
 	for {
 		i := bytes.IndexByte(l.partial, '\n')
@@ -56,6 +68,26 @@ func (l *serviceLog) Write(p []byte) (int, error) {
 		l.partial = l.partial[i+1:]
 	}
 	return n, err
+}
+
+// stampLines appends p to dst with t (see logTimeLayout) and a space
+// before every line that starts in p; midLine says whether the previous
+// write ended inside a line, and the result whether p does.
+func stampLines(dst, p []byte, midLine bool, t time.Time) ([]byte, bool) {
+	stamp := t.UTC().AppendFormat(nil, logTimeLayout)
+	for len(p) > 0 {
+		if !midLine {
+			dst = append(append(dst, stamp...), ' ')
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return append(dst, p...), true
+		}
+		dst = append(dst, p[:i+1]...)
+		p = p[i+1:]
+		midLine = false
+	}
+	return dst, midLine
 }
 
 // note writes a line from berth itself.
