@@ -44,8 +44,11 @@ type Status struct {
 	NextTry      time.Time `json:"nextTry,omitzero"`
 	LastExitCode *int      `json:"lastExitCode,omitempty"`
 	LastError    string    `json:"lastError,omitempty"`
-	LastLog      []string  `json:"lastLog,omitempty"`
-	Restarts     int       `json:"restarts"`
+	// LastErrorLine is LastError in one short line (see ErrorLine), for
+	// the status table.
+	LastErrorLine string   `json:"lastErrorLine,omitempty"`
+	LastLog       []string `json:"lastLog,omitempty"`
+	Restarts      int      `json:"restarts"`
 }
 
 // Snapshot is the content of STATE_DIR/state.json.

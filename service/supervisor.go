@@ -347,7 +347,7 @@ func (s *Supervisor) notifyLocked(v *svc) {
 func (s *Supervisor) setLocked(v *svc, st State, reason string, edit ...func(*Status)) {
 	prev := v.st
 	v.st = Status{Name: v.name, State: st, Since: time.Now(), Reason: reason,
-		LastExitCode: prev.LastExitCode, LastError: prev.LastError, Restarts: prev.Restarts}
+		LastExitCode: prev.LastExitCode, LastError: prev.LastError, LastErrorLine: prev.LastErrorLine, Restarts: prev.Restarts}
 	if st == Stopping {
 		v.st.Health = prev.Health
 	}
@@ -445,11 +445,14 @@ func (s *Supervisor) loop(ctx context.Context, v *svc) {
 		} else {
 			v.st.LastExitCode = nil
 		}
-		v.st.LastError = ""
+		v.st.LastError, v.st.LastErrorLine = "", ""
 		// 125: the engine could not run the container at all (no such
 		// image, bad flag); say why rather than just the code.
 		if err != nil && (code < 0 || code == 125) {
-			v.st.LastError = err.Error()
+			v.st.LastError, v.st.LastErrorLine = err.Error(), ErrorLine(err)
+			if code == 125 {
+				noteEngineCommand(v.log, err)
+			}
 		}
 		if !v.want {
 			continue
@@ -517,7 +520,7 @@ func exitText(code int, err error) string {
 		return fmt.Sprint(code)
 	}
 	if err != nil {
-		return "error: " + err.Error()
+		return "error: " + ErrorLine(err)
 	}
 	return "unknown"
 }
@@ -564,6 +567,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 	}
 	proc, err := eng.Start(ctx, args, engine.StartOpts{Stdout: v.log, Stderr: v.log})
 	if err != nil {
+		noteEngineCommand(v.log, err)
 		return -1, err, false
 	}
 	v.procAt = time.Now()
