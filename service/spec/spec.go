@@ -30,13 +30,20 @@ type File struct {
 	Path string `json:"-"`
 	// Backend is "docker" or "podman"; default "podman", as in NixOS for
 	// stateVersion >= 22.05.
-	Backend    string                `json:"backend"`
+	Backend string `json:"backend"`
+	// Project, when set, is the project berth uses for this file when
+	// neither --project nor $BERTH_SERVICES_PROJECT names one (a berth
+	// addition: NixOS has no such option).
+	Project    string                `json:"project,omitempty"`
 	Containers map[string]*Container `json:"containers"`
 	// Networks and Volumes are declared engine networks and named volumes
 	// (Compose's top-level keys, Quadlet's .network/.volume units): a
 	// container's pre-start creates the ones it uses when missing.
 	Networks map[string]*Network `json:"networks,omitempty"`
 	Volumes  map[string]*Volume  `json:"volumes,omitempty"`
+
+	// projectSet: the file has a project: key (an empty one is refused).
+	projectSet bool
 }
 
 // Network is a declared network: `network create [--driver D]
@@ -364,6 +371,7 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // applies, so an absent key and an explicit value can be told apart.
 type rawFile struct {
 	Backend    *string                  `yaml:"backend"`
+	Project    *string                  `yaml:"project"`
 	Containers map[string]*rawContainer `yaml:"containers"`
 	Networks   map[string]*Network      `yaml:"networks"`
 	Volumes    map[string]*Volume       `yaml:"volumes"`
@@ -488,6 +496,10 @@ func Parse(path string, data []byte) (*File, error) {
 	f := &File{Path: path, Backend: BackendPodman, Containers: map[string]*Container{}}
 	if raw.Backend != nil {
 		f.Backend = *raw.Backend
+	}
+	if raw.Project != nil {
+		f.Project = *raw.Project
+		f.projectSet = true
 	}
 	dir := filepath.Dir(path)
 	if path == "" {
@@ -663,6 +675,9 @@ func (f *File) Validate() error {
 	}
 	if f.Backend != BackendDocker && f.Backend != BackendPodman {
 		bad("", "backend", "must be docker or podman, not %q", f.Backend)
+	}
+	if (f.projectSet || f.Project != "") && !nameRE().MatchString(f.Project) {
+		bad("", "project", "must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (it labels the containers and names the state directory), not %q", f.Project)
 	}
 	for _, n := range sortedKeys(f.Networks) {
 		if !nameRE().MatchString(n) {

@@ -104,6 +104,15 @@ func TestDefaultsAreNixOSDefaults(t *testing.T) {
 		if x.Restart != "on-failure" {
 			t.Errorf("restart without autoStart = %s, want on-failure", x.Restart)
 		}
+		if f.Project != "" {
+			t.Errorf("project without the key = %q, want none", f.Project)
+		}
+	})
+	t.Run("project: names the file's project", func(t *testing.T) {
+		f, err := spec.Parse("", []byte("project: web-1\ncontainers: {x: {image: i}}"))
+		if err != nil || f.Project != "web-1" {
+			t.Fatalf("project %q, %v", f.Project, err)
+		}
 	})
 }
 
@@ -164,6 +173,8 @@ func TestValidationNamesContainerAndField(t *testing.T) {
 		{"bad-enums", []string{"containers.app.pull", "sometimes", "containers.app.restart", "maybe"}},
 		{"no-image", []string{"containers.app.image", "required"}},
 		{"bad-backend", []string{"backend: must be docker or podman"}},
+		{"bad-project", []string{"project: must match", `"../etc"`}},
+		{"empty-project", []string{"project: must match", `""`}},
 		{"stop-timeout-twice", []string{"containers.app.stopTimeout", "extraOptions already sets --stop-timeout"}},
 		// Compose's conditions are service_started, service_healthy,
 		// service_completed_successfully (compose-spec 05-services.md:413-419);
