@@ -73,6 +73,27 @@ const (
 	envDir      = "env"
 )
 
+// RootStateDir holds the state directories of root's projects.
+const RootStateDir = "/run/berth/services"
+
+// ErrNoRuntimeDir means a user other than root has no default state
+// directory: XDG_RUNTIME_DIR, where it would be, is not set.
+var ErrNoRuntimeDir = errors.New("XDG_RUNTIME_DIR is not set, so a user other than root has no default state directory")
+
+// DefaultStateDir is project's state directory for the user euid:
+// RootStateDir/PROJECT for root, XDG_RUNTIME_DIR/berth/services/PROJECT
+// for another user (who may not write to /run), ErrNoRuntimeDir when
+// xdgRuntimeDir is empty.
+func DefaultStateDir(project string, euid int, xdgRuntimeDir string) (string, error) {
+	if euid == 0 {
+		return filepath.Join(RootStateDir, project), nil
+	}
+	if xdgRuntimeDir == "" {
+		return "", ErrNoRuntimeDir
+	}
+	return filepath.Join(xdgRuntimeDir, "berth", "services", project), nil
+}
+
 // LogPath is the log file of service name in stateDir.
 func LogPath(stateDir, name string) string {
 	return filepath.Join(stateDir, logDir, name+".log")
