@@ -283,9 +283,9 @@ func requireSudoUser(t *testing.T, name string) (*syscall.Credential, []string) 
 	if os.Geteuid() != 0 {
 		t.Skip("running berth as another user needs root")
 	}
-	u, err := user.Lookup(name)
+	cred, env, err := userCred(name)
 	if err != nil {
-		missing("no user %s: %v", name, err)
+		missing("%v", err)
 	}
 	nspawn, err := exec.LookPath("systemd-nspawn")
 	if err != nil {
@@ -294,9 +294,19 @@ func requireSudoUser(t *testing.T, name string) (*syscall.Credential, []string) 
 	if out, err := exec.Command("sudo", "-n", "-l", "-U", name, nspawn).CombinedOutput(); err != nil {
 		missing("user %s may not run %s through sudo: %v %s", name, nspawn, err, bytes.TrimSpace(out))
 	}
+	return cred, env
+}
+
+// userCred returns the credentials of the user name and its environment
+// (HOME first, USER, LOGNAME), for running berth as that user.
+func userCred(name string) (*syscall.Credential, []string, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("no user %s: %w", name, err)
+	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, []string{"HOME=" + u.HomeDir, "USER=" + name, "LOGNAME=" + name}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, []string{"HOME=" + u.HomeDir, "USER=" + name, "LOGNAME=" + name}, nil
 }
 
 // userTempDir is t.TempDir for berth run as another user: a directory

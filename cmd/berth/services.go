@@ -38,12 +38,82 @@ type servicesFlags struct {
 	replace  bool
 }
 
-func (f *servicesFlags) dir() string {
-	if f.stateDir != "" {
-		return f.stateDir
+// Environment variables that stand in for --project and --state-dir.
+const (
+	envServicesProject  = "BERTH_SERVICES_PROJECT"
+	envServicesStateDir = "BERTH_SERVICES_STATE_DIR"
+)
+
+// setting is a value and where it came from, for --verbose.
+type setting struct{ value, from string }
+
+// firstSet returns the first candidate with a value.
+func firstSet(candidates ...setting) (setting, bool) {
+	for _, c := range candidates {
+		if c.value != "" {
+			return c, true
+		}
 	}
-	return filepath.Join("/run/berth/services", f.project)
+	return setting{}, false
 }
+
+// resolve settles the project and the state directory, each from the
+// first of: its flag, its environment variable, (the project only) the
+// services file's project: key (sf may be nil), the default. It logs
+// which source won.
+func (f *servicesFlags) resolve(cmd *cobra.Command, sf *spec.File, log *slog.Logger) error {
+	flag := func(name, value string) string {
+		if cmd.Flags().Changed(name) {
+			return value
+		}
+		return ""
+	}
+	fileProject := setting{}
+	if sf != nil {
+		fileProject = setting{sf.Project, "project: in " + sf.Path}
+	}
+	project, _ := firstSet(
+		setting{flag("project", f.project), "--project"},
+		setting{os.Getenv(envServicesProject), "$" + envServicesProject},
+		fileProject,
+		setting{"default", "the default"})
+	f.project = project.value
+	log.Info("project", "name", f.project, "from", project.from)
+
+	dir, ok := firstSet(
+		setting{flag("state-dir", f.stateDir), "--state-dir"},
+		setting{os.Getenv(envServicesStateDir), "$" + envServicesStateDir})
+	if !ok {
+		d, err := service.DefaultStateDir(f.project, os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
+		if err != nil {
+			return badInput("%v: give one with --state-dir or $%s", err, envServicesStateDir)
+		}
+		dir = setting{d, "the default"}
+	}
+	f.stateDir = dir.value
+	log.Info("state directory", "dir", f.stateDir, "from", dir.from)
+	return nil
+}
+
+// peekFile is the services file for the commands that do not need one
+// (status, logs, restart, down): only its project: key (and for down its
+// order) is used, and a missing or invalid file is no error.
+func (f *servicesFlags) peekFile() *spec.File {
+	name := f.file
+	if name == "" {
+		name = defaultServicesFile
+	}
+	sf, err := spec.Load(name)
+	if err != nil {
+		return nil
+	}
+	return sf
+}
+
+const defaultServicesFile = "services.yaml"
+
+// dir is the state directory, once resolve has run.
+func (f *servicesFlags) dir() string { return f.stateDir }
 
 func (f *servicesFlags) load() (*spec.File, error) {
 	sf, err := spec.Load(f.file)
@@ -78,14 +148,14 @@ and keeps its containers running in dependency order, with or without
 systemd. See docs/services.md.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.project, "project", "default", "project name: labels the containers (berth.project) and names the state directory")
-	pf.StringVar(&f.stateDir, "state-dir", "", "state directory (default /run/berth/services/PROJECT)")
+	pf.StringVar(&f.project, "project", "", "project name: labels the containers (berth.project) and names the state directory (default $"+envServicesProject+", else the services file's project:, else default)")
+	pf.StringVar(&f.stateDir, "state-dir", "", "state directory (default $"+envServicesStateDir+", else /run/berth/services/PROJECT as root, $XDG_RUNTIME_DIR/berth/services/PROJECT as another user)")
 	pf.StringVar(&f.engine, "engine", "", "docker/podman binary (default: the file's backend, from PATH)")
 	pf.StringVar(&f.runtime, "runtime", os.Getenv("BERTH_PODMAN_RUNTIME"), "podman OCI runtime (--runtime), e.g. runc where crun refuses hybrid cgroups; $BERTH_PODMAN_RUNTIME")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log what berth does")
 	// -f is the services file, except for logs, where it is --follow.
 	for _, sub := range []*cobra.Command{newServicesUpCmd(f), newServicesDownCmd(f), newServicesPlanCmd(f)} {
-		sub.Flags().StringVarP(&f.file, "file", "f", "services.yaml", "services file (YAML or JSON)")
+		sub.Flags().StringVarP(&f.file, "file", "f", defaultServicesFile, "services file (YAML or JSON)")
 		if sub.Name() != "down" {
 			sub.Flags().BoolVar(&f.replace, "replace", false, "remove a container of a declared name that berth did not create for this project (default: refuse to start), as replace: true on every container")
 		}
@@ -119,6 +189,9 @@ in reverse order and removes them.`,
 				return err
 			}
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if err := f.resolve(cmd, sf, log); err != nil {
+				return err
+			}
 			noJournald := !service.JournaldRunning()
 			if noJournald {
 				for _, n := range sf.Names() {
@@ -178,7 +251,10 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 		Short: "Stop the running supervisor and remove every container (and network berth created) of the project; volumes are kept",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
-			sf, _ := spec.Load(f.file) // optional: orders the cleanup
+			sf := f.peekFile() // optional: orders the cleanup
+			if err := f.resolve(cmd, sf, log); err != nil {
+				return err
+			}
 			backend := ""
 			if sf != nil {
 				backend = sf.Backend
@@ -216,6 +292,9 @@ func newServicesStatusCmd(f *servicesFlags) *cobra.Command {
 		Use:   "status",
 		Short: "Show the state of every supervised container",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+				return err
+			}
 			snap, err := service.ReadSnapshot(f.dir())
 			if err != nil {
 				return &exitError{3, err}
@@ -245,7 +324,8 @@ func newServicesStatusCmd(f *servicesFlags) *cobra.Command {
 	return cmd
 }
 
-// statusDetail is the DETAIL column: what matters in that state.
+// statusDetail is the DETAIL column: what matters in that state, in one
+// line.
 func statusDetail(st service.Status) string {
 	var d []string
 	switch st.State {
@@ -263,10 +343,15 @@ func statusDetail(st service.Status) string {
 		d = append(d, fmt.Sprintf("last exit %d", *st.LastExitCode))
 	}
 	if st.Reason != "" {
-		d = append(d, st.Reason)
+		d = append(d, service.OneLine(st.Reason, service.MaxLineWidth))
 	}
 	if st.LastError != "" && st.State != service.Running {
-		d = append(d, st.LastError)
+		// One line: the whole error is in the log and in status --json.
+		line := st.LastErrorLine
+		if line == "" { // a state written by an older berth
+			line = service.OneLine(st.LastError, service.MaxLineWidth)
+		}
+		d = append(d, line)
 	}
 	if st.Restarts > 0 {
 		d = append(d, fmt.Sprintf("%d restarts", st.Restarts))
@@ -275,35 +360,59 @@ func statusDetail(st service.Status) string {
 }
 
 func newServicesLogsCmd(f *servicesFlags) *cobra.Command {
-	var follow bool
+	var (
+		follow, timestamps bool
+		tail               int
+	)
 	cmd := &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Print a container's log (its output and berth's notes)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "logs [NAME]",
+		Short: "Print a container's log (its output and berth's notes), or all of the project's, merged by time",
+		Long: `logs prints what a container wrote and berth's notes about it. Without
+NAME it prints the logs of every container of the project, each line
+prefixed with its container's name and the lines ordered by the time
+berth received them (coloured per container on a terminal, unless
+NO_COLOR is set).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file, err := os.Open(service.LogPath(f.dir(), args[0]))
-			if err != nil {
-				return &exitError{3, fmt.Errorf("no log for %s: %w", args[0], err)}
+			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+				return err
 			}
-			defer file.Close()
-			w := cmd.OutOrStdout()
-			for {
-				if _, err := io.Copy(w, file); err != nil {
-					return err
-				}
-				if !follow {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(200 * time.Millisecond):
+			names := args
+			if len(names) == 0 {
+				var err error
+				if names, err = projectLogNames(f.dir()); err != nil {
+					return &exitError{3, err}
 				}
 			}
+			p := newLogPrinter(cmd.OutOrStdout(), names, len(args) == 0, timestamps)
+			err := service.Logs(cmd.Context(), f.dir(), names, service.LogOptions{Tail: tail, Follow: follow}, p.print)
+			if errors.Is(err, service.ErrNoLog) {
+				return &exitError{3, err}
+			}
+			return err
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines (until Ctrl-C)")
+	cmd.Flags().IntVarP(&tail, "tail", "n", -1, "start with the last N lines of each log (-1: all of it)")
+	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "print the time berth received each line (UTC)")
 	return cmd
+}
+
+// projectLogNames are the containers whose logs `logs` without NAME
+// prints: those of the state, else every log in the state directory.
+func projectLogNames(stateDir string) ([]string, error) {
+	if snap, err := service.ReadSnapshot(stateDir); err == nil && len(snap.Services) > 0 {
+		names := make([]string, len(snap.Services))
+		for i, st := range snap.Services {
+			names[i] = st.Name
+		}
+		return names, nil
+	}
+	names, err := service.LogNames(stateDir)
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("no logs in %s: %w", stateDir, service.ErrNoState)
+	}
+	return names, err
 }
 
 func newServicesRestartCmd(f *servicesFlags) *cobra.Command {
@@ -312,6 +421,9 @@ func newServicesRestartCmd(f *servicesFlags) *cobra.Command {
 		Short: "Restart a container (and its dependents); resets a failed one",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+				return err
+			}
 			if err := service.Control(cmd.Context(), f.dir(), "restart", args[0]); err != nil {
 				if errors.Is(err, service.ErrNotRunning) {
 					return &exitError{3, err}
@@ -335,6 +447,9 @@ func newServicesPlanCmd(f *servicesFlags) *cobra.Command {
 				return err
 			}
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if err := f.resolve(cmd, sf, log); err != nil {
+				return err
+			}
 			p, err := service.ComputePlan(cmd.Context(), f.client(sf.Backend, log), sf, f.project, names)
 			if err != nil {
 				return err
@@ -441,7 +556,7 @@ func newServicesGenerateCmd(f *servicesFlags) *cobra.Command {
 		},
 	}
 	sd.Flags().StringVarP(&out, "output", "o", ".", "directory to write the units to")
-	sd.Flags().StringVarP(&f.file, "file", "f", "services.yaml", "services file (YAML or JSON)")
+	sd.Flags().StringVarP(&f.file, "file", "f", defaultServicesFile, "services file (YAML or JSON)")
 	gen.AddCommand(sd)
 	return gen
 }
