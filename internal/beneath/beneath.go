@@ -64,6 +64,9 @@ func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
 	// A duplicate of dirfd is read, so that dirfd's own offset is never
 	// consumed and it stays usable for the *at calls.
 	dup, err := unix.Openat(dirfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // removed since it was opened
+	}
 	if err != nil {
 		return fmt.Errorf("listing %q: %w", rel, err)
 	}
@@ -71,7 +74,9 @@ func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
 	defer dir.Close()
 	for {
 		names, err := dir.Readdirnames(listBatch)
-		if errors.Is(err, io.EOF) {
+		// Linux answers ENOENT for a directory removed while it is read:
+		// nothing is left below it to walk.
+		if errors.Is(err, io.EOF) || errors.Is(err, unix.ENOENT) {
 			return nil
 		}
 		if err != nil {

@@ -277,3 +277,29 @@ func BenchmarkMeasure(b *testing.B) {
 		}
 	}
 }
+
+// A directory removed while it is being walked (an addon's `rm -rf`
+// racing the disk watchdog) ends its listing: Linux's getdents answers
+// ENOENT on a removed directory, which is not an error of the walk.
+func TestWalkSkipsADirectoryRemovedWhileItIsListed(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "addons", "x", "y"), "x", 0o644)
+	write(t, filepath.Join(dir, "addons", "z"), "x", 0o644)
+	write(t, filepath.Join(dir, "kept"), "x", 0o644)
+	var got []string
+	err := beneath.Walk(dir, func(e *beneath.Entry) error {
+		got = append(got, e.Path)
+		if e.Path == "addons/x" || e.Path == "addons/z" {
+			if err := os.RemoveAll(filepath.Join(dir, "addons")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk failed on a directory removed under it: %v (walked %q)", err, got)
+	}
+	if !slices.Contains(got, "kept") {
+		t.Errorf("walked %q: the walk stopped before the rest of the tree", got)
+	}
+}
