@@ -29,6 +29,8 @@ type stack struct {
 	p       string // prefix, e.g. "b1234-"
 	project string
 	dir     string
+	// progress, when set, is the supervisor's ProgressInterval.
+	progress time.Duration
 
 	mu     sync.Mutex
 	events []service.Status
@@ -70,7 +72,7 @@ func (s *stack) up(names ...string) (*service.Supervisor, func() error) {
 	s.t.Helper()
 	sup, err := service.New(service.Config{
 		Spec: s.file, Engine: s.eng, StateDir: filepath.Join(s.dir, "state"), Project: s.project, Names: names,
-		NoJournald: true, PollInterval: 20 * time.Millisecond,
+		NoJournald: true, PollInterval: 20 * time.Millisecond, ProgressInterval: s.progress,
 		OnChange: func(st service.Status) {
 			s.mu.Lock()
 			s.events = append(s.events, st)

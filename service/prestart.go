@@ -39,7 +39,9 @@ func (e *PreStartError) Unwrap() error { return e.Err }
 // commands in order. Between the removal and the login, the declared
 // networks and volumes the container uses are created when missing
 // (berth's addition). Output goes to log.
-func preStart(ctx context.Context, eng *engine.Client, f *spec.File, project, name string, log *serviceLog) error {
+//
+// Each step is told to p (the log and the starting state's detail).
+func preStart(ctx context.Context, eng *engine.Client, f *spec.File, project, name string, p stepper) error {
 	c := f.Containers[name]
 	if !c.Replace {
 		info, err := eng.InspectContainer(ctx, name)
@@ -50,28 +52,37 @@ func preStart(ctx context.Context, eng *engine.Client, f *spec.File, project, na
 			return &PreStartError{name, "inspect stale container", err}
 		}
 	}
-	log.note("pre-start: removing stale container %s", name)
+	p.step("pre-start: removing stale container %s", name)
 	if err := eng.RemoveContainer(ctx, name, true); err != nil {
 		return &PreStartError{name, "remove stale container", err}
 	}
-	if err := ensureResources(ctx, eng, f, project, name, log); err != nil {
+	if err := ensureResources(ctx, eng, f, project, name, p); err != nil {
 		return err
 	}
 	if c.Login.Complete() {
-		if err := login(ctx, eng, c, log); err != nil {
+		if err := login(ctx, eng, c, p); err != nil {
 			ok, ierr := eng.ImageExists(ctx, c.Image)
 			if ierr != nil || !ok {
 				return &PreStartError{name, "login", fmt.Errorf("image %s doesn't exist locally and login failed: %w", c.Image, err)}
 			}
-			log.note("pre-start: login to %s failed (%v); image %s is present locally, going on", *c.Login.Registry, err, c.Image)
+			p.log.note("pre-start: login to %s failed (%v); image %s is present locally, going on", *c.Login.Registry, err, c.Image)
 		}
 	}
 	if c.ImageFile != nil {
 		if err := startFile(*c.ImageFile, false); err != nil {
 			return &PreStartError{name, "imageFile", err}
 		}
-		log.note("pre-start: loading image file %s", *c.ImageFile)
-		if err := eng.LoadImageFile(ctx, *c.ImageFile); err != nil {
+		size := ""
+		if fi, err := os.Stat(*c.ImageFile); err == nil {
+			size = " (" + byteSize(fi.Size()) + ")"
+		}
+		p.step("pre-start: loading image file %s%s", *c.ImageFile, size)
+		stop := p.during(func(d time.Duration) string {
+			return fmt.Sprintf("pre-start: loading image file %s%s, %s so far", *c.ImageFile, size, d)
+		})
+		err := eng.LoadImageFile(ctx, *c.ImageFile)
+		stop()
+		if err != nil {
 			return &PreStartError{name, "imageFile", err}
 		}
 	}
@@ -79,15 +90,15 @@ func preStart(ctx context.Context, eng *engine.Client, f *spec.File, project, na
 		if err := startFile(*c.ImageStream, true); err != nil {
 			return &PreStartError{name, "imageStream", err}
 		}
-		log.note("pre-start: loading image stream %s", *c.ImageStream)
-		if err := loadStream(ctx, eng, *c.ImageStream, log); err != nil {
+		p.step("pre-start: loading image stream %s", *c.ImageStream)
+		if err := loadStream(ctx, eng, *c.ImageStream, p); err != nil {
 			return &PreStartError{name, "imageStream", err}
 		}
 	}
 	for i, cmd := range c.PreStart {
-		log.note("pre-start: running preStart[%d]: %s", i, strings.Join(cmd, " "))
+		p.step("pre-start: running preStart[%d]: %s", i, strings.Join(cmd, " "))
 		x := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
-		x.Stdout, x.Stderr = log, log
+		x.Stdout, x.Stderr = p.log, p.log
 		x.Env = append(os.Environ(), "BERTH_CONTAINER="+name, "BERTH_IMAGE="+c.Image)
 		// Cancelling kills the hook's whole process group: killing only
 		// /bin/sh would leave its children holding the log pipe open.
@@ -118,23 +129,24 @@ func startFile(path string, executable bool) error {
 	return nil
 }
 
-func login(ctx context.Context, eng *engine.Client, c *spec.Container, log *serviceLog) error {
+func login(ctx context.Context, eng *engine.Client, c *spec.Container, p stepper) error {
 	f, err := os.Open(*c.Login.PasswordFile)
 	if err != nil {
 		return fmt.Errorf("login.passwordFile: %w", err)
 	}
 	defer f.Close()
-	log.note("pre-start: logging in to %s as %s (password from %s)", *c.Login.Registry, *c.Login.Username, *c.Login.PasswordFile)
+	p.step("pre-start: logging in to %s as %s (password from %s)", *c.Login.Registry, *c.Login.Username, *c.Login.PasswordFile)
 	return eng.Login(ctx, *c.Login.Registry, *c.Login.Username, f)
 }
 
 // loadStream runs the imageStream program and pipes its stdout into
-// `<engine> load`, as NixOS's `${imageStream} | docker load` does.
-func loadStream(ctx context.Context, eng *engine.Client, program string, log *serviceLog) error {
+// `<engine> load`, as NixOS's `${imageStream} | docker load` does; the
+// detail says how much of the stream has been loaded.
+func loadStream(ctx context.Context, eng *engine.Client, program string, p stepper) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	x := exec.CommandContext(ctx, program)
-	x.Stderr = log
+	x.Stderr = p.log
 	out, err := x.StdoutPipe()
 	if err != nil {
 		return err
@@ -142,7 +154,12 @@ func loadStream(ctx context.Context, eng *engine.Client, program string, log *se
 	if err := x.Start(); err != nil {
 		return err
 	}
-	loadErr := eng.LoadImage(ctx, out)
+	cr := &countingReader{r: out}
+	stop := p.during(func(d time.Duration) string {
+		return fmt.Sprintf("pre-start: loading image stream %s, %s read in %s", program, byteSize(cr.n.Load()), d)
+	})
+	loadErr := eng.LoadImage(ctx, cr)
+	stop()
 	if loadErr != nil {
 		cancel()
 	}

@@ -22,28 +22,28 @@ const LabelResource = "berth.resource"
 // host, creating it if needed", podman-systemd.unit.5.md:1483-1485). One
 // that exists is used as it is, whoever made it: berth never changes or
 // removes a stranger's.
-func ensureResources(ctx context.Context, eng *engine.Client, f *spec.File, project, name string, log *serviceLog) error {
+func ensureResources(ctx context.Context, eng *engine.Client, f *spec.File, project, name string, p stepper) error {
 	for _, n := range f.UsedNetworks(name) {
-		if err := ensure(ctx, eng, "network", n, project, log, networkCreateArgs(n, f.Networks[n], project)); err != nil {
+		if err := ensure(ctx, eng, "network", n, project, p, networkCreateArgs(n, f.Networks[n], project)); err != nil {
 			return &PreStartError{name, "networks." + n, err}
 		}
 	}
 	for _, v := range f.UsedVolumes(name) {
-		if err := ensure(ctx, eng, "volume", v, project, log, volumeCreateArgs(v, f.Volumes[v], project)); err != nil {
+		if err := ensure(ctx, eng, "volume", v, project, p, volumeCreateArgs(v, f.Volumes[v], project)); err != nil {
 			return &PreStartError{name, "volumes." + v, err}
 		}
 	}
 	return nil
 }
 
-func ensure(ctx context.Context, eng *engine.Client, kind, name, project string, log *serviceLog, create []string) error {
+func ensure(ctx context.Context, eng *engine.Client, kind, name, project string, p stepper, create []string) error {
 	if owner, err := resourceProject(ctx, eng, kind, name); err == nil {
 		if owner != project {
-			log.note("pre-start: %s %s exists and was not created by berth for project %s: used as it is, never changed or removed", kind, name, project)
+			p.log.note("pre-start: %s %s exists and was not created by berth for project %s: used as it is, never changed or removed", kind, name, project)
 		}
 		return nil
 	}
-	log.note("pre-start: creating %s %s", kind, name)
+	p.step("pre-start: creating %s %s", kind, name)
 	if _, err := eng.Run(ctx, create, engine.RunOpts{}); err != nil {
 		// Another container of the stack may have created it meanwhile.
 		if _, ierr := resourceProject(ctx, eng, kind, name); ierr == nil {

@@ -39,6 +39,10 @@ type Config struct {
 	// PollInterval is how often a starting container is inspected until it
 	// runs. Default 50ms.
 	PollInterval time.Duration
+	// ProgressInterval is how often the detail of a long start step (an
+	// image load or pull) is refreshed with what it has done so far.
+	// Default 5s.
+	ProgressInterval time.Duration
 }
 
 // Supervisor keeps the selected containers of a spec running.
@@ -93,6 +97,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = 5 * time.Second
 	}
 	order, err := Selected(cfg.Spec, cfg.Names)
 	if err != nil {
@@ -540,7 +547,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		// is no longer wanted: a hanging hook must not hold up a shutdown.
 		pctx, cancelPre := context.WithCancel(ctx)
 		go s.cancelWhenUnwanted(pctx, v, cancelPre)
-		err := preStart(pctx, eng, s.cfg.Spec, s.cfg.Project, v.name, v.log)
+		err := preStart(pctx, eng, s.cfg.Spec, s.cfg.Project, v.name, s.stepper(v))
 		cancelPre()
 		if err != nil {
 			s.mu.Lock()
@@ -565,11 +572,17 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		}
 		args = spec.RunArgs(v.name, v.c, ro)
 	}
+	stopProgress := func() {}
+	if !adopt {
+		stopProgress = s.announceRun(ctx, v)
+	}
 	proc, err := eng.Start(ctx, args, engine.StartOpts{Stdout: v.log, Stderr: v.log})
 	if err != nil {
+		stopProgress()
 		noteEngineCommand(v.log, err)
 		return -1, err, false
 	}
+	defer stopProgress()
 	v.procAt = time.Now()
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
@@ -592,6 +605,7 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			info, ierr := eng.InspectContainer(ctx, v.name)
 			if ierr == nil && info.Running {
 				running = true
+				stopProgress()
 				if envFile != "" {
 					// The CLI read it before it created the container.
 					os.Remove(envFile)
@@ -671,6 +685,47 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		case <-ch:
 		}
 	}
+}
+
+// stepper reports v's start steps to its log and, while v is starting,
+// as its state's detail.
+func (s *Supervisor) stepper(v *svc) stepper {
+	return stepper{log: v.log, every: s.cfg.ProgressInterval, set: func(detail string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if v.st.State != Starting || v.st.Reason == detail {
+			return
+		}
+		v.st.Reason = detail
+		s.log.Info("service step", "service", v.name, "step", detail)
+		s.notifyLocked(v)
+	}}
+}
+
+// announceRun says what `run` is about to do: pull the image (pull:
+// always or newer, or missing when the engine does not have it; the
+// engine pulls and its progress goes to the log), else create the
+// container. A pull's detail counts its seconds until the container runs
+// or the returned function is called.
+func (s *Supervisor) announceRun(ctx context.Context, v *svc) (stop func()) {
+	p := s.stepper(v)
+	why := ""
+	switch v.c.Pull {
+	case "always", "newer":
+		why = "pull: " + v.c.Pull
+	case "missing":
+		if ok, err := s.cfg.Engine.ImageExists(ctx, v.c.Image); err == nil && !ok {
+			why = "the engine does not have it"
+		}
+	}
+	if why == "" {
+		p.step("creating the container from %s", v.c.Image)
+		return func() {}
+	}
+	p.step("pulling image %s (%s; the engine's progress is in the log)", v.c.Image, why)
+	return sync.OnceFunc(p.during(func(d time.Duration) string {
+		return fmt.Sprintf("pulling image %s (%s), %s so far; progress: berth services logs %s", v.c.Image, why, d, v.name)
+	}))
 }
 
 // writeEnvFile writes v's environment to STATE_DIR/env/NAME.env (0600)
