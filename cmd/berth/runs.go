@@ -29,29 +29,39 @@ const exitRunFailed = 3
 // apiFlags adds --server and --token-file and returns a constructor for
 // the client.
 func apiFlags(cmd *cobra.Command) func() (*client.Client, error) {
-	server := cmd.PersistentFlags().String("server", "", "daemon URL (default $BERTH_SERVER or "+client.DefaultURL+")")
-	tokenFile := cmd.PersistentFlags().String("token-file", "", "file with the API token, in serve's token-file format: the first token is used ('#' comments; default $BERTH_TOKEN)")
-	return func() (*client.Client, error) {
-		c := &client.Client{BaseURL: *server, Token: os.Getenv("BERTH_TOKEN")}
-		if c.BaseURL == "" {
-			c.BaseURL = os.Getenv("BERTH_SERVER")
-		}
-		if c.BaseURL == "" {
-			c.BaseURL = client.DefaultURL
-		}
-		if *tokenFile != "" {
-			// The format serve's token-file has: the first token is used.
-			tokens, err := settings.ReadTokenFile(*tokenFile)
-			if err != nil {
-				return nil, badInput("--token-file: %v", err)
-			}
-			if len(tokens) == 0 {
-				return nil, badInput("--token-file %s: no token in it (one a line; '#' starts a comment)", *tokenFile)
-			}
-			c.Token = tokens[0]
-		}
-		return c, nil
+	server := cmd.PersistentFlags().String("server", "", serverFlagUsage)
+	tokenFile := cmd.PersistentFlags().String("token-file", "", tokenFileFlagUsage)
+	return func() (*client.Client, error) { return newAPIClient(*server, *tokenFile) }
+}
+
+const (
+	serverFlagUsage    = "daemon URL (default $BERTH_SERVER or " + client.DefaultURL + ")"
+	tokenFileFlagUsage = "file with the API token, in serve's token-file format: the first token is used ('#' comments; default $BERTH_TOKEN)"
+)
+
+// newAPIClient is the client of the daemon at server (default
+// $BERTH_SERVER, then client.DefaultURL) with the first token of
+// tokenFile (default $BERTH_TOKEN).
+func newAPIClient(server, tokenFile string) (*client.Client, error) {
+	c := &client.Client{BaseURL: server, Token: os.Getenv("BERTH_TOKEN")}
+	if c.BaseURL == "" {
+		c.BaseURL = os.Getenv("BERTH_SERVER")
 	}
+	if c.BaseURL == "" {
+		c.BaseURL = client.DefaultURL
+	}
+	if tokenFile != "" {
+		// The format serve's token-file has: the first token is used.
+		tokens, err := settings.ReadTokenFile(tokenFile)
+		if err != nil {
+			return nil, badInput("--token-file: %v", err)
+		}
+		if len(tokens) == 0 {
+			return nil, badInput("--token-file %s: no token in it (one a line; '#' starts a comment)", tokenFile)
+		}
+		c.Token = tokens[0]
+	}
+	return c, nil
 }
 
 // apiError maps API errors to exit statuses: bad input for 4xx.

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/engine"
+	"github.com/berth-dev/berth/server/client"
 	"github.com/berth-dev/berth/service"
 	"github.com/berth-dev/berth/service/spec"
 	"github.com/berth-dev/berth/service/systemd"
@@ -36,6 +37,8 @@ type servicesFlags struct {
 	runtime  string
 	verbose  bool
 	replace  bool
+	// server and tokenFile name the daemon (--server, --token-file).
+	server, tokenFile string
 }
 
 // Environment variables that stand in for --project and --state-dir.
@@ -62,26 +65,35 @@ func firstSet(candidates ...setting) (setting, bool) {
 // services file's project: key (sf may be nil), the default. It logs
 // which source won.
 func (f *servicesFlags) resolve(cmd *cobra.Command, sf *spec.File, log *slog.Logger) error {
-	flag := func(name, value string) string {
-		if cmd.Flags().Changed(name) {
-			return value
-		}
-		return ""
+	f.resolveProject(cmd, sf, log)
+	return f.resolveStateDir(cmd, log)
+}
+
+// changed is the flag's value when it was given on the command line.
+func changed(cmd *cobra.Command, name, value string) string {
+	if cmd.Flags().Changed(name) {
+		return value
 	}
+	return ""
+}
+
+func (f *servicesFlags) resolveProject(cmd *cobra.Command, sf *spec.File, log *slog.Logger) {
 	fileProject := setting{}
 	if sf != nil {
 		fileProject = setting{sf.Project, "project: in " + sf.Path}
 	}
 	project, _ := firstSet(
-		setting{flag("project", f.project), "--project"},
+		setting{changed(cmd, "project", f.project), "--project"},
 		setting{os.Getenv(envServicesProject), "$" + envServicesProject},
 		fileProject,
 		setting{"default", "the default"})
 	f.project = project.value
 	log.Info("project", "name", f.project, "from", project.from)
+}
 
+func (f *servicesFlags) resolveStateDir(cmd *cobra.Command, log *slog.Logger) error {
 	dir, ok := firstSet(
-		setting{flag("state-dir", f.stateDir), "--state-dir"},
+		setting{changed(cmd, "state-dir", f.stateDir), "--state-dir"},
 		setting{os.Getenv(envServicesStateDir), "$" + envServicesStateDir})
 	if !ok {
 		d, err := service.DefaultStateDir(f.project, os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"))
@@ -162,6 +174,12 @@ systemd. See docs/services.md.`,
 		cmd.AddCommand(sub)
 	}
 	cmd.AddCommand(newServicesStatusCmd(f), newServicesLogsCmd(f), newServicesRestartCmd(f), newServicesGenerateCmd(f))
+	for _, sub := range cmd.Commands() {
+		switch sub.Name() {
+		case "up", "down", "status", "logs", "restart":
+			f.addAPIFlags(sub)
+		}
+	}
 	return cmd
 }
 
@@ -174,21 +192,40 @@ func servicesLogger(w io.Writer, verbose bool) *slog.Logger {
 }
 
 func newServicesUpCmd(f *servicesFlags) *cobra.Command {
-	return &cobra.Command{
+	var (
+		detach, wait bool
+		timeout      time.Duration
+	)
+	cmd := &cobra.Command{
 		Use:   "up [NAME...]",
-		Short: "Start the containers (all autoStart ones, or NAME and its dependencies) and supervise them in the foreground",
+		Short: "Start the containers (all autoStart ones, or NAME and its dependencies) and supervise them in the foreground, or with -d hand them to the daemon",
 		Long: `up applies the plan (see plan), then keeps every container running: in
 dependency order (a dependsOn condition may wait for healthy or
 completed-successfully), creating the declared networks and volumes a
 container uses, following health checks (onUnhealthy), restarting with
 backoff, until SIGINT/SIGTERM or 'berth services down'; then it stops them
-in reverse order and removes them.`,
+in reverse order and removes them.
+
+With -d (--detach) up does none of that itself: it sends the file (its
+absolute path and its text) to the running berth daemon ('berth serve', at
+--server), which keeps the containers running after up exits, prints what
+the daemon answered and exits. Sending the file again replaces the one
+sent before; containers that did not change keep running. --wait then
+waits until every container runs (healthy, when it has a health check) or
+completed, and fails when one failed.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
+			if !detach && (wait || cmd.Flags().Changed("timeout")) {
+				return badInput("--wait and --timeout go with -d (the foreground up supervises until stopped)")
+			}
 			sf, err := f.load()
 			if err != nil {
 				return err
 			}
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if detach {
+				f.resolveProject(cmd, sf, log)
+				return upDetached(cmd, f, names, wait, timeout, log)
+			}
 			if err := f.resolve(cmd, sf, log); err != nil {
 				return err
 			}
@@ -220,6 +257,10 @@ in reverse order and removes them.`,
 			return sup.Run(cmd.Context())
 		},
 	}
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "hand the file to the running berth daemon (--server), which supervises the containers, and exit")
+	cmd.Flags().BoolVar(&wait, "wait", false, "with -d, wait until every container runs (healthy, when it has a check) or completed; exit 1 when one failed")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait, give up (exit 1) after this long (0: wait for ever)")
+	return cmd
 }
 
 // forceOnSecondSignal: the first SIGINT/SIGTERM cancels the command's
@@ -248,12 +289,35 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "down",
-		Short: "Stop the running supervisor and remove every container (and network berth created) of the project; volumes are kept",
+		Short: "Stop the project's supervisor (a foreground up, else the daemon) and remove every container (and network berth created) of the project; volumes are kept",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
 			sf := f.peekFile() // optional: orders the cleanup
 			if err := f.resolve(cmd, sf, log); err != nil {
 				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			// A daemon's supervisor may hold this very state directory:
+			// then the daemon must forget the project too, or its next
+			// start would bring it back.
+			local := f.localSupervisor(log)
+			daemon, err := f.askDaemon(ctx, log)
+			if err != nil {
+				return err
+			}
+			if p := daemon.project; p != nil && (!local || sameDir(p.StateDir, f.dir())) {
+				if local {
+					log.Info("supervisor", "which", "daemon", "why", "it holds the state directory")
+				}
+				stopped, err := daemon.c.DownServices(ctx, f.project)
+				if err != nil {
+					return daemonError(daemon.c, err)
+				}
+				for _, st := range stopped.Services {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", st.Name)
+				}
+				return nil
 			}
 			backend := ""
 			if sf != nil {
@@ -262,10 +326,8 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 				backend = snap.Backend
 			}
 			if backend == "" && f.engine == "" {
-				return badInput("cannot tell the backend: no readable %s and no state in %s (use --engine)", f.file, f.dir())
+				return withHint(badInput("cannot tell the backend: no readable %s and no state in %s (use --engine)", f.file, f.dir()), daemon, f.project)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
 			eng := f.client(backend, log)
 			return service.Down(ctx, f.dir(), func(ctx context.Context) error {
 				removed, err := service.RemoveProject(ctx, eng, sf, f.project)
@@ -290,38 +352,66 @@ func newServicesStatusCmd(f *servicesFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the state of every supervised container",
+		Short: "Show the state of every container of the project, from its foreground supervisor or else the daemon",
+		Long: `status shows each container's state. It asks the foreground supervisor
+(berth services up) holding the project's state directory; when none
+does, the berth daemon at --server; when that does not supervise the
+project either, it shows the last state the state directory kept.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if err := f.resolve(cmd, f.peekFile(), log); err != nil {
 				return err
+			}
+			w := cmd.OutOrStdout()
+			var daemon daemonLookup
+			if !f.localSupervisor(log) {
+				var err error
+				if daemon, err = f.askDaemon(cmd.Context(), log); err != nil {
+					return err
+				}
+				if p := daemon.project; p != nil {
+					if asJSON {
+						return printRaw(w, p.Raw)
+					}
+					printDaemonProject(w, daemon.c, *p)
+					return nil
+				}
 			}
 			snap, err := service.ReadSnapshot(f.dir())
 			if err != nil {
-				return &exitError{3, err}
+				return withHint(&exitError{3, err}, daemon, f.project)
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), snap)
+				return writeJSON(w, snap)
 			}
-			w := cmd.OutOrStdout()
 			if !snap.Alive {
+				if st := client.StatusOf(daemon.why); st == 401 || st == 403 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "berth: %s\n", daemon.hint(f.project))
+				}
 				fmt.Fprintf(w, "supervisor not running; last state from %s:\n", snap.Updated.Format(time.DateTime))
 			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tDETAIL")
-			for _, st := range snap.Services {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st.Name, st.State, st.Since.Format(time.TimeOnly), statusDetail(st))
-			}
-			tw.Flush()
-			for _, st := range snap.Services {
-				if (st.State == service.Backoff || st.State == service.Failed) && len(st.LastLog) > 0 {
-					fmt.Fprintf(w, "\nlast log lines of %s:\n  %s\n", st.Name, strings.Join(st.LastLog, "\n  "))
-				}
-			}
+			printStatusTable(w, snap.Services)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state as JSON")
 	return cmd
+}
+
+// printStatusTable prints the status table, then the last log lines of
+// each container in backoff or failed.
+func printStatusTable(w io.Writer, services []service.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tDETAIL")
+	for _, st := range services {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st.Name, st.State, st.Since.Format(time.TimeOnly), statusDetail(st))
+	}
+	tw.Flush()
+	for _, st := range services {
+		if (st.State == service.Backoff || st.State == service.Failed) && len(st.LastLog) > 0 {
+			fmt.Fprintf(w, "\nlast log lines of %s:\n  %s\n", st.Name, strings.Join(st.LastLog, "\n  "))
+		}
+	}
 }
 
 // statusDetail is the DETAIL column: what matters in that state, in one
@@ -371,23 +461,46 @@ func newServicesLogsCmd(f *servicesFlags) *cobra.Command {
 NAME it prints the logs of every container of the project, each line
 prefixed with its container's name and the lines ordered by the time
 berth received them (coloured per container on a terminal, unless
-NO_COLOR is set).`,
+NO_COLOR is set).
+
+It reads the logs in the project's state directory while a foreground
+supervisor (berth services up) holds it; else it asks the berth daemon
+at --server, when that supervises the project (-f then asks it again
+every second); else it reads what the state directory kept.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if err := f.resolve(cmd, f.peekFile(), log); err != nil {
 				return err
+			}
+			var daemon daemonLookup
+			if !f.localSupervisor(log) {
+				var err error
+				if daemon, err = f.askDaemon(cmd.Context(), log); err != nil {
+					return err
+				}
+				if daemon.project != nil {
+					name := ""
+					if len(args) > 0 {
+						name = args[0]
+					}
+					if err := daemonLogs(cmd.Context(), daemon.c, f.project, name, tail, follow, cmd.OutOrStdout()); err != nil {
+						return daemonError(daemon.c, err)
+					}
+					return nil
+				}
 			}
 			names := args
 			if len(names) == 0 {
 				var err error
 				if names, err = projectLogNames(f.dir()); err != nil {
-					return &exitError{3, err}
+					return withHint(&exitError{3, err}, daemon, f.project)
 				}
 			}
 			p := newLogPrinter(cmd.OutOrStdout(), names, len(args) == 0, timestamps)
 			err := service.Logs(cmd.Context(), f.dir(), names, service.LogOptions{Tail: tail, Follow: follow}, p.print)
 			if errors.Is(err, service.ErrNoLog) {
-				return &exitError{3, err}
+				return withHint(&exitError{3, err}, daemon, f.project)
 			}
 			return err
 		},
@@ -418,11 +531,26 @@ func projectLogNames(stateDir string) ([]string, error) {
 func newServicesRestartCmd(f *servicesFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "restart NAME",
-		Short: "Restart a container (and its dependents); resets a failed one",
+		Short: "Restart a container (and its dependents) through the project's supervisor (a foreground up, else the daemon); resets a failed one",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.resolve(cmd, f.peekFile(), servicesLogger(cmd.ErrOrStderr(), f.verbose)); err != nil {
+			log := servicesLogger(cmd.ErrOrStderr(), f.verbose)
+			if err := f.resolve(cmd, f.peekFile(), log); err != nil {
 				return err
+			}
+			if !f.localSupervisor(log) {
+				daemon, err := f.askDaemon(cmd.Context(), log)
+				if err != nil {
+					return err
+				}
+				if daemon.project == nil {
+					return withHint(&exitError{3, fmt.Errorf("%s: %w", f.dir(), service.ErrNotRunning)}, daemon, f.project)
+				}
+				if err := daemon.c.RestartService(cmd.Context(), f.project, args[0]); err != nil {
+					return daemonError(daemon.c, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "restarting %s\n", args[0])
+				return nil
 			}
 			if err := service.Control(cmd.Context(), f.dir(), "restart", args[0]); err != nil {
 				if errors.Is(err, service.ErrNotRunning) {

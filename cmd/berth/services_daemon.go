@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/server/client"
+	"github.com/berth-dev/berth/service"
+)
+
+// The services commands talk to a berth daemon (`berth serve`) when it,
+// not a foreground `berth services up`, supervises the project: `up -d`
+// hands it the file; status, logs, restart and down ask it when no local
+// supervisor holds the project's state directory.
+
+// addAPIFlags adds --server and --token-file, as the runs commands have.
+func (f *servicesFlags) addAPIFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.server, "server", "", serverFlagUsage)
+	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", tokenFileFlagUsage)
+}
+
+// daemonProbeTimeout bounds asking a daemon whether it holds a project,
+// so that a daemon address that does not answer costs status no more.
+const daemonProbeTimeout = 5 * time.Second
+
+// daemonLookup is what a daemon said about the project.
+type daemonLookup struct {
+	c *client.Client
+	// project is the daemon's project; nil when it does not supervise
+	// it (or did not answer), then why says why.
+	project *client.ServicesProject
+	why     error
+}
+
+// localSupervisor reports whether a foreground supervisor holds the
+// state directory (the local supervisor is asked first).
+func (f *servicesFlags) localSupervisor(log *slog.Logger) bool {
+	if service.Locked(f.dir()) {
+		log.Info("supervisor", "which", "local", "stateDir", f.dir())
+		return true
+	}
+	return false
+}
+
+// askDaemon asks the daemon whether it supervises f.project. Only a bad
+// --token-file is an error: a daemon that does not answer, or does not
+// know the project, is a lookup without a project.
+func (f *servicesFlags) askDaemon(ctx context.Context, log *slog.Logger) (daemonLookup, error) {
+	c, err := newAPIClient(f.server, f.tokenFile)
+	if err != nil {
+		return daemonLookup{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, daemonProbeTimeout)
+	defer cancel()
+	p, err := c.GetServices(ctx, f.project)
+	if err != nil {
+		log.Info("the berth daemon does not supervise the project", "url", c.BaseURL, "project", f.project, "why", err)
+		return daemonLookup{c: c, why: err}, nil
+	}
+	log.Info("supervisor", "which", "daemon", "url", c.BaseURL, "project", p.Project, "source", p.Source, "stateDir", p.StateDir)
+	return daemonLookup{c: c, project: &p}, nil
+}
+
+// hint says, for an error saying no local supervisor holds the project,
+// what the daemon answered and where else to look.
+func (d daemonLookup) hint(project string) string {
+	if d.c == nil {
+		return ""
+	}
+	switch st := client.StatusOf(d.why); st {
+	case 401, 403:
+		return fmt.Sprintf("the berth daemon at %s refused the token (HTTP %d): to ask it, give its token with --token-file or $BERTH_TOKEN", d.c.BaseURL, st)
+	case 404:
+		return fmt.Sprintf("the berth daemon at %s does not supervise project %s either; a `berth serve` elsewhere (or running as another user) may: name it with --server or $BERTH_SERVER", d.c.BaseURL, project)
+	case 0:
+		return fmt.Sprintf("no berth daemon answers at %s either; a `berth serve` elsewhere (or running as another user) may hold project %s: name it with --server or $BERTH_SERVER", d.c.BaseURL, project)
+	default:
+		return fmt.Sprintf("the berth daemon at %s: %v", d.c.BaseURL, d.why)
+	}
+}
+
+// withHint adds the daemon's hint to err, keeping err's exit status.
+func withHint(err error, d daemonLookup, project string) error {
+	h := d.hint(project)
+	if h == "" {
+		return err
+	}
+	code := exitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code, err = ee.code, ee.err
+	}
+	return &exitError{code, fmt.Errorf("%w; %s", err, h)}
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ai, aerr := os.Stat(a)
+	bi, berr := os.Stat(b)
+	return aerr == nil && berr == nil && os.SameFile(ai, bi)
+}
+
+// daemonError makes an error of a request to the daemon say what to do:
+// start one or name it (no answer), give the token (401), the daemon's
+// own message (400, naming file and field; 409, naming who holds the
+// project). 4xx answers exit with exitBadInput.
+func daemonError(c *client.Client, err error) error {
+	var ae *client.Error
+	if !errors.As(err, &ae) {
+		var ue *url.Error
+		if errors.As(err, &ue) && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("no berth daemon answers at %s (%v): start one with `berth serve`, or give its address with --server or $BERTH_SERVER", c.BaseURL, ue.Err)
+		}
+		return err
+	}
+	switch ae.Status {
+	case 401:
+		return &exitError{exitBadInput, fmt.Errorf("the berth daemon at %s refused the request (%s: %s): give its token with --token-file or $BERTH_TOKEN", c.BaseURL, ae.Code, ae.Message)}
+	case 409:
+		return &exitError{exitBadInput, fmt.Errorf("the berth daemon at %s: %s (HTTP 409)", c.BaseURL, ae.Message)}
+	}
+	if ae.Status >= 400 && ae.Status < 500 {
+		return &exitError{exitBadInput, fmt.Errorf("the berth daemon at %s: %w", c.BaseURL, ae)}
+	}
+	return fmt.Errorf("the berth daemon at %s: %w", c.BaseURL, ae)
+}
+
+// toStatus is the daemon's view of a container as service.Status, which
+// the status table prints.
+func toStatus(s client.ServiceStatus) service.Status {
+	return service.Status{
+		Name: s.Name, State: service.State(s.State), Since: s.Since, Reason: s.Reason,
+		ContainerID: s.ContainerID, Pid: s.Pid, Health: s.Health, HealthOutput: s.HealthOutput,
+		Attempt: s.Attempt, NextTry: s.NextTry, LastExitCode: s.LastExitCode, LastError: s.LastError,
+		LastErrorLine: s.LastErrorLine, LastLog: s.LastLog, Restarts: s.Restarts,
+	}
+}
+
+func toStatuses(ss []client.ServiceStatus) []service.Status {
+	out := make([]service.Status, len(ss))
+	for i, s := range ss {
+		out[i] = toStatus(s)
+	}
+	return out
+}
+
+// sourceWords says where the daemon got a project's file.
+func sourceWords(source string) string {
+	switch source {
+	case "api":
+		return "handed over with up -d"
+	case "config":
+		return "from the services: section of berth.yaml"
+	}
+	return source
+}
+
+// printDaemonProject prints a project as `status` does, after a line
+// saying which daemon supervises it and from which file.
+func printDaemonProject(w io.Writer, c *client.Client, p client.ServicesProject) {
+	fmt.Fprintf(w, "project %s is supervised by the berth daemon at %s: %s\n", p.Project, c.BaseURL, p.State)
+	fmt.Fprintf(w, "file %s (%s), state in %s\n", p.File, sourceWords(p.Source), p.StateDir)
+	if p.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", p.Error)
+	}
+	fmt.Fprintln(w)
+	printStatusTable(w, toStatuses(p.Services))
+}
+
+// upDetached hands the services file to the daemon (`up -d`), prints
+// what it answered and, with wait, waits until every container it
+// supervises for the project runs (healthy, when it has a check) or
+// completed, failing when one failed.
+func upDetached(cmd *cobra.Command, f *servicesFlags, names []string, wait bool, timeout time.Duration, log *slog.Logger) error {
+	for _, fl := range []string{"state-dir", "engine", "runtime"} {
+		if cmd.Flags().Changed(fl) {
+			return badInput("--%s: with -d the daemon runs the containers with its own settings (drop --%s, or run up in the foreground)", fl, fl)
+		}
+	}
+	abs, err := filepath.Abs(f.file)
+	if err != nil {
+		return err
+	}
+	text, err := os.ReadFile(abs)
+	if err != nil {
+		return badInput("%v", err)
+	}
+	c, err := newAPIClient(f.server, f.tokenFile)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	log.Info("handing the services file to the daemon", "url", c.BaseURL, "project", f.project, "file", abs)
+	p, err := c.PutServices(ctx, f.project, client.PutServicesRequest{File: abs, Spec: string(text), Names: names, Replace: f.replace})
+	if err != nil {
+		return daemonError(c, err)
+	}
+	w := cmd.OutOrStdout()
+	if !wait {
+		printDaemonProject(w, c, p)
+		return nil
+	}
+	if timeout > 0 {
+		var cancel func()
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	for {
+		done, failed := settled(p)
+		if done {
+			printDaemonProject(w, c, p)
+			if len(failed) > 0 {
+				return fmt.Errorf("project %s: %s did not come up (see `berth services status` and `berth services logs`)", p.Project, strings.Join(failed, ", "))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			printDaemonProject(w, c, p)
+			return fmt.Errorf("project %s: still not up after %s: %w", p.Project, timeout, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+		if p, err = c.GetServices(ctx, p.Project); err != nil {
+			return daemonError(c, err)
+		}
+	}
+}
+
+// settled reports whether every container of the project is up or
+// failed (those are failed): running (healthy, when it has a check),
+// exited 0 (completed) or failed. A project the daemon failed is
+// settled with every container failed.
+func settled(p client.ServicesProject) (done bool, failed []string) {
+	if p.State == "failed" {
+		for _, s := range p.Services {
+			failed = append(failed, s.Name)
+		}
+		if len(failed) == 0 {
+			failed = []string{"the project"}
+		}
+		return true, failed
+	}
+	if len(p.Services) == 0 {
+		return false, nil
+	}
+	done = true
+	for _, s := range p.Services {
+		switch {
+		case s.State == string(service.Running) && (s.Health == "" || s.Health == "healthy"):
+		case s.State == string(service.Failed):
+			failed = append(failed, s.Name)
+		case s.State == string(service.Stopped) && s.LastExitCode != nil:
+			// It ran and ended: restart no/on-failure.
+			if *s.LastExitCode != 0 {
+				failed = append(failed, s.Name)
+			}
+		default:
+			done = false
+		}
+	}
+	return done, failed
+}
+
+// followPoll is how often `logs -f` asks the daemon for new lines: the
+// API has no follow endpoint for services.
+const followPoll = time.Second
+
+// daemonLogs prints the project's logs (name: one container's) as the
+// daemon writes them; with follow it asks again every followPoll for the
+// last lines and prints those after the last ones it printed, until ctx
+// ends.
+func daemonLogs(ctx context.Context, c *client.Client, project, name string, tail int, follow bool, w io.Writer) error {
+	if !follow {
+		return c.ServiceLogs(ctx, project, name, tail, w)
+	}
+	fetch := func(n int) ([]string, error) {
+		var buf bytes.Buffer
+		if err := c.ServiceLogs(ctx, project, name, n, &buf); err != nil {
+			return nil, err
+		}
+		var lines []string
+		sc := bufio.NewScanner(&buf)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		return lines, sc.Err()
+	}
+	lines, err := fetch(tail)
+	if err != nil {
+		return err
+	}
+	var last []string // the last lines printed, to find the new ones
+	print := func(ls []string) error {
+		for _, l := range ls {
+			if _, err := fmt.Fprintln(w, l); err != nil {
+				return err
+			}
+		}
+		last = append(last, ls...)
+		if len(last) > followOverlap {
+			last = slices.Clone(last[len(last)-followOverlap:])
+		}
+		return nil
+	}
+	if err := print(lines); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followPoll):
+		}
+		var fresh []string
+		for window := 256; ; window *= 4 {
+			lines, err := fetch(window)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			i, found := after(lines, last)
+			if found || len(lines) < window || window >= 1<<20 {
+				// Not found in the whole log: it was cut (or the
+				// window is too small to tell): print all of it.
+				fresh = lines[i:]
+				break
+			}
+		}
+		if err := print(fresh); err != nil {
+			return err
+		}
+	}
+}
+
+// followOverlap is how many of the last printed lines `logs -f` looks for
+// in the daemon's next answer.
+const followOverlap = 20
+
+// after is the index in lines just after their last run of lines equal
+// to the end of last (all of last, or as much of it as lines has at
+// their start); found is false when last's end is not in lines.
+func after(lines, last []string) (int, bool) {
+	if len(last) == 0 {
+		return 0, true
+	}
+	for end := len(lines); end > 0; end-- {
+		k := min(len(last), end)
+		if slices.Equal(lines[end-k:end], last[len(last)-k:]) {
+			return end, true
+		}
+	}
+	return 0, false
+}
