@@ -70,6 +70,8 @@ type Config struct {
 	Serve settings.Serve `yaml:"serve"`
 	// Log configures berth's own logs.
 	Log Log `yaml:"log"`
+	// Services are the services files `berth serve` supervises.
+	Services []ServicesFile `yaml:"services"`
 }
 
 // Unpack bounds zip extraction (zip bombs).
@@ -177,6 +179,9 @@ func Load(file string, environ []string) (Config, string, error) {
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
 		return cfg, file, err
+	}
+	if file != "" {
+		cfg.resolveServices(filepath.Dir(file))
 	}
 	if cfg.RunDiskCap == 0 {
 		// The default follows the caps it must hold: a raised cache-cap
@@ -312,6 +317,9 @@ func (c *Config) Validate(file string) error {
 		return err
 	}
 	if err := c.Addons.validate(bad); err != nil {
+		return err
+	}
+	if err := c.validateServices(bad); err != nil {
 		return err
 	}
 	for name, vars := range c.Env {

@@ -158,11 +158,39 @@ func lockStateDir(stateDir string) (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		pid := "?"
-		if s, err := ReadSnapshot(stateDir); err == nil {
-			pid = fmt.Sprint(s.Pid)
-		}
-		return nil, fmt.Errorf("another supervisor (pid %s) is running with state directory %s", pid, stateDir)
+		return nil, heldError(stateDir)
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// HeldError means another supervisor holds a state directory's lock.
+type HeldError struct {
+	StateDir string
+	Pid      int // the holder's pid from state.json, 0 when unknown
+}
+
+func (e *HeldError) Error() string {
+	pid := "?"
+	if e.Pid != 0 {
+		pid = fmt.Sprint(e.Pid)
+	}
+	return fmt.Sprintf("another supervisor (pid %s) is running with state directory %s", pid, e.StateDir)
+}
+
+// heldError describes the holder of stateDir's lock.
+func heldError(stateDir string) *HeldError {
+	e := &HeldError{StateDir: stateDir}
+	if s, err := ReadSnapshot(stateDir); err == nil {
+		e.Pid = s.Pid
+	}
+	return e
+}
+
+// Holder returns a *HeldError naming the supervisor holding stateDir's
+// lock, or nil when nobody holds it.
+func Holder(stateDir string) *HeldError {
+	if !Locked(stateDir) {
+		return nil
+	}
+	return heldError(stateDir)
 }
