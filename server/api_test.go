@@ -136,7 +136,7 @@ func eventFlow(t *testing.T, dbURL string) {
 		if err := json.Unmarshal([]byte(get(t, n.URL+"/openapi.json")), &doc); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/v1/addons", "/v1/run-configs", "/v1/runs", "/v1/events", "/v1/runs/{id}"} {
+		for _, p := range []string{"/v1/addons", "/v1/run-configs", "/v1/runs", "/v1/events", "/v1/runs/{id}", "/v1/services", "/v1/services/{project}", "/v1/services/{project}/restart", "/v1/services/{project}/logs"} {
 			if _, ok := doc.Paths[p]; !ok {
 				t.Errorf("openapi.json lacks %s", p)
 			}

@@ -41,6 +41,10 @@ type nodeOpts struct {
 	clock func() time.Time
 	// log, when set, receives the node's log.
 	log io.Writer
+	// config and options, when set, change the node's configuration and
+	// options.
+	config  func(*config.Config)
+	options func(*server.Options)
 }
 
 func testConfig(t testing.TB, dataDir string) config.Config {
@@ -84,7 +88,15 @@ func startNode(t testing.TB, o nodeOpts) *node {
 	if o.log != nil {
 		logger = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := server.New(ctx, testConfig(t, o.dataDir), set, server.Options{NodeID: o.nodeID, Logger: logger, Clock: o.clock})
+	cfg := testConfig(t, o.dataDir)
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	opt := server.Options{NodeID: o.nodeID, Logger: logger, Clock: o.clock}
+	if o.options != nil {
+		o.options(&opt)
+	}
+	srv, err := server.New(ctx, cfg, set, opt)
 	if err != nil {
 		cancel()
 		t.Fatalf("server.New: %v", err)

@@ -163,6 +163,13 @@ func (s *Server) Handler() http.Handler {
 
 	handle("POST /v1/events", s.transfer(s.sendEvent))
 
+	handle("GET /v1/services", s.listServices)
+	handle("GET /v1/services/{project}", s.getServices)
+	handle("PUT /v1/services/{project}", s.putServices)
+	handle("DELETE /v1/services/{project}", s.deleteServices)
+	handle("POST /v1/services/{project}/restart", s.restartService)
+	handle("GET /v1/services/{project}/logs", s.serviceLogs)
+
 	return s.browserGuard(s.authenticate(s.jsonNotFound(mux)))
 }
 

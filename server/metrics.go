@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/server/svcmgr"
+	"github.com/berth-dev/berth/service"
 	"github.com/berth-dev/berth/store"
 )
 
@@ -59,6 +61,7 @@ func newMetrics(s *Server) *metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "berth_build_info",
 		Help: "Always 1; the labels say which berth this node runs."}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
+	m.reg.MustRegister(&servicesCollector{s: s})
 	m.reg.MustRegister(build, m.runs, m.duration, m.latency, m.queued, m.running, m.builds, m.cacheHit, m.webhooks, depth,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -92,4 +95,67 @@ func (m *metrics) finished(r store.Run, o store.Outcome, res *executor.Result) {
 	if !r.Created.IsZero() {
 		m.latency.Observe(time.Since(r.Created).Seconds())
 	}
+}
+
+// servicesCollector reports the supervised services as the manager
+// knows them at each scrape.
+type servicesCollector struct{ s *Server }
+
+var (
+	svcStateDesc = prometheus.NewDesc("berth_service_state",
+		"1 for the state a supervised service is in, 0 for the others.", []string{"project", "service", "state"}, nil)
+	svcRestartsDesc = prometheus.NewDesc("berth_service_restarts_total",
+		"Restarts of a supervised service since its supervisor started.", []string{"project", "service"}, nil)
+	svcExitDesc = prometheus.NewDesc("berth_service_last_exit_code",
+		"Exit status of a supervised service's last container run (absent before the first exit).", []string{"project", "service"}, nil)
+	svcHealthyDesc = prometheus.NewDesc("berth_service_healthy",
+		"1 when a supervised service's health check passes, 0 otherwise (absent without a check, or while its container does not run).", []string{"project", "service"}, nil)
+	svcProjectDesc = prometheus.NewDesc("berth_services_project_state",
+		"1 for the state a project's supervisor is in (running, failed, held, stopped), 0 for the others.", []string{"project", "state"}, nil)
+)
+
+var (
+	serviceStates = []service.State{service.Waiting, service.Starting, service.Running, service.Unhealthy,
+		service.Stopping, service.Backoff, service.Failed, service.Stopped}
+	projectStates = []svcmgr.State{svcmgr.Running, svcmgr.Failed, svcmgr.Held, svcmgr.Stopped}
+)
+
+func (c *servicesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{svcStateDesc, svcRestartsDesc, svcExitDesc, svcHealthyDesc, svcProjectDesc} {
+		ch <- d
+	}
+}
+
+func (c *servicesCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	for _, p := range c.s.services.List() {
+		// A berth.yaml entry refused for a project another one has is
+		// listed too: its series would be duplicates.
+		if seen[p.Project] {
+			continue
+		}
+		seen[p.Project] = true
+		for _, st := range projectStates {
+			ch <- prometheus.MustNewConstMetric(svcProjectDesc, prometheus.GaugeValue, boolValue(p.State == st), p.Project, string(st))
+		}
+		for _, st := range p.Services {
+			for _, state := range serviceStates {
+				ch <- prometheus.MustNewConstMetric(svcStateDesc, prometheus.GaugeValue, boolValue(st.State == state), p.Project, st.Name, string(state))
+			}
+			ch <- prometheus.MustNewConstMetric(svcRestartsDesc, prometheus.CounterValue, float64(st.Restarts), p.Project, st.Name)
+			if st.LastExitCode != nil {
+				ch <- prometheus.MustNewConstMetric(svcExitDesc, prometheus.GaugeValue, float64(*st.LastExitCode), p.Project, st.Name)
+			}
+			if st.Health != "" {
+				ch <- prometheus.MustNewConstMetric(svcHealthyDesc, prometheus.GaugeValue, boolValue(st.Health == "healthy"), p.Project, st.Name)
+			}
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

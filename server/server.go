@@ -18,11 +18,13 @@ import (
 
 	"github.com/berth-dev/berth"
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/outbound"
 	"github.com/berth-dev/berth/queue"
 	"github.com/berth-dev/berth/runner"
 	"github.com/berth-dev/berth/server/settings"
+	"github.com/berth-dev/berth/server/svcmgr"
 	"github.com/berth-dev/berth/store"
 	"github.com/berth-dev/berth/store/blobcache"
 )
@@ -62,6 +64,10 @@ type Server struct {
 	stopping context.Context
 	stop     context.CancelFunc
 
+	// services supervises the services files (berth.yaml's services:
+	// and those handed over through the API).
+	services *svcmgr.Manager
+
 	// keyMu guards aead, the cipher of secretKeyFile (runenv.go).
 	keyMu sync.Mutex
 	aead  cipher.AEAD
@@ -76,6 +82,10 @@ type Options struct {
 	// times a run record shows; whether a node is alive is judged by the
 	// database's clock, so a node whose clock is off does not matter.
 	Clock func() time.Time
+	// ServicesEngine and ServicesStateDir replace the services manager's
+	// defaults (svcmgr.Config) when set: tests use them.
+	ServicesEngine   func(backend string) *engine.Client
+	ServicesStateDir func(project string) string
 }
 
 // ErrSettings is wrapped by errors about the daemon's settings (as
@@ -151,6 +161,8 @@ func New(ctx context.Context, cfg config.Config, set settings.Serve, opt Options
 	}
 	s.exec = berth.NewExecutor(ctx, cfg, berth.Options{Logger: s.log})
 	s.runners = s.exec.Runners
+	s.services = svcmgr.New(svcmgr.Config{DataDir: cfg.DataDir, Entries: servicesEntries(cfg.Services), Logger: s.log.With("component", "services"),
+		Engine: opt.ServicesEngine, StateDir: opt.ServicesStateDir})
 	s.metrics = newMetrics(s)
 	return s, nil
 }
@@ -224,6 +236,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.q.Start(base); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
+	// Containers outlive the daemon: Close leaves them running, and the
+	// next start adopts them.
+	s.services.Start(base)
+	defer s.services.Close()
 	srv := s.httpServer()
 	srv.RegisterOnShutdown(s.stop)
 	ln = limitListener(ln, s.set.MaxConnections)
