@@ -315,12 +315,14 @@ containers:
 
 	t.Run("DELETE stops and removes the containers and forgets the file", func(t *testing.T) {
 		var res struct {
+			State            string
+			Services         []service.Status
 			Stopped, Removed []string
 			Forgotten        bool
 			Note             string
 		}
 		n.mustCall(200, "DELETE", "/v1/services/"+apiP, nil, &res)
-		if len(res.Stopped) != 2 || !res.Forgotten {
+		if len(res.Stopped) != 2 || !res.Forgotten || res.State != "stopped" || len(res.Services) != 2 {
 			t.Errorf("DELETE answered %+v", res)
 		}
 		if left, _ := e.eng.ListContainers(context.Background(), service.LabelProject+"="+apiP); len(left) != 0 {

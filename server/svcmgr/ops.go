@@ -225,10 +225,10 @@ func (m *Manager) loadPersisted() []*project {
 	return out
 }
 
-// DownResult is what Down stopped and removed.
+// DownResult is what Down stopped and removed: the project as it was
+// stopped (its services with their last states), and what went.
 type DownResult struct {
-	Project string `json:"project"`
-	Source  Source `json:"source"`
+	Project
 	// Stopped are the services the supervisor stopped (in its order).
 	Stopped []string `json:"stopped"`
 	// Removed are containers of the project still there afterwards
@@ -261,7 +261,7 @@ func (m *Manager) Down(ctx context.Context, name string) (DownResult, error) {
 		m.mu.Unlock()
 		return DownResult{}, kindf(ErrConflict, "project %q is %s: stop that one (berth services down --project %s)", name, p.err, name)
 	}
-	res := DownResult{Project: name, Source: p.source, Stopped: []string{}}
+	res := DownResult{Project: m.viewLocked(p), Stopped: []string{}}
 	sup, done := p.sup, p.done
 	running := sup != nil && p.state == Running
 	if running {
@@ -306,12 +306,14 @@ func (m *Manager) Down(ctx context.Context, name string) (DownResult, error) {
 			errs = append(errs, fmt.Errorf("forgetting the services file: %w", err))
 		}
 		delete(m.projects, name)
+		p.state, p.err = Stopped, "stopped by a down; the handed-over file is forgotten"
 		res.Forgotten = true
 		res.Note += "the handed-over file is forgotten: the daemon no longer supervises the project"
 	} else {
 		p.state, p.err = Stopped, "stopped by a down; it starts again when the daemon restarts"
 		res.Note += "the project is declared in berth.yaml: it stays stopped until the daemon restarts"
 	}
+	res.Project = m.viewLocked(p)
 	return res, errors.Join(errs...)
 }
 
