@@ -99,3 +99,12 @@ for u in berth-sudo-test:NOPASSWD:SETENV: berth-sudo-nosetenv-test:NOPASSWD:; do
   visudo -cqf "$rule.new" && mv "$rule.new" "$rule"
 done
 echo "sandbox-setup: berth-sudo-test (and berth-sudo-nosetenv-test, without SETENV) may run $nspawn through sudo"
+
+# 6. A non-root berth in the docker group, as the packaged service user
+#    is when it runs docker addons (cmd/berth/dockeruser_test.go: what
+#    the image's root leaves in the run's directories is handed back).
+if getent group docker >/dev/null; then
+  id berth-docker-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-docker-test --shell /bin/sh berth-docker-test
+  usermod -aG docker berth-docker-test
+  echo "sandbox-setup: berth-docker-test is in the docker group"
+fi

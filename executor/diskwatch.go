@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,6 +43,10 @@ type DiskCapError struct {
 	Entries, EntriesLimit int64
 	// Err is why berth could not measure the directories, if so.
 	Err error
+	// Unreadable names a directory berth may not read (another user's
+	// private one) when Used is the file systems' growth since the addon
+	// started rather than the directories' own tally.
+	Unreadable string
 	// Ended is set when the check after the addon ended found it, not
 	// the watchdog while the addon ran.
 	Ended bool
@@ -56,6 +61,10 @@ func (e *DiskCapError) Error() string {
 	switch {
 	case e.Err != nil:
 		return fmt.Sprintf("berth could not measure the disk use of %s (%v), so it could not hold run-disk-cap%s", dirs, e.Err, what)
+	case e.Unreadable != "" && e.Entries > e.EntriesLimit:
+		return fmt.Sprintf("the file systems of %s gained %d inodes, more than run-files-cap (%d), while the addon ran; berth counted them there because it may not read %s%s", dirs, e.Entries, e.EntriesLimit, e.Unreadable, what)
+	case e.Unreadable != "":
+		return fmt.Sprintf("the file systems of %s grew by %d bytes, more than run-disk-cap (%d bytes), while the addon ran; berth counted them there because it may not read %s%s", dirs, e.Used, e.Limit, e.Unreadable, what)
 	case e.Entries > e.EntriesLimit:
 		return fmt.Sprintf("%s held more entries than run-files-cap (%d)%s", dirs, e.EntriesLimit, what)
 	}
@@ -74,6 +83,11 @@ type diskWatch struct {
 	quit    context.CancelFunc
 	done    chan struct{}
 	tripped *DiskCapError // set before done is closed
+	// start is the file systems' use when the attempt began: against it
+	// the caps are held when part of the directories is unreadable.
+	start fsUse
+	// warned: the unreadable part has been logged.
+	warned atomic.Bool
 }
 
 // watchDisk starts the watchdog over dirs and returns the context the
@@ -91,6 +105,7 @@ func (e *Executor) watchDisk(ctx context.Context, log *slog.Logger, dirs ...stri
 		cancel:  cancel,
 		quit:    quit,
 		done:    make(chan struct{}),
+		start:   statFS(dirs),
 	}
 	if w.limit <= 0 {
 		w.limit = DefaultRunDiskCap
@@ -180,12 +195,18 @@ func (u fsUse) grownBeyond(base, room fsUse) bool {
 }
 
 // check measures the directories once; its error is nil when they are
-// within the limits or ctx ended the walk.
+// within the limits or ctx ended the walk. When part of them is
+// unreadable to berth (a container's root writing a private directory
+// into a non-root berth's bind mount), the tally is only a lower bound:
+// the caps are then also held on how much the file systems holding the
+// directories have grown since the attempt began, which counts others'
+// writes too and so errs towards stopping the addon.
 func (w *diskWatch) check(ctx context.Context) (beneath.Tally, *DiskCapError) {
-	t, err := beneath.Measure(ctx, w.limit, w.entries, w.dirs...)
+	t, err := beneath.MeasureReadable(ctx, w.limit, w.entries, w.dirs...)
 	switch {
-	case err == nil, ctx.Err() != nil:
+	case ctx.Err() != nil:
 		return t, nil
+	case err == nil:
 	case errors.Is(err, beneath.ErrOverLimit):
 		w.log.Warn("WORK, OUTPUT_DIR and CACHE_DIR hold too much", "bytes", t.Bytes, "run-disk-cap", w.limit, "entries", t.Entries, "run-files-cap", w.entries)
 		return t, &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries}
@@ -193,6 +214,24 @@ func (w *diskWatch) check(ctx context.Context) (beneath.Tally, *DiskCapError) {
 		w.log.Warn("cannot measure WORK, OUTPUT_DIR and CACHE_DIR", "err", err)
 		return t, &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries, Err: err}
 	}
+	if t.Unreadable == 0 {
+		return t, nil
+	}
+	if !w.warned.Swap(true) {
+		w.log.Warn("part of WORK, OUTPUT_DIR and CACHE_DIR is unreadable to berth: run-disk-cap and run-files-cap are held on the growth of their file systems as well",
+			"unreadable", t.FirstUnreadable, "entries-skipped", t.Unreadable)
+	}
+	use := statFS(w.dirs)
+	if !use.ok || !w.start.ok {
+		err := fmt.Errorf("%s is unreadable to berth and the file systems' use cannot be read", t.FirstUnreadable)
+		return t, &DiskCapError{Used: t.Bytes, Limit: w.limit, Entries: t.Entries, EntriesLimit: w.entries, Err: err}
+	}
+	grown, gained := use.bytes-w.start.bytes, use.inodes-w.start.inodes
+	if grown > w.limit || gained > w.entries {
+		w.log.Warn("the file systems of WORK, OUTPUT_DIR and CACHE_DIR grew too much", "bytes", grown, "run-disk-cap", w.limit, "inodes", gained, "run-files-cap", w.entries, "unreadable", t.FirstUnreadable)
+		return t, &DiskCapError{Used: grown, Limit: w.limit, Entries: gained, EntriesLimit: w.entries, Unreadable: t.FirstUnreadable}
+	}
+	return t, nil
 }
 
 // stop ends the watchdog, waits for it and releases the attempt's

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -44,12 +45,19 @@ func (e *Entry) IsRegular() bool { return e.Stat.Mode&unix.S_IFMT == unix.S_IFRE
 // replaced by anything else between being listed and being opened is
 // not entered.
 func Walk(dir string, fn func(e *Entry) error) error {
+	return walkSkipping(dir, fn, nil)
+}
+
+// walkSkipping is Walk, except that an entry berth may not stat or a
+// directory it may not open (EACCES: another user's private directory)
+// is passed to denied and skipped rather than ending the walk.
+func walkSkipping(dir string, fn func(e *Entry) error, denied func(path string)) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
-	return walk(fd, "", 0, fn)
+	return walk(fd, "", 0, fn, denied)
 }
 
 // listBatch is how many names walk reads from a directory at a time: a
@@ -57,7 +65,7 @@ func Walk(dir string, fn func(e *Entry) error) error {
 // small one, and a callback that stops the walk stops it early.
 const listBatch = 1024
 
-func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
+func walk(dirfd int, rel string, depth int, fn func(e *Entry) error, denied func(string)) error {
 	if depth >= MaxDepth {
 		return fmt.Errorf("%s: %w (more than %d levels)", rel, ErrTooDeep, MaxDepth)
 	}
@@ -83,7 +91,7 @@ func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
 			return fmt.Errorf("listing %q: %w", rel, err)
 		}
 		for _, name := range names {
-			if err := visit(dirfd, rel, name, depth, fn); err != nil {
+			if err := visit(dirfd, rel, name, depth, fn, denied); err != nil {
 				return err
 			}
 		}
@@ -92,10 +100,14 @@ func walk(dirfd int, rel string, depth int, fn func(e *Entry) error) error {
 
 // visit calls fn for the entry name of the directory open at dirfd and
 // walks it if it is a directory.
-func visit(dirfd int, rel, name string, depth int, fn func(e *Entry) error) error {
+func visit(dirfd int, rel, name string, depth int, fn func(e *Entry) error, denied func(string)) error {
 	e := Entry{Dirfd: dirfd, Name: name, Path: path.Join(rel, name)}
 	if err := unix.Fstatat(dirfd, name, &e.Stat, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if denied != nil && errors.Is(err, unix.EACCES) {
+			denied(e.Path)
 			return nil
 		}
 		return &os.PathError{Op: "lstat", Path: e.Path, Err: err}
@@ -112,10 +124,14 @@ func visit(dirfd int, rel, name string, depth int, fn func(e *Entry) error) erro
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			return nil
 		}
+		if denied != nil && errors.Is(err, unix.EACCES) {
+			denied(e.Path)
+			return nil
+		}
 		return &os.PathError{Op: "open", Path: e.Path, Err: err}
 	}
 	defer unix.Close(child)
-	return walk(child, e.Path, depth+1, fn)
+	return walk(child, e.Path, depth+1, fn, denied)
 }
 
 // Chown gives dir and everything below it to uid:gid (-1 keeps one), on
@@ -135,7 +151,7 @@ func Chown(dir string, uid, gid int) error {
 			return &os.PathError{Op: "chown", Path: e.Path, Err: err}
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // StripSetID removes the set-user-id and set-group-id bits, and file
@@ -234,6 +250,11 @@ type Tally struct {
 	// Entries is the number of names: files, directories, links, each
 	// hard link on its own.
 	Entries int64
+	// Unreadable counts what MeasureReadable skipped because berth may
+	// not read it (another user's private directory); FirstUnreadable is
+	// the path of the first of them. Measure fails instead.
+	Unreadable      int64
+	FirstUnreadable string
 }
 
 // ErrOverLimit is returned by Measure when the trees hold more than its
@@ -247,12 +268,33 @@ var ErrOverLimit = errors.New("over the limit")
 // with ctx's error: the cost of a walk is bounded by maxEntries whatever
 // the trees hold.
 func Measure(ctx context.Context, maxBytes, maxEntries int64, dirs ...string) (Tally, error) {
+	return measure(ctx, maxBytes, maxEntries, false, dirs)
+}
+
+// MeasureReadable is Measure, except that what berth may not read
+// (EACCES: a directory another user made private, e.g. root in a
+// container writing to a bind mount of a non-root berth) is skipped and
+// counted in Tally.Unreadable: the tally is then a lower bound.
+func MeasureReadable(ctx context.Context, maxBytes, maxEntries int64, dirs ...string) (Tally, error) {
+	return measure(ctx, maxBytes, maxEntries, true, dirs)
+}
+
+func measure(ctx context.Context, maxBytes, maxEntries int64, skipDenied bool, dirs []string) (Tally, error) {
 	type inode struct{ dev, ino uint64 }
 	// Only a non-directory with more than one name can be met twice.
 	seen := map[inode]struct{}{}
 	var t Tally
 	for _, dir := range dirs {
-		err := Walk(dir, func(e *Entry) error {
+		var denied func(string)
+		if skipDenied {
+			denied = func(p string) {
+				if t.Unreadable == 0 {
+					t.FirstUnreadable = filepath.Join(dir, p)
+				}
+				t.Unreadable++
+			}
+		}
+		err := walkSkipping(dir, func(e *Entry) error {
 			t.Entries++
 			if t.Entries%listBatch == 0 {
 				if err := ctx.Err(); err != nil {
@@ -274,7 +316,7 @@ func Measure(ctx context.Context, maxBytes, maxEntries int64, dirs ...string) (T
 				return fmt.Errorf("%w: more than %d entries", ErrOverLimit, maxEntries)
 			}
 			return nil
-		})
+		}, denied)
 		if err != nil {
 			return t, err
 		}

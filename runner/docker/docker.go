@@ -536,6 +536,8 @@ func (r *Runner) Run(ctx context.Context, p runner.Prepared, inv runner.Invocati
 	// may be the very thing that was cancelled.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
+	// Runs after the container is removed (defers run last first).
+	defer r.handBack(cctx, p.Image, owner, log, inv.WorkDir, inv.OutputDir, inv.CacheDir)
 	exit := runner.Exit{Code: res.ExitCode, Stdout: res.Stdout, StderrTail: res.StderrTail, Isolated: pure}
 	if runErr != nil {
 		r.kill(cctx, name, log)

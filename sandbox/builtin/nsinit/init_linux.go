@@ -101,13 +101,13 @@ type Rlimit struct {
 // IsInit reports whether this process was started as a sandbox's init
 // (or as one of its helpers: the cgroup-joining one of the nspawn
 // sandbox, the rlimit-setting one, the keeper of a command run through
-// sudo).
+// sudo, the hand-back of a docker run's files).
 func IsInit() bool {
 	if len(os.Args) < 2 {
 		return false
 	}
 	switch os.Args[1] {
-	case Arg, CgroupExecArg, rlimitExecArg, SudoKeeperArg:
+	case Arg, CgroupExecArg, rlimitExecArg, SudoKeeperArg, HandbackArg:
 		return true
 	}
 	return false
@@ -129,6 +129,8 @@ func Main() {
 		os.Exit(rlimitExec())
 	case SudoKeeperArg:
 		os.Exit(sudoKeeper())
+	case HandbackArg:
+		os.Exit(handback())
 	}
 	runtime.LockOSThread() // credentials, seccomp and the fork stay on this thread
 	os.Exit(runInit())
