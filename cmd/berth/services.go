@@ -484,7 +484,7 @@ every second); else it reads what the state directory kept.`,
 					if len(args) > 0 {
 						name = args[0]
 					}
-					if err := daemonLogs(cmd.Context(), daemon.c, f.project, name, tail, follow, cmd.OutOrStdout()); err != nil {
+					if err := daemonLogs(cmd.Context(), daemon.c, f.project, name, tail, follow, timestamps, cmd.OutOrStdout()); err != nil {
 						return daemonError(daemon.c, err)
 					}
 					return nil

@@ -48,11 +48,17 @@ type daemonLookup struct {
 // localSupervisor reports whether a foreground supervisor holds the
 // state directory (the local supervisor is asked first).
 func (f *servicesFlags) localSupervisor(log *slog.Logger) bool {
-	if service.Locked(f.dir()) {
-		log.Info("supervisor", "which", "local", "stateDir", f.dir())
-		return true
+	if !service.Locked(f.dir()) {
+		return false
 	}
-	return false
+	// Its pid tells a foreground up from a daemon's supervisor, which
+	// holds the same state directory when it runs as the same user.
+	pid := 0
+	if snap, err := service.ReadSnapshot(f.dir()); err == nil {
+		pid = snap.Pid
+	}
+	log.Info("supervisor", "which", "local", "stateDir", f.dir(), "pid", pid)
+	return true
 }
 
 // askDaemon asks the daemon whether it supervises f.project. Only a bad
@@ -287,14 +293,15 @@ const followPoll = time.Second
 // daemonLogs prints the project's logs (name: one container's) as the
 // daemon writes them; with follow it asks again every followPoll for the
 // last lines and prints those after the last ones it printed, until ctx
-// ends.
-func daemonLogs(ctx context.Context, c *client.Client, project, name string, tail int, follow bool, w io.Writer) error {
+// ends. Following asks for the lines' times, which tell a repeated line
+// from one printed before, and drops them unless timestamps.
+func daemonLogs(ctx context.Context, c *client.Client, project, name string, tail int, follow, timestamps bool, w io.Writer) error {
 	if !follow {
-		return c.ServiceLogs(ctx, project, name, tail, w)
+		return c.ServiceLogs(ctx, project, name, client.ServiceLogsOptions{Tail: tail, Timestamps: timestamps}, w)
 	}
 	fetch := func(n int) ([]string, error) {
 		var buf bytes.Buffer
-		if err := c.ServiceLogs(ctx, project, name, n, &buf); err != nil {
+		if err := c.ServiceLogs(ctx, project, name, client.ServiceLogsOptions{Tail: n, Timestamps: true}, &buf); err != nil {
 			return nil, err
 		}
 		var lines []string
@@ -312,6 +319,9 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 	var last []string // the last lines printed, to find the new ones
 	print := func(ls []string) error {
 		for _, l := range ls {
+			if !timestamps {
+				l = unstamp(l, name == "")
+			}
 			if _, err := fmt.Fprintln(w, l); err != nil {
 				return err
 			}
@@ -352,6 +362,28 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 			return err
 		}
 	}
+}
+
+// unstamp removes the time the daemon put in a line asked for with
+// timestamps: after "NAME | " in a merged log, at the start of one
+// container's; a line without one is left as it is.
+func unstamp(line string, merged bool) string {
+	prefix, rest := "", line
+	if merged {
+		i := strings.Index(line, " | ")
+		if i < 0 {
+			return line
+		}
+		prefix, rest = line[:i+3], line[i+3:]
+	}
+	n := len(logTimeLayout)
+	if len(rest) <= n || rest[n] != ' ' {
+		return line
+	}
+	if _, err := time.Parse(logTimeLayout, rest[:n]); err != nil && strings.TrimSpace(rest[:n]) != "" {
+		return line
+	}
+	return prefix + rest[n+1:]
 }
 
 // followOverlap is how many of the last printed lines `logs -f` looks for

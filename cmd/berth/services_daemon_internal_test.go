@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/server/client"
@@ -81,6 +82,27 @@ func TestUpWaitSettlesOnRunningHealthyCompletedOrFailed(t *testing.T) {
 			done, failed := settled(tt.p)
 			if done != tt.done || len(failed) != tt.failures {
 				t.Errorf("settled = %v, %q; want %v with %d failed", done, failed, tt.done, tt.failures)
+			}
+		})
+	}
+}
+
+func TestLogsFollowDropsTheTimesItAskedFor(t *testing.T) {
+	tests := []struct {
+		name, line string
+		merged     bool
+		want       string
+	}{
+		{"one container's line", "2026-12-03T12:00:00.123456Z hello", false, "hello"},
+		{"a merged line keeps its prefix", "db  | 2026-12-03T12:00:00.123456Z hello", true, "db  | hello"},
+		{"a line without a time", "db  | " + strings.Repeat(" ", 27) + " old line", true, "db  | old line"},
+		{"a line the daemon did not stamp stays", "just text", false, "just text"},
+		{"text that looks like a prefix stays", "a | b", true, "a | b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unstamp(tt.line, tt.merged); got != tt.want {
+				t.Errorf("unstamp(%q) = %q, want %q", tt.line, got, tt.want)
 			}
 		})
 	}

@@ -133,16 +133,27 @@ func (c *Client) RestartService(ctx context.Context, project, name string) error
 	return c.do(ctx, "POST", servicesPath(project)+"/restart?"+url.Values{"name": {name}}.Encode(), "", nil, nil)
 }
 
+// ServiceLogsOptions say which lines ServiceLogs asks for.
+type ServiceLogsOptions struct {
+	// Tail >= 0 asks for the last Tail lines of each log only.
+	Tail int
+	// Timestamps asks for each line's time (UTC) before its text.
+	Timestamps bool
+}
+
 // ServiceLogs copies the log of one container of the project (name), or
-// of all of them merged (name empty), to w as the daemon writes it: text
-// lines. tail >= 0 asks for the last tail lines of each log only.
-func (c *Client) ServiceLogs(ctx context.Context, project, name string, tail int, w io.Writer) error {
+// of all of them merged by time, each line prefixed "NAME | " (name
+// empty), to w as the daemon writes it: text lines.
+func (c *Client) ServiceLogs(ctx context.Context, project, name string, opt ServiceLogsOptions, w io.Writer) error {
 	q := url.Values{}
 	if name != "" {
 		q.Set("name", name)
 	}
-	if tail >= 0 {
-		q.Set("tail", fmt.Sprint(tail))
+	if opt.Tail >= 0 {
+		q.Set("tail", fmt.Sprint(opt.Tail))
+	}
+	if opt.Timestamps {
+		q.Set("timestamps", "true")
 	}
 	path := servicesPath(project) + "/logs"
 	if len(q) > 0 {

@@ -119,19 +119,19 @@ func TestServicesClientSpeaksTheServicesAPI(t *testing.T) {
 			t.Error(err)
 		}
 		var buf bytes.Buffer
-		if err := c.ServiceLogs(ctx, "web", "", 5, &buf); err != nil || buf.String() != "db  | one\napp | two\n" {
+		if err := c.ServiceLogs(ctx, "web", "", client.ServiceLogsOptions{Tail: 5}, &buf); err != nil || buf.String() != "db  | one\napp | two\n" {
 			t.Errorf("ServiceLogs = %q, %v", buf.String(), err)
 		}
-		if err := c.ServiceLogs(ctx, "web", "db", -1, io.Discard); err != nil {
+		if err := c.ServiceLogs(ctx, "web", "db", client.ServiceLogsOptions{Tail: -1, Timestamps: true}, io.Discard); err != nil {
 			t.Error(err)
 		}
-		want := []string{"DELETE /v1/services/web", "POST /v1/services/web/restart?name=db", "GET /v1/services/web/logs?tail=5", "GET /v1/services/web/logs?name=db"}
+		want := []string{"DELETE /v1/services/web", "POST /v1/services/web/restart?name=db", "GET /v1/services/web/logs?tail=5", "GET /v1/services/web/logs?name=db&timestamps=true"}
 		if strings.Join(fake.reqs, "\n") != strings.Join(want, "\n") {
 			t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(fake.reqs, "\n"), strings.Join(want, "\n"))
 		}
 	})
 	t.Run("logs of an unknown project are a 404", func(t *testing.T) {
-		if err := c.ServiceLogs(ctx, "nope", "", -1, io.Discard); client.StatusOf(err) != 404 {
+		if err := c.ServiceLogs(ctx, "nope", "", client.ServiceLogsOptions{Tail: -1}, io.Discard); client.StatusOf(err) != 404 {
 			t.Errorf("err = %v", err)
 		}
 	})
