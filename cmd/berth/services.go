@@ -157,7 +157,9 @@ func newServicesCmd() *cobra.Command {
 		Long: `berth services reads a services file (YAML or JSON; the JSON of
 nix eval --json ...config.virtualisation.oci-containers is accepted as is)
 and keeps its containers running in dependency order, with or without
-systemd. See docs/services.md.`,
+systemd: in the foreground (up), or handed to the berth daemon (up -d,
+berth serve), which keeps them running after the command ends. See
+docs/services.md.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.project, "project", "", "project name: labels the containers (berth.project) and names the state directory (default $"+envServicesProject+", else the services file's project:, else default)")
