@@ -312,13 +312,11 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 				if local {
 					log.Info("supervisor", "which", "daemon", "why", "it holds the state directory")
 				}
-				stopped, err := daemon.c.DownServices(ctx, f.project)
+				res, err := daemon.c.DownServices(ctx, f.project)
 				if err != nil {
 					return daemonError(daemon.c, err)
 				}
-				for _, st := range stopped.Services {
-					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", st.Name)
-				}
+				printDaemonDown(cmd.OutOrStdout(), cmd.ErrOrStderr(), res)
 				return nil
 			}
 			backend := ""

@@ -192,6 +192,25 @@ func printDaemonProject(w io.Writer, c *client.Client, p client.ServicesProject)
 	printStatusTable(w, toStatuses(p.Services))
 }
 
+// printDaemonDown prints what a down through the daemon removed, as a
+// local down does ("removed NAME": the supervisor removes what it
+// stops), and the daemon's note on what happens next.
+func printDaemonDown(w, errw io.Writer, res client.ServicesDown) {
+	seen := map[string]bool{}
+	for _, n := range slices.Concat(res.Stopped, res.Removed) {
+		if !seen[n] {
+			seen[n] = true
+			fmt.Fprintf(w, "removed %s\n", n)
+		}
+	}
+	for _, n := range res.Networks {
+		fmt.Fprintf(w, "removed network %s\n", n)
+	}
+	if res.Note != "" {
+		fmt.Fprintf(errw, "berth: %s\n", res.Note)
+	}
+}
+
 // upDetached hands the services file to the daemon (`up -d`), prints
 // what it answered and, with wait, waits until every container it
 // supervises for the project runs (healthy, when it has a check) or

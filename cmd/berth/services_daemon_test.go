@@ -36,8 +36,10 @@ func (f *fakeServicesDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case r.URL.Path == "/v1/services/web" && r.Method == "GET", r.URL.Path == "/v1/services/web" && r.Method == "DELETE":
+	case r.URL.Path == "/v1/services/web" && r.Method == "GET":
 		io.WriteString(w, fakeWeb)
+	case r.URL.Path == "/v1/services/web" && r.Method == "DELETE":
+		io.WriteString(w, strings.TrimSuffix(fakeWeb, "}")+`,"stopped":["app","db"],"removed":[],"networks":["webnet"],"forgotten":true,"note":"the handed-over file is forgotten: the daemon no longer supervises the project"}`)
 	case r.URL.Path == "/v1/services/web" && r.Method == "PUT":
 		var body map[string]any
 		json.NewDecoder(r.Body).Decode(&body)
@@ -131,7 +133,8 @@ func TestServicesCommandsTalkToTheDaemonsServicesAPI(t *testing.T) {
 		if r := svc(append([]string{"restart", "db"}, api...)...); r.code != 0 || !strings.Contains(r.stdout, "restarting db") {
 			t.Errorf("restart: exit %d %s%s", r.code, r.stdout, r.stderr)
 		}
-		if r := svc(append([]string{"down", "-f", file}, api...)...); r.code != 0 || !strings.Contains(r.stdout, "removed db") || !strings.Contains(r.stdout, "removed app") {
+		if r := svc(append([]string{"down", "-f", file}, api...)...); r.code != 0 || !strings.Contains(r.stdout, "removed db") || !strings.Contains(r.stdout, "removed app") ||
+			!strings.Contains(r.stdout, "removed network webnet") || !strings.Contains(r.stderr, "no longer supervises") {
 			t.Errorf("down: exit %d %s%s", r.code, r.stdout, r.stderr)
 		}
 		reqs := strings.Join(fake.requests(), "\n")

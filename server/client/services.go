@@ -47,11 +47,38 @@ type ServicesProject struct {
 	StateDir string `json:"stateDir"`
 	// State is the project's: running, failed, held (a foreground
 	// `berth services up` holds its state directory) or stopped.
-	State    string          `json:"state"`
-	Error    string          `json:"error,omitempty"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// Names and Replace are what the project was started with.
+	Names   []string `json:"names,omitempty"`
+	Replace bool     `json:"replace,omitempty"`
+	// HeldBy is the pid of the supervisor holding the state directory
+	// (state held), when the daemon knows it.
+	HeldBy   int             `json:"heldBy,omitempty"`
+	Since    time.Time       `json:"since"`
 	Services []ServiceStatus `json:"services"`
 	Raw      json.RawMessage `json:"-"`
 }
+
+// ServicesDown is the answer of DELETE /v1/services/{project}: the
+// project as it was stopped, and what went.
+type ServicesDown struct {
+	ServicesProject
+	// Stopped are the containers its supervisor stopped, in its order.
+	Stopped []string `json:"stopped"`
+	// Removed are containers of the project left by an earlier
+	// supervisor, stopped and removed.
+	Removed []string `json:"removed"`
+	// Networks are the networks berth had created for the project.
+	Networks []string `json:"networks"`
+	// Forgotten: the daemon no longer keeps the handed-over file.
+	Forgotten bool `json:"forgotten"`
+	// Note says what happens next (a berth.yaml project comes back when
+	// the daemon restarts).
+	Note string `json:"note"`
+}
+
+func (d *ServicesDown) setRaw(b []byte) { d.Raw = b }
 
 func (p *ServicesProject) setRaw(b []byte) { p.Raw = b }
 
@@ -119,12 +146,12 @@ func (c *Client) PutServices(ctx context.Context, project string, req PutService
 	return p, err
 }
 
-// DownServices stops the project's containers, removes them and forgets
-// the project; the answer is the project as it was stopped.
-func (c *Client) DownServices(ctx context.Context, project string) (ServicesProject, error) {
-	var p ServicesProject
-	err := c.do(ctx, "DELETE", servicesPath(project), "", nil, &p)
-	return p, err
+// DownServices stops the project's containers and removes them (and the
+// networks berth created for it); the daemon forgets a handed-over file.
+func (c *Client) DownServices(ctx context.Context, project string) (ServicesDown, error) {
+	var d ServicesDown
+	err := c.do(ctx, "DELETE", servicesPath(project), "", nil, &d)
+	return d, err
 }
 
 // RestartService restarts one container of the project (its dependents

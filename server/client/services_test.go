@@ -50,7 +50,7 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(409)
 		io.WriteString(w, `{"error":{"code":"conflict","message":"project held is held by berth services up (pid 7)"}}`)
 	case r.Method == "DELETE" && r.URL.Path == "/v1/services/web":
-		io.WriteString(w, projectJSON)
+		io.WriteString(w, strings.TrimSuffix(projectJSON, "}")+`,"stopped":["app","db"],"removed":["old"],"networks":["back"],"forgotten":true,"note":"the handed-over file is forgotten"}`)
 	case r.Method == "POST" && r.URL.Path == "/v1/services/web/restart":
 		w.WriteHeader(204)
 	default:
@@ -112,8 +112,9 @@ func TestServicesClientSpeaksTheServicesAPI(t *testing.T) {
 	})
 	t.Run("down, restart and logs reach their paths", func(t *testing.T) {
 		fake.reqs = nil
-		if _, err := c.DownServices(ctx, "web"); err != nil {
-			t.Error(err)
+		d, err := c.DownServices(ctx, "web")
+		if err != nil || d.Project != "web" || len(d.Services) != 2 || strings.Join(d.Stopped, ",") != "app,db" || d.Removed[0] != "old" || d.Networks[0] != "back" || !d.Forgotten || d.Note == "" || len(d.Raw) == 0 {
+			t.Errorf("DownServices = %+v, %v", d, err)
 		}
 		if err := c.RestartService(ctx, "web", "db"); err != nil {
 			t.Error(err)
