@@ -331,11 +331,17 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 		}
 		return lines, sc.Err()
 	}
-	lines, err := fetch(tail)
+	// The first answer also gives the last lines already there (printed
+	// or not: --tail 0 prints none), after which the next ones are new.
+	first := tail
+	if tail >= 0 {
+		first = max(tail, followOverlap)
+	}
+	lines, err := fetch(first)
 	if err != nil {
 		return err
 	}
-	var last []string // the last lines printed, to find the new ones
+	var last []string // the last lines seen, to find the new ones
 	print := func(ls []string) error {
 		for _, l := range ls {
 			if !timestamps {
@@ -350,6 +356,10 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 			last = slices.Clone(last[len(last)-followOverlap:])
 		}
 		return nil
+	}
+	if tail >= 0 && len(lines) > tail {
+		last = slices.Clone(lines[:len(lines)-tail])
+		lines = lines[len(lines)-tail:]
 	}
 	if err := print(lines); err != nil {
 		return err
@@ -405,7 +415,7 @@ func unstamp(line string, merged bool) string {
 	return prefix + rest[n+1:]
 }
 
-// followOverlap is how many of the last printed lines `logs -f` looks for
+// followOverlap is how many of the last lines seen `logs -f` looks for
 // in the daemon's next answer.
 const followOverlap = 20
 

@@ -85,6 +85,9 @@ func (d *serveDaemon) stop() {
 	}
 }
 
+// followPollForTests is how often `logs -f` asks the daemon (followPoll).
+const followPollForTests = time.Second
+
 // daemonStatus is `status --json` through the daemon: the API's project.
 type daemonStatus struct {
 	Project, File, Source, StateDir, State, Error string
@@ -235,6 +238,10 @@ containers:
 		}
 		if !strings.Contains(fout.String(), "hello from app") {
 			t.Errorf("logs -f did not print the restarted app's line:\n%s", fout.String())
+		}
+		time.Sleep(2 * followPollForTests) // a repeat would come with the next answers
+		if n := strings.Count(fout.String(), "hello from app"); n != 1 {
+			t.Errorf("logs -f --tail 0 printed %d lines hello from app, want the restarted one's only:\n%s", n, fout.String())
 		}
 		if strings.Contains(fout.String(), "Z hello") {
 			t.Errorf("logs -f without --timestamps printed the times:\n%s", fout.String())
