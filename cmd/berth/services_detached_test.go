@@ -285,6 +285,37 @@ containers:
 			t.Errorf("up -d of the configured project: exit %d, want 2 naming the conflict\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
+	if os.Geteuid() == 0 {
+		t.Run("up -d of a project a foreground up holds names the holder", func(t *testing.T) {
+			// root's default state directory is the daemon's too.
+			heldProject := "cliheld" + pid
+			heldFile := filepath.Join(dir, "held.yaml")
+			os.WriteFile(heldFile, []byte(fmt.Sprintf("backend: docker\ncontainers:\n  %sheld: {image: %s, cmd: %s, stopTimeout: 2s}\n", p, img, loop)), 0o644)
+			t.Cleanup(func() { eng.RemoveContainer(context.Background(), p+"held", true) })
+			up, out := servicesUp(t, heldFile, []string{"--project", heldProject})
+			deadline := time.Now().Add(90 * time.Second)
+			for {
+				r := svc("status", "--json", "--project", heldProject)
+				if r.code == 0 && strings.Contains(r.stdout, `"running"`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the foreground up never ran:\n%s", out.String())
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			r := svc(append([]string{"up", "-d", "-f", heldFile, "--project", heldProject}, api...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, "409") || !strings.Contains(r.stderr, fmt.Sprint(up.Process.Pid)) {
+				t.Errorf("up -d of a held project: exit %d, want 2 naming the holder (pid %d)\n%s%s", r.code, up.Process.Pid, r.stdout, r.stderr)
+			}
+			// status, -v: the foreground up answers, not the daemon.
+			if r := svc(append([]string{"status", "-v", "--project", heldProject}, api...)...); r.code != 0 || !strings.Contains(r.stderr, "which=local") || !strings.Contains(r.stderr, fmt.Sprintf("pid=%d", up.Process.Pid)) {
+				t.Errorf("status of the held project: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			up.Process.Signal(syscall.SIGTERM)
+			up.Wait()
+		})
+	}
 	t.Run("up -d without the token says how to give it", func(t *testing.T) {
 		r := svc("up", "-d", "-f", file, "--project", project, "--server", d.url)
 		if r.code != 2 || !strings.Contains(r.stderr, "--token-file") {
