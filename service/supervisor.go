@@ -571,6 +571,12 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 			ro.EnvFile = envFile
 		}
 		args = spec.RunArgs(v.name, v.c, ro)
+		// A signal to the CLI (systemd's KillMode=control-group sends
+		// SIGTERM to every process of a stopping berth unit) must not
+		// reach the container: berth stops containers with `stop`. Not
+		// part of RunArgs, so the spec hash of running containers stays.
+		i := len(v.c.PreRunExtraOptions)
+		args = append(args[:i+1:i+1], append([]string{"--sig-proxy=false"}, args[i+1:]...)...)
 	}
 	stopProgress := func() {}
 	if !adopt {
@@ -599,6 +605,9 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 	for !running {
 		select {
 		case exitErr = <-exited:
+			if s.detached(ctx, v, exitErr) {
+				return -1, nil, true
+			}
 			s.removeExited(ctx, v)
 			return exitCode(exitErr), exitErr, false
 		case <-tick.C:
@@ -680,6 +689,9 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 		}
 		select {
 		case exitErr = <-exited:
+			if s.detached(ctx, v, exitErr) {
+				return -1, nil, true
+			}
 			s.removeExited(ctx, v)
 			return exitCode(exitErr), exitErr, false
 		case <-ch:
@@ -799,6 +811,25 @@ func (s *Supervisor) stopUntilExited(ctx context.Context, v *svc, proc *engine.P
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// detached reports whether the engine CLI following v's container ended
+// while the container still runs (the CLI was signalled: systemd sends
+// SIGTERM to every process of a stopping berth unit, and docker's CLI
+// then exits 0; or it was OOM-killed). Then v attaches to the container
+// again (as to an adopted one) instead of removing and restarting it.
+// The CLI's exit status cannot tell: it is the container's only when
+// the container ended.
+func (s *Supervisor) detached(ctx context.Context, v *svc, exitErr error) bool {
+	info, err := s.cfg.Engine.InspectContainer(ctx, v.name)
+	if err != nil || !info.Running || info.Labels[LabelHash] != v.hash {
+		return false
+	}
+	v.log.note("the engine command following the container ended (%v), but the container runs: attaching to it again", exitErr)
+	s.mu.Lock()
+	v.adopt = true
+	s.mu.Unlock()
+	return true
 }
 
 // removeExited is NixOS's ExecStopPost after an exit nobody asked for:
