@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,7 +166,7 @@ func TestTheDaemonSupervisesServicesFiles(t *testing.T) {
 	cfgFile, _ := e.file("web.yaml", `
 backend: docker
 containers:
-  {{P}}-web: {image: {{IMG}}, cmd: {{LOOP web}}, stopTimeout: 2s}
+  {{P}}-web: {image: {{IMG}}, cmd: {{LOOP web}}, stopTimeout: 2s, healthcheck: {test: ["CMD", "true"], interval: 1s}}
 `)
 	podmanFile, _ := e.file("other.yaml", "backend: podman\ncontainers:\n  {{P}}-pod: {image: {{IMG}}}\n")
 	missing := filepath.Join(e.dir, "missing.yaml")
@@ -260,11 +262,20 @@ containers:
 			}
 			return nil
 		})
+		eventually(t, "web healthy", func() error {
+			var p projectV
+			n.call("GET", "/v1/services/"+cfgP, nil, &p)
+			if len(p.Services) != 1 || p.Services[0].Health != "healthy" {
+				return fmt.Errorf("%+v", p.Services)
+			}
+			return nil
+		})
 		_, metrics := getText(t, n, "/metrics")
 		for _, want := range []string{
 			fmt.Sprintf(`berth_service_state{project=%q,service=%q,state="running"} 1`, cfgP, web),
 			fmt.Sprintf(`berth_service_state{project=%q,service=%q,state="failed"} 0`, cfgP, web),
 			fmt.Sprintf(`berth_service_restarts_total{project=%q,service=%q} 0`, apiP, a),
+			fmt.Sprintf(`berth_service_healthy{project=%q,service=%q} 1`, cfgP, web),
 			fmt.Sprintf(`berth_services_project_state{project=%q,state="failed"} 1`, e.p+"-missing"),
 			fmt.Sprintf(`berth_services_project_state{project=%q,state="running"} 1`, apiP),
 		} {
@@ -277,6 +288,17 @@ containers:
 	before := map[string]string{web: e.started(web), a: e.started(a), b: e.started(b)}
 	// The daemon restart is not a subtest: the new node lives on.
 	{
+		// systemd's KillMode=control-group: every process of the unit
+		// gets SIGTERM with the daemon, the engine CLIs too.
+		for _, c := range []string{web, a, b} {
+			pids := cliPids("--sig-proxy=false", "--name="+c)
+			if len(pids) == 0 {
+				t.Errorf("no engine command follows %s", c)
+			}
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
 		n.stop()
 		for name, was := range before {
 			if got := e.started(name); got != was {
@@ -416,4 +438,32 @@ containers:
 
 	stopForeground()
 	waitRunning(t, n, proj, e.p+"-h")
+}
+
+// cliPids are the pids of processes whose argv holds every one of words
+// (read from /proc): the engine commands following containers.
+func cliPids(words ...string) []int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, d := range dirs {
+		raw, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		found := 0
+		for _, w := range words {
+			for _, a := range args {
+				if a == w {
+					found++
+					break
+				}
+			}
+		}
+		if found == len(words) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -170,7 +170,9 @@ func writeAtomic(path string, data []byte) error {
 // logs are still worth reading).
 func (m *Manager) forget(name string) error {
 	dir := m.persistDir(name)
-	return errors.Join(os.Remove(filepath.Join(dir, metaName)), ignoreMissing(os.Remove(filepath.Join(dir, specName))))
+	err := errors.Join(os.Remove(filepath.Join(dir, metaName)), ignoreMissing(os.Remove(filepath.Join(dir, specName))))
+	os.Remove(dir) // when empty: a state directory under it stays
+	return err
 }
 
 func ignoreMissing(err error) error {

@@ -1,7 +1,8 @@
 // berth's operator console: plain DOM, no framework, everything through
 // the daemon's HTTP API (docs/api.md) with the token kept in
-// sessionStorage. Pages: /ui/runs, /ui/runs/ID, /ui/configs,
-// /ui/configs/new, /ui/configs/ID, /ui/addons.
+// sessionStorage. Pages: /ui/runs (with the supervised services above
+// the runs), /ui/runs/ID, /ui/configs, /ui/configs/new, /ui/configs/ID,
+// /ui/addons, /ui/services (the services with restart and logs).
 "use strict";
 
 const TRIGGERS = ["final-process-item", "final-reprocess-item", "existing-item", "scheduled"];
@@ -144,6 +145,7 @@ async function route() {
   document.getElementById("logout").hidden = !sessionStorage.getItem("berth-token");
   try {
     if (section === "addons") await addonsPage();
+    else if (section === "services") await servicesPage();
     else if (section === "configs" && parts[2]) await configForm(parts[2] === "new" ? null : decodeURIComponent(parts[2]));
     else if (section === "configs") await configsPage();
     else if (section === "runs" && parts[2]) await runPage(decodeURIComponent(parts[2]));
@@ -411,7 +413,8 @@ async function runsPage() {
   const tbody = h("tbody", {});
   const pager = h("div", {class: "actions"});
   const status = h("span", {class: "muted", "aria-live": "polite"});
-  fill(main, h("h1", {}, "Runs"), filters,
+  const svcBox = h("section", {id: "services-summary", "aria-label": "Services"});
+  fill(main, svcBox, h("h1", {}, "Runs"), filters,
     h("p", {class: "row"}, h("label", {class: "inline"}, auto, "Refresh every 2 s"), status),
     h("table", {class: "responsive", id: "runs"},
       h("thead", {}, h("tr", {}, ["Run", "State", "Configuration", "Addons", "Trigger", "Created", "Duration", "Attempts", ""].map(x => h("th", {scope: "col"}, x)))),
@@ -429,8 +432,104 @@ async function runsPage() {
       q.get("cursor") ? link("← Newer", {cursor: cursors[cursors.length - 1] || "", stack: cursors.slice(0, -1).join(",")}) : null,
       page.next ? link("Older →", {cursor: page.next, stack: [...cursors, q.get("cursor") || ""].filter((x, i) => x || i > 0).join(",")}) : null);
     status.textContent = "updated " + fmtTime(new Date());
+    await loadServicesSummary(svcBox, gen);
   };
   const schedule = () => { stopTimer(); if (auto.checked) timer = setTimeout(async () => { if (gen !== pageGen) return; try { await load(); } catch (e) {} schedule(); }, 2000); };
+  await load();
+  schedule();
+}
+
+// --- services --------------------------------------------------------------
+// svcDetail is the one-line DETAIL of `berth services status`.
+function svcDetail(st) {
+  const d = [];
+  if (st.state === "running" || st.state === "unhealthy") d.push(`container ${st.containerId || "?"}, pid ${st.pid || "?"}`);
+  if (st.health) d.push("health " + st.health);
+  if (st.state === "backoff") d.push(`attempt ${st.attempt}, next try ${fmtTime(st.nextTry)}`);
+  if (st.state !== "running" && st.lastExitCode != null) d.push("last exit " + st.lastExitCode);
+  if (st.reason) d.push(st.reason.split("\n")[0]);
+  if (st.lastError && st.state !== "running") d.push(st.lastErrorLine || st.lastError.split("\n")[0]);
+  return d.join("; ");
+}
+const svcStateClass = s => ({running: "running", failed: "failed", unhealthy: "failed", backoff: "queued", held: "queued", waiting: "queued", starting: "queued", stopping: "cancelled", stopped: "cancelled"}[s] || "");
+const svcStateEl = s => h("span", {class: "state state-" + svcStateClass(s)}, s);
+
+// servicesTable lists a project's services; onRestart, when given, adds
+// a restart button per service.
+function servicesTable(p, onRestart) {
+  return h("table", {class: "responsive services", "data-project": p.project},
+    h("thead", {}, h("tr", {}, ["Service", "State", "Health", "Restarts", "Since", "Detail", onRestart ? "" : null].filter(x => x != null).map(x => h("th", {scope: "col"}, x)))),
+    h("tbody", {}, p.services.length ? p.services.map(st => h("tr", {"data-service": st.name},
+      h("td", {"data-label": "Service"}, h("code", {}, st.name)),
+      h("td", {"data-label": "State"}, svcStateEl(st.state)),
+      h("td", {"data-label": "Health"}, st.health || "–"),
+      h("td", {"data-label": "Restarts"}, String(st.restarts)),
+      h("td", {"data-label": "Since"}, fmtTime(st.since)),
+      h("td", {"data-label": "Detail"}, svcDetail(st)),
+      onRestart ? h("td", {"data-label": ""}, p.state === "running" || p.state === "held"
+        ? h("button", {type: "button", onclick: e => onRestart(e.target, p.project, st.name)}, "Restart") : null) : null))
+      : [h("tr", {}, h("td", {colspan: 7, class: "muted"}, "No service."))]));
+}
+
+function projectHead(p, tag) {
+  return h(tag, {}, h("code", {}, p.project), " ", svcStateEl(p.state), " ",
+    h("span", {class: "muted"}, `${p.source === "config" ? "berth.yaml" : "handed over"} · ${p.file}`));
+}
+
+// loadServicesSummary fills the main page's services section; it stays
+// empty while the daemon supervises nothing.
+async function loadServicesSummary(box, gen) {
+  let list;
+  try { list = await api("GET", "/v1/services"); } catch (e) { if (e.status === 401) throw e; return; }
+  if (gen !== pageGen) return;
+  if (!list.projects.length) { fill(box); return; }
+  fill(box, h("h1", {}, h("a", {href: "/ui/services"}, "Services")),
+    list.projects.map(p => h("div", {class: "card"}, projectHead(p, "h2"),
+      p.error ? h("p", {class: "state-failed"}, p.error) : null,
+      servicesTable(p, null))));
+}
+
+async function servicesPage() {
+  const gen = pageGen;
+  const box = h("div", {});
+  const logs = h("pre", {class: "logs", id: "service-logs", tabindex: "0", "aria-label": "Service logs", hidden: true});
+  const logsHead = h("h2", {hidden: true});
+  const status = h("span", {class: "muted", "aria-live": "polite"});
+  fill(main, h("h1", {}, "Services"),
+    h("p", {class: "muted"}, "Services files the daemon supervises: berth.yaml's services: and those handed over with berth services up -d. ", status),
+    box, logsHead, logs);
+  const restart = (btn, project, name) => busy(btn, async () => {
+    await api("POST", `/v1/services/${encodeURIComponent(project)}/restart?name=${encodeURIComponent(name)}`);
+    flash(`Restarting ${name}.`);
+    await load();
+  });
+  const showLogs = (btn, project, name) => busy(btn, async () => {
+    const q = new URLSearchParams({tail: "200"});
+    if (name) q.set("name", name);
+    const token = sessionStorage.getItem("berth-token");
+    const resp = await fetch(`/v1/services/${encodeURIComponent(project)}/logs?${q}`, {headers: token ? {Authorization: "Bearer " + token} : {}});
+    const text = await resp.text();
+    if (!resp.ok) { let m = text; try { m = JSON.parse(text).error.message; } catch (e) {} throw new Error(m); }
+    logsHead.hidden = logs.hidden = false;
+    fill(logsHead, "Logs of ", h("code", {}, name || project), " (last 200 lines each)");
+    logs.textContent = text || "(empty)";
+    logs.scrollTop = logs.scrollHeight;
+  });
+  const load = async () => {
+    const list = await api("GET", "/v1/services");
+    if (gen !== pageGen) return;
+    fill(box, list.projects.length ? list.projects.map(p => h("div", {class: "card", "data-project": p.project},
+      projectHead(p, "h2"),
+      p.error ? h("p", {class: "state-failed", role: p.state === "failed" ? "alert" : null}, p.error) : null,
+      h("dl", {class: "facts"}, h("dt", {}, "State directory"), h("dd", {}, h("code", {}, p.stateDir)),
+        h("dt", {}, "Since"), h("dd", {}, fmtTime(p.since))),
+      servicesTable(p, restart),
+      h("div", {class: "actions"}, h("button", {type: "button", onclick: e => showLogs(e.target, p.project, "")}, "Logs"),
+        p.services.map(st => h("button", {type: "button", onclick: e => showLogs(e.target, p.project, st.name)}, "Logs of " + st.name)))))
+      : h("p", {class: "muted"}, "The daemon supervises no services file: add services: to berth.yaml, or run berth services up -d."));
+    status.textContent = "updated " + fmtTime(new Date());
+  };
+  const schedule = () => { stopTimer(); timer = setTimeout(async () => { if (gen !== pageGen) return; try { await load(); } catch (e) {} schedule(); }, 2000); };
   await load();
   schedule();
 }
