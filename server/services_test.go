@@ -467,3 +467,50 @@ func cliPids(words ...string) []int {
 	}
 	return out
 }
+
+// TestTheDaemonAdoptsPodmanContainersAfterItsRestart is the restart of
+// TestTheDaemonSupervisesServicesFiles with podman, whose CLI exits on
+// the SIGTERM systemd sends it (the daemon follows the container again).
+func TestTheDaemonAdoptsPodmanContainersAfterItsRestart(t *testing.T) {
+	pod := enginetest.RequirePodman(t)
+	e := &svcEnv{t: t, eng: pod, img: enginetest.BusyboxImage(t, pod),
+		p: fmt.Sprintf("pv%d%03d", os.Getpid()%100000, time.Now().UnixNano()%1000), dir: t.TempDir(), stateRoot: t.TempDir()}
+	proj := e.p + "-pod"
+	e.cleanup(proj)
+	file, _ := e.file("pod.yaml", `
+backend: podman
+containers:
+  {{P}}-p: {image: {{IMG}}, cmd: {{LOOP p}}, stopTimeout: 2s}
+`)
+	opts := func(o *server.Options) {
+		o.ServicesStateDir = func(p string) string { return filepath.Join(e.stateRoot, p) }
+		o.ServicesEngine = func(string) *engine.Client { return pod }
+	}
+	conf := func(c *config.Config) { c.Services = []config.ServicesFile{{File: file, Project: proj}} }
+	dataDir := t.TempDir()
+	n := startNode(t, nodeOpts{dataDir: dataDir, config: conf, options: opts})
+	name := e.p + "-p"
+	waitRunning(t, n, proj, name)
+	before := e.started(name)
+	pids := cliPids("--sig-proxy=false", "--name="+name)
+	if len(pids) == 0 {
+		t.Errorf("no engine command follows %s", name)
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	n.stop()
+	if got := e.started(name); got != before {
+		t.Fatalf("%s changed when the daemon stopped: %s, was %s", name, got, before)
+	}
+	n = startNode(t, nodeOpts{dataDir: dataDir, config: conf, options: opts})
+	waitRunning(t, n, proj, name)
+	if got := e.started(name); got != before {
+		t.Errorf("%s was restarted: %s, was %s", name, got, before)
+	}
+	var res struct{ Stopped []string }
+	n.mustCall(200, "DELETE", "/v1/services/"+proj, nil, &res)
+	if left, _ := pod.ListContainers(context.Background(), service.LabelProject+"="+proj); len(left) != 0 || len(res.Stopped) != 1 {
+		t.Errorf("after DELETE: left %v, stopped %v", left, res.Stopped)
+	}
+}
