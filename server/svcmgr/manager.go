@@ -134,7 +134,18 @@ type project struct {
 	done    chan struct{}
 	leaving bool // we called Leave: Run's end is no down
 	downing bool // our down: Down handles Run's end
+	// retryAt is when a project whose supervisor failed (not its file)
+	// is started again; zero: never. retryDelay doubles each time.
+	retryAt    time.Time
+	retryDelay time.Duration
 }
+
+// The delays before a failed supervisor is started again: an engine
+// that was not up yet (a daemon started before dockerd) may be now.
+const (
+	retryFirst = 5 * time.Second
+	retryMax   = 5 * time.Minute
+)
 
 // Manager runs the daemon's supervisors.
 type Manager struct {
@@ -349,14 +360,20 @@ func (m *Manager) ended(p *project, sup *service.Supervisor, err error) {
 		return
 	}
 	p.last = sup.Status()
+	ranFrom := p.since
 	p.since = time.Now()
 	var held *service.HeldError
 	switch {
 	case errors.As(err, &held):
 		p.state, p.err, p.heldBy = Held, heldText(held), held.Pid
 	case err != nil:
+		if time.Since(ranFrom) > retryMax {
+			p.retryDelay = 0 // it ran for a while: start again soon
+		}
+		p.retryDelay = min(max(2*p.retryDelay, retryFirst), retryMax)
+		p.retryAt = time.Now().Add(p.retryDelay)
 		p.state, p.err = Failed, err.Error()
-		m.log.Error("supervisor failed", "project", p.name, "err", err)
+		m.log.Error("supervisor failed", "project", p.name, "err", err, "retry_in", p.retryDelay)
 	case p.leaving:
 		p.state, p.err = Stopped, "left running: the daemon is stopping"
 	case p.downing:
@@ -397,7 +414,8 @@ func (m *Manager) setFailed(p *project, err error) {
 	m.log.Error("supervisor failed", "project", p.name, "err", err)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p.state, p.err, p.since, p.sup = Failed, err.Error(), time.Now(), nil
+	// The file is refused as it is: starting it again would not help.
+	p.state, p.err, p.since, p.sup, p.retryAt = Failed, err.Error(), time.Now(), nil, time.Time{}
 }
 
 // watchHeld takes up a held project once its holder is gone.
@@ -414,14 +432,23 @@ func (m *Manager) watchHeld(ctx context.Context) {
 		m.ops.Lock()
 		m.mu.Lock()
 		var free []*project
+		var retry []*project
 		for _, p := range m.projects {
-			if p.state == Held && !m.closed && !service.Locked(p.stateDir) {
+			switch {
+			case m.closed:
+			case p.state == Held && !service.Locked(p.stateDir):
 				free = append(free, p)
+			case p.state == Failed && p.spec != nil && !p.retryAt.IsZero() && time.Now().After(p.retryAt):
+				retry = append(retry, p)
 			}
 		}
 		m.mu.Unlock()
 		for _, p := range free {
 			m.log.Info("the other supervisor is gone: supervising the project", "project", p.name)
+			m.start(p)
+		}
+		for _, p := range retry {
+			m.log.Info("starting the failed supervisor again", "project", p.name)
 			m.start(p)
 		}
 		m.ops.Unlock()

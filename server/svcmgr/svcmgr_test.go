@@ -90,6 +90,14 @@ func TestStartReportsEveryProblemWithoutStopping(t *testing.T) {
 	if p := got["old"]; p.Source != SourceAPI {
 		t.Errorf("old's source = %s", p.Source)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.projects["web"]; p.retryAt.IsZero() || p.retryDelay != retryFirst {
+		t.Errorf("web, whose engine is missing, is not started again (retry at %v, delay %v)", p.retryAt, p.retryDelay)
+	}
+	if p := m.projects["broken"]; !p.retryAt.IsZero() {
+		t.Errorf("broken, whose file is invalid, is started again at %v", p.retryAt)
+	}
 }
 
 func TestABadPutKeepsNothing(t *testing.T) {
