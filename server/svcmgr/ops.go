@@ -63,21 +63,25 @@ func (m *Manager) Put(ctx context.Context, name string, req PutRequest) (view Pr
 	old := m.projects[name]
 	closed := m.closed
 	var oldSource Source
+	var oldSup *service.Supervisor
+	var oldDone chan struct{}
+	stateDir := m.cfg.StateDir(name)
+	var oldIndex int
+	var oldFile string
 	if old != nil {
-		oldSource = old.source
+		oldSource, oldIndex, oldFile, stateDir = old.source, old.index, old.entry.File, old.stateDir
+		if old.sup != nil && old.state == Running {
+			oldSup, oldDone = old.sup, old.done
+		}
 	}
 	m.mu.Unlock()
 	if closed {
 		return Project{}, false, kindf(ErrConflict, "the daemon is stopping")
 	}
 	if old != nil && oldSource == SourceConfig {
-		return Project{}, false, kindf(ErrConflict, "project %q is declared in berth.yaml (services[%d], %s): change it there, or hand the file over under another project", name, old.index, old.entry.File)
+		return Project{}, false, kindf(ErrConflict, "project %q is declared in berth.yaml (services[%d], %s): change it there, or hand the file over under another project", name, oldIndex, oldFile)
 	}
-	stateDir := m.cfg.StateDir(name)
-	if old != nil {
-		stateDir = old.stateDir
-	}
-	if old == nil || old.sup == nil || old.state != Running {
+	if oldSup == nil {
 		if h := service.Holder(stateDir); h != nil {
 			return Project{}, false, kindf(ErrConflict, "project %q is %s: stop it first (berth services down --project %s)", name, heldText(h), name)
 		}
@@ -105,12 +109,12 @@ func (m *Manager) Put(ctx context.Context, name string, req PutRequest) (view Pr
 	if err := m.persist(name, req); err != nil {
 		return Project{}, false, err
 	}
-	if old != nil && old.sup != nil && old.state == Running {
+	if oldSup != nil {
 		m.mu.Lock()
 		old.leaving = true
 		m.mu.Unlock()
-		old.sup.Leave()
-		<-old.done
+		oldSup.Leave()
+		<-oldDone
 	}
 	m.mu.Lock()
 	m.projects[name] = p
