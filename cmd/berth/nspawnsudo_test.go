@@ -21,12 +21,20 @@ func TestNspawnSudoPassesAnAddonsConfiguredVariables(t *testing.T) {
 	cases := []struct {
 		user, want string
 		ok         bool
+		// noNewPrivs runs berth with no_new_privs, as the shipped unit's
+		// NoNewPrivileges=yes does: sudo cannot become root.
+		noNewPrivs bool
 	}{
 		{user: sudoTestUser, want: "token=[s3cret-for-the-addon]", ok: true},
 		{user: "berth-sudo-nosetenv-test", want: "add SETENV to the sudoers rule"},
+		{user: sudoTestUser, noNewPrivs: true, want: "berth runs with no_new_privs (systemd's NoNewPrivileges=yes"},
 	}
 	for _, c := range cases {
-		t.Run(c.user, func(t *testing.T) {
+		name := c.user
+		if c.noNewPrivs {
+			name += " with no_new_privs"
+		}
+		t.Run(name, func(t *testing.T) {
 			cred, userEnv := requireSudoUser(t, c.user)
 			tempDir := userTempDir(t, cred, strings.TrimPrefix(userEnv[0], "HOME="))
 			dir := tempDir()
@@ -37,6 +45,13 @@ func TestNspawnSudoPassesAnAddonsConfiguredVariables(t *testing.T) {
 			tmp := tempDir()
 			chownTree(t, filepath.Dir(tmp), cred)
 			cmd := exec.Command(berthBin, "addon", "run", dir, "--sandbox", "nspawn", "--runners", "trivial", "--config", cfg, "-v")
+			if c.noNewPrivs {
+				setpriv, err := exec.LookPath("setpriv")
+				if err != nil {
+					t.Skip("setpriv (util-linux) is not installed")
+				}
+				cmd = exec.Command(setpriv, append([]string{"--no-new-privs", berthBin}, cmd.Args[1:]...)...)
+			}
 			cmd.Env = append(append(os.Environ(), userEnv...), "BERTH_WORKING_DIR="+filepath.Join(tmp, "work"), "BERTH_CACHE_DIR="+filepath.Join(tmp, "cache"))
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 			var out bytes.Buffer

@@ -150,6 +150,9 @@ func (s *Sandbox) check(ctx context.Context) error {
 		if _, err := exec.LookPath(s.cfg.Sudo); err != nil {
 			return fmt.Errorf("sudo binary %s not found (fix: apt-get install sudo, or unset nspawn.sudo): %w", s.cfg.Sudo, err)
 		}
+		if noNewPrivs() {
+			return fmt.Errorf("berth runs with no_new_privs (systemd's NoNewPrivileges=yes, or a parent that set it), so %s, which is set-user-ID, cannot become root (fix: NoNewPrivileges=no in a drop-in of the unit, see docs/daemon.md, or use the builtin sandbox)", s.cfg.Sudo)
+		}
 	} else if os.Geteuid() != 0 {
 		return errors.New("systemd-nspawn needs root: run berth as root, or set nspawn.sudo: sudo and allow passwordless sudo for systemd-nspawn")
 	}
@@ -198,6 +201,21 @@ func (s *Sandbox) check(ctx context.Context) error {
 		inv.Env = nil
 	}
 	return probe(ctx, cfg, inv)
+}
+
+// noNewPrivs reports whether this process has no_new_privs set: no
+// set-user-ID program it starts gains its owner's rights.
+func noNewPrivs() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "NoNewPrivs:"); ok {
+			return strings.TrimSpace(v) == "1"
+		}
+	}
+	return false
 }
 
 // probeVar is the operator variable of the probe container.
