@@ -37,7 +37,9 @@ mkdir -p "$repo" && mount --bind /src "$repo"
 id berth >/dev/null 2>&1 || useradd --system --home-dir /var/lib/berth --shell /usr/sbin/nologin berth
 id berth-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/berth-test --shell /bin/sh berth-test
 runuser -u berth-test -- mkdir -p /var/lib/berth-test/tmp
-common=(--wait --pipe --quiet --collect -p OOMPolicy=continue -E BERTH_TEST_INIT=$bin/berth-sandbox-init -E BERTH_TEST_PTRACESTOP=$bin/ptracestop -E PATH="$PATH")
+# How much slower than a real machine the VM is (5 under TCG; run.sh).
+scale=$(cat /job/time-scale 2>/dev/null || echo 1)
+common=(--wait --pipe --quiet --collect -p OOMPolicy=continue -E BERTH_TEST_TIME_SCALE=$scale -E BERTH_TEST_INIT=$bin/berth-sandbox-init -E BERTH_TEST_PTRACESTOP=$bin/ptracestop -E PATH="$PATH")
 user=(-p User=berth-test -E HOME=/var/lib/berth-test -E TMPDIR=/var/lib/berth-test/tmp)
 suite() { # PKG: the test binary of PKG, run from its directory
   local name=${1//\//_}

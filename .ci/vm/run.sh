@@ -56,6 +56,7 @@ accel=tcg
 # within BERTH_VM_KVM_DEADLINE seconds is given up for TCG.
 if [ -w /dev/kvm ] && [ -z "${BERTH_VM_TCG:-}" ]; then
   accel=kvm
+  echo 1 >"$job/time-scale"
   boot -accel kvm -cpu host 2>"$job/out/qemu-kvm.err" &
   qemu=$!
   for _ in $(seq "${BERTH_VM_KVM_DEADLINE:-90}"); do
@@ -74,6 +75,10 @@ if [ -w /dev/kvm ] && [ -z "${BERTH_VM_TCG:-}" ]; then
   fi
 fi
 if [ "$accel" = tcg ]; then
+  # Emulated, the VM runs several times slower: the suites' short run
+  # timeouts (a fork bomb's 4 s) stretch by this factor
+  # (BERTH_TEST_TIME_SCALE; sandbox/sandboxtest).
+  echo "${BERTH_VM_TCG_TIME_SCALE:-5}" >"$job/time-scale"
   boot -accel tcg,thread=multi -cpu max || true
 fi
 echo "vm job: booted with $accel"

@@ -260,7 +260,7 @@ func (s suite) testForkBomb(t *testing.T) {
 	var out string
 	go func() {
 		defer close(runDone)
-		res, out = s.runAs(t, s.Sandbox, runID, "fork-bomb", "", 4*time.Second)
+		res, out = s.runAs(t, s.Sandbox, runID, "fork-bomb", "", Scaled(4*time.Second))
 	}()
 	// While the bomb runs, the host must still be able to start programs,
 	// and the sandbox must not hold more processes than the limit.
@@ -396,9 +396,20 @@ func (s suite) testStopInit(t *testing.T) {
 	}
 }
 
+// Scaled stretches a run's timeout d by BERTH_TEST_TIME_SCALE (an
+// integer, default 1): the VM job sets it when the VM is emulated
+// (TCG), where starting a sandbox and forking take several times longer.
+// It only makes a run wait longer, so no check becomes weaker.
+func Scaled(d time.Duration) time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("BERTH_TEST_TIME_SCALE")); err == nil && n > 1 {
+		return d * time.Duration(n)
+	}
+	return d
+}
+
 func (s suite) testTimeout(t *testing.T) {
 	tok := "BERTH_DAEMON_TOKEN=" + token()
-	res, out := s.run(t, s.Sandbox, "hang", strings.TrimPrefix(tok, "BERTH_DAEMON_TOKEN="), 2*time.Second)
+	res, out := s.run(t, s.Sandbox, "hang", strings.TrimPrefix(tok, "BERTH_DAEMON_TOKEN="), Scaled(2*time.Second))
 	if read(t, out, "started") == "" {
 		// OUTPUT_DIR is not kept on failure; the check below still holds.
 		t.Log("no started marker (output dir discarded on failure)")
