@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -390,4 +391,28 @@ func migratedStore(t *testing.T, dbURL, dataDir string) (*store.DB, *store.Store
 		t.Fatal(err)
 	}
 	return db, st
+}
+
+// pathItem is an OpenAPI path item decoded for its operations only
+// (get, post, ...): the path-level "parameters" and "summary" are valid
+// OpenAPI but not operations.
+type pathItem[Op any] map[string]Op
+
+func (p *pathItem[Op]) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*p = pathItem[Op]{}
+	for k, v := range raw {
+		switch k {
+		case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+			var op Op
+			if err := json.Unmarshal(v, &op); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			(*p)[k] = op
+		}
+	}
+	return nil
 }

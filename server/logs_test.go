@@ -190,12 +190,12 @@ func TestEveryAttemptsLogLinesAreKept(t *testing.T) {
 func TestTheOpenAPIDocumentDescribesLogsAndIdempotency(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	var doc struct {
-		Paths map[string]map[string]struct {
+		Paths map[string]pathItem[struct {
 			Parameters []struct{ Name, In string }
 			Responses  map[string]struct {
 				Content map[string]any
 			}
-		}
+		}]
 		Components struct{ Schemas map[string]any }
 	}
 	if err := json.Unmarshal([]byte(get(t, n.URL+"/openapi.json")), &doc); err != nil {

@@ -137,7 +137,7 @@ func pageThrough(t *testing.T, n *node, want []string) {
 func TestTheOpenAPIDocumentDescribesRunPaging(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	var doc struct {
-		Paths map[string]map[string]struct {
+		Paths map[string]pathItem[struct {
 			Parameters []struct{ Name, In string }
 			Responses  map[string]struct {
 				Content map[string]struct {
@@ -146,7 +146,7 @@ func TestTheOpenAPIDocumentDescribesRunPaging(t *testing.T) {
 					}
 				}
 			}
-		}
+		}]
 	}
 	if err := json.Unmarshal([]byte(get(t, n.URL+"/openapi.json")), &doc); err != nil {
 		t.Fatal(err)
