@@ -77,12 +77,14 @@ func KindOf(err error) Kind {
 }
 
 // classify maps an exit and its stderr to a Kind. Both docker's and
-// podman's wordings are recognised.
+// podman's wordings are recognised. A bare "connect: connection
+// refused" is not the engine's: a registry that does not answer says it
+// too, inside a pull's error.
 func classify(stderr string) Kind {
 	s := strings.ToLower(stderr)
 	switch {
 	case containsAny(s, "cannot connect to the docker daemon", "is the docker daemon running",
-		"unable to connect to podman", "error during connect", "connect: connection refused",
+		"unable to connect to podman", "cannot connect to podman", "error during connect",
 		"docker.sock: connect: no such file"):
 		return ErrDaemonUnreachable
 	case containsAny(s, "unauthorized", "authentication required", "incorrect username or password",

@@ -40,6 +40,13 @@ func TestClassify(t *testing.T) {
 		{"docker: Error response from daemon: Conflict. The container name \"/x\" is already in use", ErrAlreadyExists},
 		{"Error response from daemon: Get \"http://127.0.0.1:5000/v2/\": unauthorized: authentication required", ErrUnauthorized},
 		{"something else", ErrUnknown},
+		// As docker 20.10 and podman 4.3 say them here.
+		{"Cannot connect to the Docker daemon at tcp://127.0.0.1:1. Is the docker daemon running?", ErrDaemonUnreachable},
+		{"Cannot connect to Podman. Please verify your connection to the Linux system", ErrDaemonUnreachable},
+		{"Error: unable to connect to Podman socket: Get \"http://d/v4.3.1/libpod/_ping\": dial tcp 127.0.0.1:1: connect: connection refused", ErrDaemonUnreachable},
+		// A registry that does not answer is not the engine.
+		{"Unable to find image 'localhost:1/nothing:1' locally\ndocker: Error response from daemon: Get \"http://localhost:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused", ErrUnknown},
+		{"Error: initializing source docker://localhost:1/nothing:1: pinging container registry localhost:1: Get \"https://localhost:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused", ErrUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.want)+" from "+tt.stderr, func(t *testing.T) {

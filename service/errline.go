@@ -15,7 +15,8 @@ const MaxLineWidth = 120
 // ErrorLine is err in one line of at most MaxLineWidth runes. An engine
 // error's argv and the rest of its message (both in err.Error(), which
 // the state and the log keep) give way to the binary, the exit status and
-// the first line of what the engine said; what wraps it stays in front.
+// the line of what the engine said that names its error (see
+// engineMessage); what wraps it stays in front.
 func ErrorLine(err error) string {
 	if err == nil {
 		return ""
@@ -43,11 +44,32 @@ func engineLine(e *engine.Error) string {
 	}
 	switch {
 	case strings.TrimSpace(e.Stderr) != "":
-		b.WriteString(": " + firstLine(e.Stderr))
+		b.WriteString(": " + engineMessage(e.Stderr))
 	case e.Err != nil:
 		b.WriteString(": " + firstLine(e.Err.Error()))
 	}
 	return b.String()
+}
+
+// engineMessage is the line of an engine's stderr that says what went
+// wrong: the last one naming an error ("docker: Error response from
+// daemon: …", podman's "Error: …"), not a progress line before it
+// ("Unable to find image … locally", "Trying to pull …") nor a logged
+// warning of a retry; else the first line. What docker adds after its
+// error ("Run 'docker run --help' …") names none.
+func engineMessage(stderr string) string {
+	msg := ""
+	for line := range strings.Lines(stderr) {
+		t := strings.TrimSpace(line)
+		l := strings.ToLower(t)
+		if strings.Contains(l, "error") && !strings.Contains(l, "level=warning") && !strings.Contains(l, "level=info") {
+			msg = t
+		}
+	}
+	if msg == "" {
+		return firstLine(stderr)
+	}
+	return msg
 }
 
 // firstLine is the first non-blank line of s, trimmed.

@@ -21,8 +21,15 @@ func TestErrorLineKeepsOneShortLine(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, ""},
-		{"an engine error", missing, "docker: exit status 125 (not found): Unable to find image 'nope:1' locally"},
-		{"a wrapped engine error keeps its context", fmt.Errorf("preStart[1]: %w", missing), "preStart[1]: docker: exit status 125 (not found): Unable to find image 'nope:1' locally"},
+		{"an engine error", missing, "docker: exit status 125 (not found): docker: Error response from daemon: pull access denied"},
+		{"a wrapped engine error keeps its context", fmt.Errorf("preStart[1]: %w", missing), "preStart[1]: docker: exit status 125 (not found): docker: Error response from daemon: pull access denied"},
+		// The reviewer's unreachable registry (issue 14 §5): podman's
+		// error comes last, after its progress and logged retries.
+		{"podman's error line, not its progress", &engine.Error{Binary: "podman", ExitCode: 125,
+			Stderr: "Trying to pull localhost:1/nothing:1...\ntime=\"x\" level=warning msg=\"Failed, retrying in 1s ... (1/3). Error: initializing source\"\nError: initializing source docker://localhost:1/nothing:1: connect: connection refused\n"},
+			"podman: exit status 125: Error: initializing source docker://localhost:1/nothing:1: connect: connection refused"},
+		{"an engine message without an error line", &engine.Error{Binary: "docker", ExitCode: 1, Stderr: "\nsomething odd\nmore\n"},
+			"docker: exit status 1: something odd"},
 		{"an engine error without stderr", &engine.Error{Binary: "docker", ExitCode: -1, Kind: engine.ErrBinaryMissing, Err: errors.New("exec: not found")},
 			"docker (engine binary missing): exec: not found"},
 		{"a plain error", errors.New("one\ntwo"), "one …"},
