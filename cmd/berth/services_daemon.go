@@ -342,7 +342,7 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 		return err
 	}
 	var last []string // the last lines seen, to find the new ones
-	print := func(ls []string) error {
+	show := func(ls []string) error {
 		for _, l := range ls {
 			if !timestamps {
 				l = unstamp(l, name == "")
@@ -351,19 +351,29 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 				return err
 			}
 		}
+		return nil
+	}
+	seen := func(ls []string) {
 		last = append(last, ls...)
 		if len(last) > followOverlap {
 			last = slices.Clone(last[len(last)-followOverlap:])
 		}
-		return nil
 	}
-	if tail >= 0 && len(lines) > tail {
-		last = slices.Clone(lines[:len(lines)-tail])
-		lines = lines[len(lines)-tail:]
-	}
-	if err := print(lines); err != nil {
+	print := func(ls []string) error {
+		err := show(ls)
+		seen(ls)
 		return err
 	}
+	// --tail is per container, as without -f: the daemon's answer holds
+	// the last lines of each, merged by time.
+	shown := lines
+	if tail >= 0 {
+		shown = lastOfEach(lines, tail, name == "")
+	}
+	if err := show(shown); err != nil {
+		return err
+	}
+	seen(lines)
 	for {
 		select {
 		case <-ctx.Done():
@@ -391,6 +401,31 @@ func daemonLogs(ctx context.Context, c *client.Client, project, name string, tai
 			return err
 		}
 	}
+}
+
+// lastOfEach keeps, of merged lines ("NAME | …" when merged, else all
+// one container's), the last n of each container, in their order.
+func lastOfEach(lines []string, n int, merged bool) []string {
+	count := map[string]int{}
+	keep := make([]bool, len(lines))
+	for i := len(lines) - 1; i >= 0; i-- {
+		who := ""
+		if merged {
+			who, _, _ = strings.Cut(lines[i], " | ")
+			who = strings.TrimSpace(who)
+		}
+		if count[who] < n {
+			count[who]++
+			keep[i] = true
+		}
+	}
+	var out []string
+	for i, l := range lines {
+		if keep[i] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // unstamp removes the time the daemon put in a line asked for with

@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,5 +106,28 @@ func TestLogsFollowDropsTheTimesItAskedFor(t *testing.T) {
 				t.Errorf("unstamp(%q) = %q, want %q", tt.line, got, tt.want)
 			}
 		})
+	}
+}
+
+// `logs -f --tail N` through the daemon keeps the last N lines of each
+// container, as without -f (the reviewer saw --tail 1 print only the
+// last container's line).
+func TestLogsFollowTailIsPerContainer(t *testing.T) {
+	merged := []string{"cache | c1", "web   | w1", "cache | c2", "web   | w2", "web   | w3"}
+	tests := []struct {
+		n      int
+		merged bool
+		in     []string
+		want   []string
+	}{
+		{1, true, merged, []string{"cache | c2", "web   | w3"}},
+		{2, true, merged, []string{"cache | c1", "cache | c2", "web   | w2", "web   | w3"}},
+		{0, true, merged, nil},
+		{2, false, []string{"a", "b", "c"}, []string{"b", "c"}},
+	}
+	for _, tt := range tests {
+		if got := lastOfEach(tt.in, tt.n, tt.merged); !slices.Equal(got, tt.want) {
+			t.Errorf("lastOfEach(%q, %d, %v) = %q, want %q", tt.in, tt.n, tt.merged, got, tt.want)
+		}
 	}
 }
