@@ -53,16 +53,21 @@ type Status struct {
 
 // Snapshot is the content of STATE_DIR/state.json.
 type Snapshot struct {
-	Pid      int       `json:"pid"`
-	Project  string    `json:"project"`
-	SpecFile string    `json:"specFile"`
-	Backend  string    `json:"backend"`
-	Started  time.Time `json:"started"`
-	Updated  time.Time `json:"updated"`
+	Pid int `json:"pid"`
+	// Supervisor is "daemon" when berth serve wrote it (Config.Supervisor).
+	Supervisor string    `json:"supervisor,omitempty"`
+	Project    string    `json:"project"`
+	SpecFile   string    `json:"specFile"`
+	Backend    string    `json:"backend"`
+	Started    time.Time `json:"started"`
+	Updated    time.Time `json:"updated"`
 	// Alive is set by ReadSnapshot: whether the supervisor still holds the lock.
 	Alive    bool     `json:"alive"`
 	Services []Status `json:"services"`
 }
+
+// SupervisorDaemon is Config.Supervisor for the daemon's supervisors.
+const SupervisorDaemon = "daemon"
 
 // State directory layout.
 const (

@@ -39,6 +39,10 @@ type Config struct {
 	// PollInterval is how often a starting container is inspected until it
 	// runs. Default 50ms.
 	PollInterval time.Duration
+	// Supervisor names who runs this supervisor, kept in state.json
+	// (Snapshot.Supervisor): "daemon" for berth serve, "" for a
+	// foreground `berth services up`.
+	Supervisor string
 	// ProgressInterval is how often the detail of a long start step (an
 	// image load or pull) is refreshed with what it has done so far.
 	// Default 5s.
@@ -339,7 +343,7 @@ func (s *Supervisor) Restart(name string) error {
 func (s *Supervisor) notifyLocked(v *svc) {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	snap := &Snapshot{Pid: os.Getpid(), Project: s.cfg.Project, SpecFile: s.cfg.Spec.Path, Backend: s.cfg.Spec.Backend,
+	snap := &Snapshot{Pid: os.Getpid(), Supervisor: s.cfg.Supervisor, Project: s.cfg.Project, SpecFile: s.cfg.Spec.Path, Backend: s.cfg.Spec.Backend,
 		Started: s.started, Updated: time.Now(), Services: s.statusLocked()}
 	if err := writeSnapshot(s.cfg.StateDir, snap); err != nil && s.snapErr == nil {
 		s.snapErr = fmt.Errorf("writing state: %w", err)

@@ -329,6 +329,22 @@ func newServicesDownCmd(f *servicesFlags) *cobra.Command {
 				return withHint(badInput("cannot tell the backend: no readable %s and no state in %s (use --engine)", f.file, f.dir()), daemon, f.project)
 			}
 			eng := f.client(backend, log)
+			// The daemon's supervisor, found in the state directory, when
+			// the daemon did not answer for the project (no token, a bad
+			// one, or not running).
+			var byDaemon *service.Snapshot
+			if snap, err := service.ReadSnapshot(f.dir()); err == nil && snap.Supervisor == service.SupervisorDaemon {
+				byDaemon = snap
+			}
+			errOut := cmd.ErrOrStderr()
+			switch {
+			case byDaemon != nil && local:
+				fmt.Fprintf(errOut, "berth: project %s is supervised by the berth daemon (pid %d), which did not answer at %s (%s); stopping it through its control socket: the daemon stops and removes its containers, and forgets a handed-over file\n",
+					f.project, byDaemon.Pid, daemon.c.BaseURL, daemonWhy(daemon))
+			case byDaemon != nil && client.StatusOf(daemon.why) != 404:
+				defer fmt.Fprintf(errOut, "berth: warning: the berth daemon last supervised project %s and is not running (%s): its containers are removed now, but the daemon keeps its file (berth.yaml's services:, or one handed over with up -d) and starts the project again when it starts; run `berth services down` while it runs to make it forget the project\n",
+					f.project, daemonWhy(daemon))
+			}
 			return service.Down(ctx, f.dir(), func(ctx context.Context) error {
 				removed, err := service.RemoveProject(ctx, eng, sf, f.project)
 				for _, n := range removed {

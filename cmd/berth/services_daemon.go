@@ -98,6 +98,23 @@ func (d daemonLookup) hint(project string) string {
 	}
 }
 
+// daemonWhy says in a few words why the daemon gave no project.
+func daemonWhy(d daemonLookup) string {
+	if d.c == nil {
+		return "no daemon configured"
+	}
+	switch st := client.StatusOf(d.why); st {
+	case 401, 403:
+		return fmt.Sprintf("it refused the token, HTTP %d: give it with --token-file or $BERTH_TOKEN", st)
+	case 404:
+		return "it does not know the project"
+	case 0:
+		return "no daemon answers there"
+	default:
+		return d.why.Error()
+	}
+}
+
 // withHint adds the daemon's hint to err, keeping err's exit status.
 func withHint(err error, d daemonLookup, project string) error {
 	h := d.hint(project)

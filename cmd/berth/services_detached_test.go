@@ -354,5 +354,34 @@ containers:
 			t.Errorf("status after down: exit %d %s%s", r.code, r.stdout, r.stderr)
 		}
 	})
-	d.stop()
+
+	// The reviewer's two silent downs: one whose token the daemon
+	// refused went through the daemon's control socket without a word;
+	// one while the daemon was stopped said nothing of the daemon
+	// starting the project again.
+	cfgRunning := []string{"--project", cfgProject, "--state-dir", filepath.Join(dir, "nolocal")}
+	t.Run("down with a token the daemon refuses says it stops the daemon's project through its socket", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad-token")
+		os.WriteFile(bad, []byte("not-the-token-0123456789\n"), 0o600)
+		r := svc("down", "--project", cfgProject, "--server", d.url, "--token-file", bad)
+		if r.code != 0 || !strings.Contains(r.stderr, "is supervised by the berth daemon (pid") || !strings.Contains(r.stderr, "refused the token") {
+			t.Errorf("down with a bad token: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if left, _ := eng.ListContainers(context.Background(), "berth.project="+cfgProject); len(left) != 0 {
+			t.Errorf("containers left after down: %v", left)
+		}
+	})
+	t.Run("down while the daemon is stopped warns that the daemon will start the project again", func(t *testing.T) {
+		d.stop()
+		d.start() // a berth.yaml project, stopped by a down, runs again after a restart
+		waitUntil("the berth.yaml project running again", allRunning(1), append(cfgRunning, api...)...)
+		d.stop()
+		r := svc(append([]string{"down", "--project", cfgProject}, api...)...)
+		if r.code != 0 || !strings.Contains(r.stderr, "the berth daemon last supervised project "+cfgProject+" and is not running") {
+			t.Errorf("down without the daemon: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if left, _ := eng.ListContainers(context.Background(), "berth.project="+cfgProject); len(left) != 0 {
+			t.Errorf("containers left after down: %v", left)
+		}
+	})
 }

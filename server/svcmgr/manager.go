@@ -312,6 +312,7 @@ func (m *Manager) start(p *project) {
 	var once sync.Once
 	sup, err := service.New(service.Config{
 		Spec: p.spec, Engine: p.eng, StateDir: p.stateDir, Project: p.name, Names: p.entry.Names,
+		Supervisor: service.SupervisorDaemon,
 		NoJournald: m.noJournald, Logger: log, PollInterval: m.cfg.PollInterval,
 		OnPlan: func(pl *service.Plan) {
 			if pl.Conflicts() == nil {
