@@ -172,12 +172,17 @@ func lockStateDir(stateDir string) (func(), error) {
 type HeldError struct {
 	StateDir string
 	Pid      int // the holder's pid from state.json, 0 when unknown
+	// Daemon: the holder is berth serve (state.json's supervisor).
+	Daemon bool
 }
 
 func (e *HeldError) Error() string {
 	pid := "?"
 	if e.Pid != 0 {
 		pid = fmt.Sprint(e.Pid)
+	}
+	if e.Daemon {
+		return fmt.Sprintf("the berth daemon (pid %s) supervises this project, with state directory %s: hand it a changed file with `berth services up -d`, or stop the project with `berth services down` before running it in the foreground", pid, e.StateDir)
 	}
 	return fmt.Sprintf("another supervisor (pid %s) is running with state directory %s", pid, e.StateDir)
 }
@@ -186,7 +191,7 @@ func (e *HeldError) Error() string {
 func heldError(stateDir string) *HeldError {
 	e := &HeldError{StateDir: stateDir}
 	if s, err := ReadSnapshot(stateDir); err == nil {
-		e.Pid = s.Pid
+		e.Pid, e.Daemon = s.Pid, s.Supervisor == SupervisorDaemon
 	}
 	return e
 }

@@ -252,6 +252,10 @@ completed, and fails when one failed.`,
 			if err != nil {
 				return &exitError{exitBadInput, err}
 			}
+			// Said before anything is printed as being supervised.
+			if h := service.Holder(f.dir()); h != nil {
+				return h
+			}
 			fmt.Fprintf(out, "berth: supervising %s (state in %s); Ctrl-C stops everything\n", sf.Path, f.dir())
 			done := make(chan struct{})
 			defer close(done)

@@ -323,6 +323,13 @@ containers:
 		}
 	})
 
+	t.Run("a foreground up of the daemon's project says the daemon holds it, and supervises nothing", func(t *testing.T) {
+		r := svc("up", "-f", file, "--project", project)
+		if r.code == 0 || strings.Contains(r.stdout, "supervising") || !strings.Contains(r.stderr, "the berth daemon (pid") || !strings.Contains(r.stderr, "up -d") {
+			t.Errorf("up of the daemon's project: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
 	t.Run("the daemon's restart leaves the containers running and adopts them", func(t *testing.T) {
 		before := ids(status(viaDaemon...))
 		d.stop()
