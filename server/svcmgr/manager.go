@@ -319,9 +319,7 @@ func (m *Manager) start(p *project) {
 				once.Do(func() { close(started) })
 			}
 		},
-		OnChange: func(st service.Status) {
-			log.Info("service state", "service", st.Name, "state", st.State, "reason", st.Reason)
-		},
+		// The supervisor logs each state change itself (Logger).
 	})
 	if err != nil {
 		m.setFailed(p, err)
