@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/engine"
 	"github.com/berth-dev/berth/engine/enginetest"
@@ -113,10 +114,20 @@ containers:
 		t.Fatal(err)
 	}
 	id := strings.TrimSpace(string(out))[:12]
+	info, err := eng.InspectContainer(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // so that the adoption is later than the start
 	sup, stop := s.up()
 	st := s.waitState(sup, name, service.Running)
 	if st.ContainerID != id {
 		t.Errorf("running container %s, want the adopted %s", st.ContainerID, id)
+	}
+	// Running since the container started, not since it was adopted
+	// (the reviewer: SINCE reset at a daemon restart).
+	if !st.Since.Equal(info.StartedAt) {
+		t.Errorf("running since %s, want the container's start %s", st.Since, info.StartedAt)
 	}
 	if p := sup.Plan(); len(p.Changes) != 1 || p.Changes[0].Action != service.Unchanged {
 		t.Errorf("plan = %+v", p)

@@ -624,7 +624,14 @@ func (s *Supervisor) runOnce(ctx context.Context, v *svc, adopt bool) (code int,
 					os.Remove(envFile)
 				}
 				s.mu.Lock()
-				s.setLocked(v, Running, "", func(st *Status) { st.ContainerID, st.Pid = shortID(info.ID), info.Pid })
+				s.setLocked(v, Running, "", func(st *Status) {
+					st.ContainerID, st.Pid = shortID(info.ID), info.Pid
+					// An adopted container has run since it started, not
+					// since this supervisor found it.
+					if adopt && !info.StartedAt.IsZero() && info.StartedAt.Before(st.Since) {
+						st.Since = info.StartedAt
+					}
+				})
 				s.mu.Unlock()
 				go func() {
 					s.watchHealth(hctx, v)
