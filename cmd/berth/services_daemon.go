@@ -266,14 +266,25 @@ func upDetached(cmd *cobra.Command, f *servicesFlags, names []string, wait bool,
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	// While it waits, each container's state and detail as they change,
+	// as a foreground up prints them (the step of a long image load).
+	shown := map[string]string{}
 	for {
 		done, failed := settled(p)
 		if done {
 			printDaemonProject(w, c, p)
 			if len(failed) > 0 {
-				return fmt.Errorf("project %s: %s did not come up (see `berth services status` and `berth services logs`)", p.Project, strings.Join(failed, ", "))
+				return fmt.Errorf("project %s: %s did not come up (see `berth services status --project %s` and `berth services logs --project %s`; the daemon keeps the project until `berth services down --project %s`)",
+					p.Project, strings.Join(failed, ", "), p.Project, p.Project, p.Project)
 			}
 			return nil
+		}
+		for _, st := range p.Services {
+			line := fmt.Sprintf("%-20s %-8s %s", st.Name, st.State, st.Reason)
+			if shown[st.Name] != line {
+				shown[st.Name] = line
+				fmt.Fprintf(w, "%s %s\n", time.Now().Format(time.TimeOnly), strings.TrimRight(line, " "))
+			}
 		}
 		select {
 		case <-ctx.Done():
