@@ -162,7 +162,7 @@ berth serve), which keeps them running after the command ends. See
 docs/services.md.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.project, "project", "", "project name: labels the containers (berth.project) and names the state directory (default $"+envServicesProject+", else the services file's project:, else default)")
+	pf.StringVar(&f.project, "project", "", "project name: labels the containers (berth.project) and names the state directory (default $"+envServicesProject+", else the project: of the services file — -f of up, down and plan; ./services.yaml for status, logs and restart — else default)")
 	pf.StringVar(&f.stateDir, "state-dir", "", "state directory (default $"+envServicesStateDir+", else /run/berth/services/PROJECT as root, $XDG_RUNTIME_DIR/berth/services/PROJECT as another user)")
 	pf.StringVar(&f.engine, "engine", "", "docker/podman binary (default: the file's backend, from PATH)")
 	pf.StringVar(&f.runtime, "runtime", os.Getenv("BERTH_PODMAN_RUNTIME"), "podman OCI runtime (--runtime), e.g. runc where crun refuses hybrid cgroups; $BERTH_PODMAN_RUNTIME")

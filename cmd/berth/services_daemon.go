@@ -43,6 +43,9 @@ type daemonLookup struct {
 	// it (or did not answer), then why says why.
 	project *client.ServicesProject
 	why     error
+	// known are the projects the daemon supervises, when it does not
+	// know the one asked for.
+	known []string
 }
 
 // localSupervisor reports whether a foreground supervisor holds the
@@ -74,7 +77,15 @@ func (f *servicesFlags) askDaemon(ctx context.Context, log *slog.Logger) (daemon
 	p, err := c.GetServices(ctx, f.project)
 	if err != nil {
 		log.Info("the berth daemon does not supervise the project", "url", c.BaseURL, "project", f.project, "why", err)
-		return daemonLookup{c: c, why: err}, nil
+		d := daemonLookup{c: c, why: err}
+		if client.StatusOf(err) == 404 {
+			if l, lerr := c.ListServices(ctx); lerr == nil {
+				for _, p := range l.Projects {
+					d.known = append(d.known, p.Project)
+				}
+			}
+		}
+		return d, nil
 	}
 	log.Info("supervisor", "which", "daemon", "url", c.BaseURL, "project", p.Project, "source", p.Source, "stateDir", p.StateDir)
 	return daemonLookup{c: c, project: &p}, nil
@@ -90,6 +101,9 @@ func (d daemonLookup) hint(project string) string {
 	case 401, 403:
 		return fmt.Sprintf("the berth daemon at %s refused the token (HTTP %d): to ask it, give its token with --token-file or $BERTH_TOKEN", d.c.BaseURL, st)
 	case 404:
+		if len(d.known) > 0 {
+			return fmt.Sprintf("the berth daemon at %s does not supervise project %s either; it supervises %s: name one with --project (the project is --project, $BERTH_SERVICES_PROJECT, else the project: of ./services.yaml, else default)", d.c.BaseURL, project, strings.Join(d.known, ", "))
+		}
 		return fmt.Sprintf("the berth daemon at %s does not supervise project %s either; a `berth serve` elsewhere (or running as another user) may: name it with --server or $BERTH_SERVER", d.c.BaseURL, project)
 	case 0:
 		return fmt.Sprintf("no berth daemon answers at %s either; a `berth serve` elsewhere (or running as another user) may hold project %s: name it with --server or $BERTH_SERVER", d.c.BaseURL, project)
