@@ -214,12 +214,25 @@ func sourceWords(source string) string {
 // printDaemonProject prints a project as `status` does, after a line
 // saying which daemon supervises it and from which file.
 func printDaemonProject(w io.Writer, c *client.Client, p client.ServicesProject) {
-	fmt.Fprintf(w, "project %s is supervised by the berth daemon at %s: %s\n", p.Project, c.BaseURL, p.State)
+	switch p.State {
+	case "held":
+		fmt.Fprintf(w, "project %s is declared to the berth daemon at %s, but another supervisor holds it (%s); the daemon takes it up once that one ends\n", p.Project, c.BaseURL, p.Error)
+	default:
+		fmt.Fprintf(w, "project %s is supervised by the berth daemon at %s: %s\n", p.Project, c.BaseURL, p.State)
+	}
 	fmt.Fprintf(w, "file %s (%s), state in %s\n", p.File, sourceWords(p.Source), p.StateDir)
-	if p.Error != "" {
+	switch {
+	case p.Error == "", p.State == "held":
+	case p.State == "stopped":
+		fmt.Fprintf(w, "%s\n", p.Error)
+	default:
 		fmt.Fprintf(w, "error: %s\n", p.Error)
 	}
 	fmt.Fprintln(w)
+	if len(p.Services) == 0 {
+		fmt.Fprintln(w, "no container of it has been started")
+		return
+	}
 	printStatusTable(w, toStatuses(p.Services))
 }
 
