@@ -257,7 +257,13 @@ func (c *Client) GetRun(ctx context.Context, id string) (Run, error) {
 
 // RunOutput copies a succeeded run's whole output (JSON) to w.
 func (c *Client) RunOutput(ctx context.Context, id string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.BaseURL, "/")+"/v1/runs/"+url.PathEscape(id)+"/output", nil)
+	return c.stream(ctx, "/v1/runs/"+url.PathEscape(id)+"/output", w)
+}
+
+// stream copies the body of GET path to w, as it comes; an answer of
+// 300 or more is the daemon's error.
+func (c *Client) stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(c.BaseURL, "/")+path, nil)
 	if err != nil {
 		return err
 	}
@@ -275,12 +281,7 @@ func (c *Client) RunOutput(ctx context.Context, id string, w io.Writer) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e struct{ Error *Error }
-		if json.Unmarshal(data, &e) == nil && e.Error != nil {
-			e.Error.Status = resp.StatusCode
-			return e.Error
-		}
-		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
+		return errorOf(resp.StatusCode, data)
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
