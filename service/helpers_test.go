@@ -185,3 +185,26 @@ func engineRunOpts() engine.RunOpts { return engine.RunOpts{} }
 func stoppedWithError(st service.Status) bool {
 	return st.State == service.Stopped && st.LastError != ""
 }
+
+// savedImage tags the busybox test image as berth-test/NAME-ENGINE:PID,
+// saves it to an archive in dir and removes the tag, so that a
+// services file's imageFile or imageStream must load it again; the
+// tag is removed when the test ends.
+func savedImage(t *testing.T, eng *engine.Client, name, dir string) (tag, archive string) {
+	t.Helper()
+	ctx := context.Background()
+	img := enginetest.BusyboxImage(t, eng)
+	tag = fmt.Sprintf("berth-test/%s-%s:%d", name, eng.Flavor(), os.Getpid())
+	if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	archive = filepath.Join(dir, "image.tar")
+	if _, err := eng.Run(ctx, []string{"save", "-o", archive, tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Run(ctx, []string{"rmi", tag}, engineRunOpts()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Run(context.Background(), []string{"rmi", tag}, engineRunOpts()) })
+	return tag, archive
+}

@@ -152,19 +152,7 @@ func TestImageFileAndImageStreamAreLoaded(t *testing.T) {
 func testImageFileAndStream(t *testing.T, eng *engine.Client) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	img := enginetest.BusyboxImage(t, eng)
-	tag := fmt.Sprintf("berth-test/imagefile-%s:%d", eng.Flavor(), os.Getpid())
-	if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(dir, "image.tar")
-	if _, err := eng.Run(ctx, []string{"save", "-o", archive, tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Run(ctx, []string{"rmi", tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Run(context.Background(), []string{"rmi", tag}, engineRunOpts()) })
+	tag, archive := savedImage(t, eng, "imagefile", dir)
 	stream := filepath.Join(dir, "stream.sh")
 	os.WriteFile(stream, []byte("#!/bin/sh\nexec cat "+archive+"\n"), 0o755)
 

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/engine"
-	"github.com/berth-dev/berth/engine/enginetest"
 	"github.com/berth-dev/berth/service"
 )
 
@@ -27,21 +25,8 @@ func TestTheStartingDetailSaysWhichStepRunsAndHowFarALoadGot(t *testing.T) {
 }
 
 func testStartSteps(t *testing.T, eng *engine.Client) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	img := enginetest.BusyboxImage(t, eng)
-	tag := fmt.Sprintf("berth-test/steps-%s:%d", eng.Flavor(), os.Getpid())
-	if _, err := eng.Run(ctx, []string{"tag", img, tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(dir, "image.tar")
-	if _, err := eng.Run(ctx, []string{"save", "-o", archive, tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Run(ctx, []string{"rmi", tag}, engineRunOpts()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Run(context.Background(), []string{"rmi", tag}, engineRunOpts()) })
+	tag, archive := savedImage(t, eng, "steps", dir)
 	// The stream stalls after its first 64 KiB, so that the detail is
 	// refreshed with the bytes read so far.
 	stream := filepath.Join(dir, "stream.sh")
